@@ -1,0 +1,108 @@
+import { RDSDataClient } from '@aws-sdk/client-rds-data';
+import { Kysely, PostgresDialect, type Dialect } from 'kysely';
+import { DataApiDialect } from './data-api-dialect';
+import type { Database } from './schema';
+import { StatementCounter, countingDialect } from './statement-counter';
+
+/** Which database the service talks to; chosen from the environment by `databaseConfigFromEnv`. */
+export type DatabaseConfig =
+  | {
+      kind: 'data-api';
+      resourceArn: string;
+      secretArn: string;
+      database: string;
+      /** Overrides the service endpoint (the tests' stand-in); the SDK also reads AWS_ENDPOINT_URL_RDS_DATA. */
+      endpoint?: string;
+      resumeRetryMs?: number;
+    }
+  | { kind: 'postgres'; connectionString: string; poolSize?: number }
+  | { kind: 'pglite'; dataDir?: string };
+
+/**
+ * The rule, in order: the Data API when a cluster ARN is set (Lambda), node-postgres when
+ * DATABASE_URL is set, else embedded PGlite (in memory, or in PGLITE_DATA_DIR).
+ */
+export function databaseConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
+  if (env.DB_CLUSTER_ARN) {
+    return {
+      kind: 'data-api',
+      resourceArn: env.DB_CLUSTER_ARN,
+      secretArn: required(env, 'DB_SECRET_ARN'),
+      database: env.DB_NAME ?? 'messaging',
+      resumeRetryMs: Number(env.DB_RESUME_RETRY_MS ?? 15_000),
+    };
+  }
+  if (env.DATABASE_URL) {
+    return { kind: 'postgres', connectionString: env.DATABASE_URL, poolSize: Number(env.DATABASE_POOL_SIZE ?? 10) };
+  }
+  return { kind: 'pglite', dataDir: env.PGLITE_DATA_DIR || undefined };
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new Error(`${name} must be set when DB_CLUSTER_ARN is`);
+  return value;
+}
+
+export interface DatabaseHandle {
+  db: Kysely<Database>;
+  counter: StatementCounter;
+  config: DatabaseConfig;
+  close(): Promise<void>;
+}
+
+export async function createDatabase(config: DatabaseConfig): Promise<DatabaseHandle> {
+  const counter = new StatementCounter();
+  const { dialect, close } = await createDialect(config);
+  const db = new Kysely<Database>({ dialect: countingDialect(dialect, counter) });
+  return {
+    db,
+    counter,
+    config,
+    async close() {
+      await db.destroy();
+      await close();
+    },
+  };
+}
+
+async function createDialect(config: DatabaseConfig): Promise<{ dialect: Dialect; close: () => Promise<void> }> {
+  switch (config.kind) {
+    case 'data-api': {
+      // Our own retry handles resumes; the SDK's would retry other errors blindly.
+      const client = new RDSDataClient({ maxAttempts: 1, ...(config.endpoint ? { endpoint: config.endpoint } : {}) });
+      const { resourceArn, secretArn, database, resumeRetryMs } = config;
+      return {
+        dialect: new DataApiDialect({ client, resourceArn, secretArn, database, resumeRetryMs }),
+        close: async () => client.destroy(),
+      };
+    }
+    case 'postgres': {
+      const { default: pg } = await import('pg');
+      const pool = new pg.Pool({ connectionString: config.connectionString, max: config.poolSize ?? 10 });
+      // Kysely destroys the pool it was given; nothing more to close.
+      return { dialect: new PostgresDialect({ pool }), close: async () => {} };
+    }
+    case 'pglite': {
+      const [{ PGlite, types }, { PGliteDialect }] = await Promise.all([
+        import('@electric-sql/pglite'),
+        import('kysely-pglite-dialect'),
+      ]);
+      if (config.dataDir) {
+        const { mkdirSync } = await import('node:fs');
+        mkdirSync(config.dataDir, { recursive: true });
+      }
+      // int8 and numeric stay strings, as node-postgres returns them, so no value past 2^53 rounds.
+      const pglite = new PGlite(config.dataDir, {
+        parsers: { [types.INT8]: (v: string) => v, [types.NUMERIC]: (v: string) => v },
+      });
+      await pglite.waitReady;
+      return {
+        dialect: new PGliteDialect(pglite),
+        close: async () => {
+          if (!pglite.closed) await pglite.close();
+        },
+      };
+    }
+  }
+}

@@ -1,0 +1,91 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * The database as Kysely sees it. Timestamps are `timestamptz(3)`: millisecond precision, so a
+ * value read back and sent again as a filter (`updatedSince`) compares exactly.
+ * bigint columns are typed as string: node-postgres returns int8 as text, and the Data API
+ * dialect and the PGlite factory are set up to do the same, so no value past 2^53 is rounded.
+ */
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Int8 = ColumnType<string, string | number | bigint | undefined, string | number | bigint>;
+
+export const participantRoles = ['user', 'agent', 'admin', 'service_provider'] as const;
+export type ParticipantRole = (typeof participantRoles)[number];
+
+export const conversationTypes = ['order', 'general', 'support'] as const;
+export type ConversationType = (typeof conversationTypes)[number];
+
+export const conversationStatuses = ['active', 'closed'] as const;
+export type ConversationStatus = (typeof conversationStatuses)[number];
+
+export const messageKinds = ['user', 'system'] as const;
+export type MessageKind = (typeof messageKinds)[number];
+
+export interface UsersTable {
+  id: string;
+  role: ParticipantRole;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface OrdersTable {
+  id: string;
+  owner_id: string | null;
+  service_provider_id: string | null;
+  title: string | null;
+  status: string | null;
+  status_version: Int8 | null;
+  status_changed_at: Timestamp | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface ConversationsTable {
+  id: Generated<string>;
+  order_id: string | null;
+  type: ConversationType;
+  subject: string | null;
+  status: Generated<ConversationStatus>;
+  created_by: string | null;
+  last_message_seq: Generated<Int8>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface ConversationParticipantsTable {
+  id: Generated<string>;
+  conversation_id: string;
+  user_id: string;
+  role: ParticipantRole;
+  joined_at: Generated<Date>;
+  last_read_at: Timestamp | null;
+  last_read_seq: Generated<Int8>;
+  activity_at: Generated<Date>;
+}
+
+export interface MessagesTable {
+  id: Generated<string>;
+  conversation_id: string;
+  seq: Int8;
+  sender_id: string | null;
+  kind: MessageKind;
+  content: string;
+  client_message_id: string | null;
+  read_at: Timestamp | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface SendRateTable {
+  user_id: string;
+  recent: ColumnType<Date[], string, string>;
+}
+
+export interface Database {
+  users: UsersTable;
+  orders: OrdersTable;
+  conversations: ConversationsTable;
+  conversation_participants: ConversationParticipantsTable;
+  messages: MessagesTable;
+  send_rate: SendRateTable;
+}

@@ -1,0 +1,55 @@
+import type { TestProject } from 'vitest/node';
+import pg from 'pg';
+import { createDatabase } from '../../lib/db/create-database';
+import { migrateToLatest } from '../../lib/db/migrate';
+import { startDataApiStandIn, type DataApiStandIn } from './data-api-standin';
+
+/**
+ * Picks the back end for the whole run from TEST_BACKEND:
+ * - `pglite` (default): each test file opens its own embedded database; nothing to set up;
+ * - `postgres`: a fresh database on DATABASE_URL's server, migrated once, dropped at the end;
+ * - `data-api`: the same, reached through the real RDS Data API client via the stand-in.
+ */
+export type TestBackend = 'pglite' | 'postgres' | 'data-api';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    backend: TestBackend;
+    databaseUrl: string;
+    dataApiEndpoint: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const backend = (process.env.TEST_BACKEND ?? 'pglite') as TestBackend;
+  if (!['pglite', 'postgres', 'data-api'].includes(backend)) throw new Error(`Unknown TEST_BACKEND ${backend}`);
+  project.provide('backend', backend);
+  project.provide('databaseUrl', '');
+  project.provide('dataApiEndpoint', '');
+  if (backend === 'pglite') return;
+
+  const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const name = `msgtest_${Date.now()}_${process.pid}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const databaseUrl = url.toString();
+  const handle = await createDatabase({ kind: 'postgres', connectionString: databaseUrl, poolSize: 2 });
+  await migrateToLatest(handle.db);
+  await handle.close();
+  project.provide('databaseUrl', databaseUrl);
+
+  let standIn: DataApiStandIn | undefined;
+  if (backend === 'data-api') {
+    standIn = await startDataApiStandIn(databaseUrl);
+    project.provide('dataApiEndpoint', standIn.endpoint);
+  }
+
+  return async () => {
+    await standIn?.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  };
+}
