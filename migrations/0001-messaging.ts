@@ -28,22 +28,28 @@ END $$`,
   created_at timestamptz(3) NOT NULL DEFAULT now(),
   updated_at timestamptz(3) NOT NULL DEFAULT now()
 )`,
-  sql`CREATE TRIGGER users_updated_at BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION set_updated_at()`,
+  sql`CREATE TRIGGER users_updated_at BEFORE UPDATE ON users FOR EACH ROW
+  WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION set_updated_at()`,
 
   // A projection of the order service's orders. owner_id is null only for a shell created by an
-  // event that overtook OrderCreated.
+  // event that overtook OrderCreated. status_version/status_changed_at and
+  // service_provider_changed_at order out-of-order events; deleted_at is a tombstone so that a
+  // late or retried OrderCreated cannot bring a deleted order back.
   sql`CREATE TABLE orders (
   id uuid PRIMARY KEY,
   owner_id uuid REFERENCES users(id) ON DELETE SET NULL,
   service_provider_id uuid REFERENCES users(id) ON DELETE SET NULL,
+  service_provider_changed_at timestamptz(3),
   title varchar(255),
   status varchar(50),
   status_version bigint,
   status_changed_at timestamptz(3),
+  deleted_at timestamptz(3),
   created_at timestamptz(3) NOT NULL DEFAULT now(),
   updated_at timestamptz(3) NOT NULL DEFAULT now()
 )`,
-  sql`CREATE TRIGGER orders_updated_at BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION set_updated_at()`,
+  sql`CREATE TRIGGER orders_updated_at BEFORE UPDATE ON orders FOR EACH ROW
+  WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION set_updated_at()`,
 
   sql`CREATE TABLE conversations (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -61,7 +67,8 @@ END $$`,
   sql`CREATE INDEX conversations_by_order ON conversations (order_id) WHERE order_id IS NOT NULL`,
   // The admin listing: newest activity first, keyset-paged on (updated_at, id).
   sql`CREATE INDEX conversations_by_activity ON conversations (updated_at DESC, id DESC)`,
-  sql`CREATE TRIGGER conversations_updated_at BEFORE UPDATE ON conversations FOR EACH ROW EXECUTE FUNCTION set_updated_at()`,
+  sql`CREATE TRIGGER conversations_updated_at BEFORE UPDATE ON conversations FOR EACH ROW
+  WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION set_updated_at()`,
 
   sql`CREATE TABLE conversation_participants (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -87,6 +94,30 @@ BEGIN
 END $$`,
   sql`CREATE TRIGGER conversations_mirror_activity AFTER UPDATE ON conversations FOR EACH ROW
   WHEN (OLD.updated_at IS DISTINCT FROM NEW.updated_at) EXECUTE FUNCTION mirror_conversation_activity()`,
+
+  // An order's conversation follows the order's owner and provider: added when known, a replaced
+  // provider removed. A trigger rather than a CTE because its statements take fresh snapshots,
+  // so concurrent reassignments end with the newest provider alone, whatever commits first.
+  sql`CREATE FUNCTION sync_order_participants() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  conversation uuid;
+BEGIN
+  SELECT id INTO conversation FROM conversations WHERE order_id = NEW.id AND type = 'order';
+  IF conversation IS NULL THEN
+    RETURN NULL;
+  END IF;
+  DELETE FROM conversation_participants
+   WHERE conversation_id = conversation AND role = 'service_provider'
+     AND user_id IS DISTINCT FROM NEW.service_provider_id AND user_id IS DISTINCT FROM NEW.owner_id;
+  INSERT INTO conversation_participants (conversation_id, user_id, role)
+  SELECT conversation, p.id, p.role
+    FROM (VALUES (NEW.owner_id, 'user'), (NEW.service_provider_id, 'service_provider')) AS p (id, role)
+   WHERE p.id IS NOT NULL
+  ON CONFLICT (conversation_id, user_id) DO NOTHING;
+  RETURN NULL;
+END $$`,
+  sql`CREATE TRIGGER orders_sync_participants AFTER INSERT OR UPDATE OF owner_id, service_provider_id ON orders
+  FOR EACH ROW WHEN (NEW.deleted_at IS NULL) EXECUTE FUNCTION sync_order_participants()`,
 
   sql`CREATE TABLE messages (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -125,5 +156,6 @@ export async function down(db: Kysely<any>): Promise<void> {
     await sql`DROP TABLE IF EXISTS ${sql.table(table)} CASCADE`.execute(db);
   }
   await sql`DROP FUNCTION IF EXISTS mirror_conversation_activity()`.execute(db);
+  await sql`DROP FUNCTION IF EXISTS sync_order_participants()`.execute(db);
   await sql`DROP FUNCTION IF EXISTS set_updated_at()`.execute(db);
 }

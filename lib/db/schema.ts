@@ -32,10 +32,12 @@ export interface OrdersTable {
   id: string;
   owner_id: string | null;
   service_provider_id: string | null;
+  service_provider_changed_at: Timestamp | null;
   title: string | null;
   status: string | null;
   status_version: Int8 | null;
   status_changed_at: Timestamp | null;
+  deleted_at: Timestamp | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

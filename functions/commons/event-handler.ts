@@ -1,0 +1,48 @@
+import type { Context, EventBridgeEvent } from 'aws-lambda';
+import type { z } from 'zod';
+import type { EventRule } from '../../lib/events/order-events';
+import { config } from './config';
+import { logger } from './logger';
+import { useRuntime, type Runtime } from './runtime';
+
+export type OrderEvent = EventBridgeEvent<string, unknown>;
+
+/** A detail that does not match its contract: nothing is written and the invocation fails. */
+export class MalformedEventError extends Error {
+  constructor(
+    readonly eventId: string,
+    readonly problems: string[],
+  ) {
+    super(`Malformed event ${eventId}: ${problems.join('; ')}`);
+    this.name = 'MalformedEventError';
+  }
+}
+
+/**
+ * The shared shape of the EventBridge consumers: check the envelope and the detail against the
+ * rule's contract, then project. Any failure is thrown, so Lambda retries the asynchronous
+ * invocation and then hands the event to the on-failure destination; malformed events are
+ * logged with their id (never their content).
+ */
+export function eventHandler<R extends EventRule>(
+  rule: R,
+  run: (detail: z.output<R['detail']>, event: OrderEvent, runtime: Runtime) => Promise<{ conversationId: string | null; applied: boolean }>,
+) {
+  return async (event: OrderEvent, context?: Context): Promise<{ conversationId: string | null; applied: boolean }> => {
+    const base = { rule: rule.id, eventId: event?.id, requestId: context?.awsRequestId };
+    const problems: string[] = [];
+    if (event?.source !== config.orderEventSource) problems.push(`source must be ${config.orderEventSource}`);
+    if (event?.['detail-type'] !== rule.detailType) problems.push(`detail-type must be ${rule.detailType}`);
+    if (!event?.time || Number.isNaN(Date.parse(event.time))) problems.push('time must be an ISO 8601 instant');
+    const parsed = rule.detail.safeParse(event?.detail);
+    if (!parsed.success) problems.push(...parsed.error.issues.map((i) => `${i.path.join('.') || 'detail'}: ${i.message}`));
+    if (problems.length) {
+      logger.error('malformed event', { ...base, problems: problems.join('; ') });
+      throw new MalformedEventError(String(event?.id), problems);
+    }
+    const runtime = await useRuntime();
+    const outcome = await run(parsed.data as z.output<R['detail']>, event, runtime);
+    logger.info('event projected', { ...base, orderId: (parsed.data as { orderId?: string }).orderId, ...outcome });
+    return outcome;
+  };
+}

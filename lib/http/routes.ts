@@ -1,0 +1,204 @@
+import type { z } from 'zod';
+import * as s from './schemas';
+
+/**
+ * The only list of routes. The CDK stack makes one Lambda and one API Gateway route from each
+ * entry, the local server serves them, and the OpenAPI document is generated from them.
+ * A route's handler is `functions/http/<id>.ts`, exporting `handler`.
+ */
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface RouteDefinition {
+  id: string;
+  method: HttpMethod;
+  /** API Gateway path syntax: `{name}` for a path parameter. */
+  path: string;
+  /** `admin` routes answer 403 to callers without the admin group. */
+  access: 'user' | 'admin';
+  /** `send` routes get tighter API Gateway throttling than `default` ones (the per-user limit is in the database). */
+  rateLimit: 'default' | 'send';
+  summary: string;
+  tag: 'Conversations' | 'Messages' | 'Participants' | 'Admin';
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  /** Success statuses and their bodies. */
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  /** Error statuses this route can answer besides 400/401/500/503. */
+  errors: number[];
+}
+
+const route = <const R extends RouteDefinition>(r: R) => r;
+
+export const routes = {
+  listConversations: route({
+    id: 'list-conversations',
+    method: 'GET',
+    path: '/v1/messages/conversations',
+    access: 'user',
+    rateLimit: 'default',
+    tag: 'Conversations',
+    summary: "The caller's conversations, newest activity first, each with its last message and unread count",
+    query: s.listConversationsQuery,
+    responses: { 200: { description: 'A page of conversations', schema: s.conversationPage } },
+    errors: [],
+  }),
+  createConversation: route({
+    id: 'create-conversation',
+    method: 'POST',
+    path: '/v1/messages/conversations',
+    access: 'user',
+    rateLimit: 'default',
+    tag: 'Conversations',
+    summary: 'Create a conversation; the caller joins it with the named participants',
+    body: s.createConversationBody,
+    responses: { 201: { description: 'The conversation', schema: s.conversationSchema } },
+    errors: [404, 409, 413, 415, 422],
+  }),
+  getConversation: route({
+    id: 'get-conversation',
+    method: 'GET',
+    path: '/v1/messages/conversations/{id}',
+    access: 'user',
+    rateLimit: 'default',
+    tag: 'Conversations',
+    summary: 'A conversation with its participants',
+    params: s.conversationPath,
+    responses: { 200: { description: 'The conversation', schema: s.conversationSchema } },
+    errors: [404],
+  }),
+  listMessages: route({
+    id: 'list-messages',
+    method: 'GET',
+    path: '/v1/messages/conversations/{id}/messages',
+    access: 'user',
+    rateLimit: 'default',
+    tag: 'Messages',
+    summary: 'A page of messages, oldest first: the newest by default, or before/after a message id',
+    params: s.conversationPath,
+    query: s.listMessagesQuery,
+    responses: { 200: { description: 'A page of messages', schema: s.messagePage } },
+    errors: [404],
+  }),
+  sendMessage: route({
+    id: 'send-message',
+    method: 'POST',
+    path: '/v1/messages/conversations/{id}/messages',
+    access: 'user',
+    rateLimit: 'send',
+    tag: 'Messages',
+    summary: 'Send a message (idempotent with clientMessageId)',
+    params: s.conversationPath,
+    body: s.sendMessageBody,
+    responses: {
+      201: { description: 'The message was stored', schema: s.messageSchema },
+      200: { description: 'A retry: the message stored earlier with this clientMessageId', schema: s.messageSchema },
+    },
+    errors: [404, 409, 413, 415, 429],
+  }),
+  markMessageRead: route({
+    id: 'mark-message-read',
+    method: 'PATCH',
+    path: '/v1/messages/{id}/read',
+    access: 'user',
+    rateLimit: 'default',
+    tag: 'Messages',
+    summary: "Move the caller's read mark forward to this message (never back)",
+    params: s.messagePath,
+    responses: { 200: { description: 'The message', schema: s.messageSchema } },
+    errors: [404],
+  }),
+  markConversationRead: route({
+    id: 'mark-conversation-read',
+    method: 'PATCH',
+    path: '/v1/messages/conversations/{id}/read',
+    access: 'user',
+    rateLimit: 'default',
+    tag: 'Conversations',
+    summary: 'Mark every message of the conversation read for the caller',
+    params: s.conversationPath,
+    responses: { 200: { description: 'The read mark', schema: s.readMarkSchema } },
+    errors: [404],
+  }),
+  addParticipant: route({
+    id: 'add-participant',
+    method: 'POST',
+    path: '/v1/messages/conversations/{id}/participants',
+    access: 'user',
+    rateLimit: 'default',
+    tag: 'Participants',
+    summary: 'Add a participant (any participant may; admins anywhere)',
+    params: s.conversationPath,
+    body: s.addParticipantBody,
+    responses: {
+      201: { description: 'Added', schema: s.participantSchema },
+      200: { description: 'Already a participant', schema: s.participantSchema },
+    },
+    errors: [404, 409, 413, 415, 422],
+  }),
+  removeParticipant: route({
+    id: 'remove-participant',
+    method: 'DELETE',
+    path: '/v1/messages/conversations/{id}/participants/{userId}',
+    access: 'user',
+    rateLimit: 'default',
+    tag: 'Participants',
+    summary: 'Remove a participant; removing yourself is leaving. Only admins remove others',
+    params: s.participantPath,
+    responses: { 204: { description: 'Removed' } },
+    errors: [403, 404],
+  }),
+  unreadTotal: route({
+    id: 'get-unread-total',
+    method: 'GET',
+    path: '/v1/messages/unread',
+    access: 'user',
+    rateLimit: 'default',
+    tag: 'Messages',
+    summary: "The caller's unread messages across all conversations",
+    responses: { 200: { description: 'Totals', schema: s.unreadTotalSchema } },
+    errors: [],
+  }),
+  adminListConversations: route({
+    id: 'admin-list-conversations',
+    method: 'GET',
+    path: '/v1/admin/messages/conversations',
+    access: 'admin',
+    rateLimit: 'default',
+    tag: 'Admin',
+    summary: 'Every conversation, newest activity first, with filters',
+    query: s.adminListConversationsQuery,
+    responses: { 200: { description: 'A page of conversations', schema: s.conversationPage } },
+    errors: [403],
+  }),
+  adminGetConversation: route({
+    id: 'admin-get-conversation',
+    method: 'GET',
+    path: '/v1/admin/messages/conversations/{id}',
+    access: 'admin',
+    rateLimit: 'default',
+    tag: 'Admin',
+    summary: 'Any conversation, with its participants and their read marks',
+    params: s.conversationPath,
+    responses: { 200: { description: 'The conversation', schema: s.conversationSchema } },
+    errors: [403, 404],
+  }),
+  adminSetConversationStatus: route({
+    id: 'admin-set-conversation-status',
+    method: 'PATCH',
+    path: '/v1/admin/messages/conversations/{id}',
+    access: 'admin',
+    rateLimit: 'default',
+    tag: 'Admin',
+    summary: 'Close or reopen a conversation; a closed one accepts no new messages',
+    params: s.conversationPath,
+    body: s.setConversationStatusBody,
+    responses: { 200: { description: 'The conversation', schema: s.conversationSchema } },
+    errors: [403, 404, 413, 415],
+  }),
+} as const satisfies Record<string, RouteDefinition>;
+
+export const routeList: RouteDefinition[] = Object.values(routes);
+
+/** `GET /v1/messages/conversations/{id}`: API Gateway's route key. */
+export const routeKey = (r: RouteDefinition) => `${r.method} ${r.path}`;

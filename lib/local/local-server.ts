@@ -1,0 +1,296 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize } from 'node:path';
+import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { eventRuleList, type EventRule } from '../events/order-events';
+import { buildOpenApiDocument } from '../http/openapi';
+import { routeKey, routeList, type RouteDefinition } from '../http/routes';
+import { createVerifier, flattenClaims, type LocalAuthConfig } from './local-auth';
+import { LocalEventBus, type LocalEventBusOptions } from './local-event-bus';
+
+/**
+ * `npm start`: the route table served as API Gateway's HTTP API would serve it. Each request is
+ * checked the way the Cognito JWT authorizer checks it, turned into the payload 2.0 event the
+ * Lambda receives, and the Lambda's result turned back into the HTTP response. The same server
+ * answers EventBridge's PutEvents (POST / with X-Amz-Target) and delivers to the event rules.
+ */
+type HttpHandler = (event: APIGatewayProxyEventV2WithJWTAuthorizer, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+type EventHandler = (event: unknown, context: Context) => Promise<unknown>;
+
+export interface LocalServerOptions {
+  port: number;
+  host?: string;
+  auth: LocalAuthConfig;
+  events: Omit<LocalEventBusOptions, 'deliver'>;
+}
+
+export interface LocalServer {
+  url: string;
+  server: Server;
+  bus: LocalEventBus;
+  close(): Promise<void>;
+}
+
+/** API Gateway's own payload limit for HTTP APIs. */
+const GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024;
+const textTypes = /^(application\/(.+\+)?json|text\/|application\/(x-www-form-urlencoded|xml|javascript))/i;
+
+interface CompiledRoute {
+  route: RouteDefinition;
+  pattern: RegExp;
+  names: string[];
+}
+
+function compile(route: RouteDefinition): CompiledRoute {
+  const names: string[] = [];
+  const source = route.path
+    .split('/')
+    .map((segment) => {
+      const parameter = /^\{(\w+)\}$/.exec(segment);
+      if (!parameter) return segment.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
+      names.push(parameter[1]!);
+      return '([^/]+)';
+    })
+    .join('/');
+  return { route, pattern: new RegExp(`^${source}$`), names };
+}
+
+function lambdaContext(functionName: string): Context {
+  const deadline = Date.now() + 29_000;
+  const awsRequestId = randomUUID();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
+  const verifier = await createVerifier(options.auth);
+  const compiled = routeList.map(compile);
+  const httpHandlers = new Map<string, Promise<HttpHandler>>();
+  const loadHttp = (route: RouteDefinition) => {
+    let loaded = httpHandlers.get(route.id);
+    if (!loaded) {
+      loaded = import(`../../functions/http/${route.id}.ts`).then((m: { handler: HttpHandler }) => m.handler);
+      httpHandlers.set(route.id, loaded);
+    }
+    return loaded;
+  };
+  const eventHandlers = new Map<string, Promise<EventHandler>>();
+  const loadEvent = (rule: EventRule) => {
+    let loaded = eventHandlers.get(rule.id);
+    if (!loaded) {
+      loaded = import(`../../functions/events/${rule.id}.ts`).then((m: { handler: EventHandler }) => m.handler);
+      eventHandlers.set(rule.id, loaded);
+    }
+    return loaded;
+  };
+  const bus = new LocalEventBus({
+    ...options.events,
+    deliver: async (rule, event) => (await loadEvent(rule))(event, lambdaContext(rule.id)),
+  });
+  const openApi = JSON.stringify(buildOpenApiDocument({ serverUrl: '/' }));
+  const swaggerDir = (await import('swagger-ui-dist')).getAbsoluteFSPath();
+
+  async function handle(req: IncomingMessage, res: ServerResponse, body: Buffer) {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const target = req.headers['x-amz-target'];
+
+    if (method === 'POST' && url.pathname === '/' && typeof target === 'string') {
+      const answer = await bus.handleApiCall(target, body.toString('utf8'));
+      res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.1', ...answer.headers }).end(answer.body);
+      return;
+    }
+    if (method === 'GET' && url.pathname === '/openapi.json') {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(openApi);
+      return;
+    }
+    if (method === 'GET' && url.pathname === '/.well-known/jwks.json') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(verifier.jwks));
+      return;
+    }
+    if (method === 'GET' && url.pathname === '/local/events') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(bus.report()));
+      return;
+    }
+    if (method === 'GET' && (url.pathname === '/docs' || url.pathname.startsWith('/docs/'))) {
+      await serveDocs(url.pathname, swaggerDir, res);
+      return;
+    }
+
+    const match = findRoute(compiled, method, url.pathname);
+    if (!match) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
+      return;
+    }
+    if (body.length > GATEWAY_PAYLOAD_LIMIT) {
+      res.writeHead(413, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Request Entity Too Large' }));
+      return;
+    }
+    const verified = await verifier.verify(req.headers.authorization);
+    if (!verified.ok) {
+      res
+        .writeHead(401, {
+          'content-type': 'application/json',
+          'www-authenticate': `Bearer error="invalid_token" error_description="${verified.reason}"`,
+        })
+        .end(JSON.stringify({ message: 'Unauthorized' }));
+      return;
+    }
+    const event = toLambdaEvent(req, url, match, body, flattenClaims(verified.claims));
+    const handler = await loadHttp(match.route);
+    let result: APIGatewayProxyStructuredResultV2;
+    try {
+      result = await handler(event, lambdaContext(match.route.id));
+    } catch (error) {
+      // What API Gateway answers when the Lambda itself fails.
+      console.error(JSON.stringify({ level: 'error', message: 'lambda failed', route: match.route.id, error: String(error) }));
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Internal Server Error' }));
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+    if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
+    const payload = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
+    res.writeHead(result.statusCode ?? 200, { 'apigw-requestid': event.requestContext.requestId, ...headers }).end(payload);
+  }
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      handle(req, res, Buffer.concat(chunks)).catch((error) => {
+        console.error(JSON.stringify({ level: 'error', message: 'local server failed', error: String(error) }));
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: 'Internal Server Error' }));
+      });
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    server,
+    bus,
+    async close() {
+      await bus.drain();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function findRoute(compiled: CompiledRoute[], method: string, path: string) {
+  for (const c of compiled) {
+    if (c.route.method !== method) continue;
+    const m = c.pattern.exec(path);
+    if (!m) continue;
+    const pathParameters: Record<string, string> = {};
+    c.names.forEach((name, i) => {
+      pathParameters[name] = decodeURIComponent(m[i + 1]!);
+    });
+    return { ...c, pathParameters };
+  }
+  return undefined;
+}
+
+/** The payload 2.0 event API Gateway builds: lower-cased headers, repeated values joined by commas. */
+function toLambdaEvent(
+  req: IncomingMessage,
+  url: URL,
+  match: CompiledRoute & { pathParameters: Record<string, string> },
+  body: Buffer,
+  claims: Record<string, string>,
+): APIGatewayProxyEventV2WithJWTAuthorizer {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined && name !== 'cookie') headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const query: Record<string, string> = {};
+  for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
+  const contentType = headers['content-type'] ?? '';
+  const isText = body.length === 0 || textTypes.test(contentType);
+  const now = new Date();
+  const requestId = randomUUID();
+  const key = routeKey(match.route);
+  return {
+    version: '2.0',
+    routeKey: key,
+    rawPath: url.pathname,
+    rawQueryString: url.search.replace(/^\?/, ''),
+    cookies: req.headers.cookie?.split(/;\s*/),
+    headers,
+    queryStringParameters: Object.keys(query).length ? query : undefined,
+    pathParameters: Object.keys(match.pathParameters).length ? match.pathParameters : undefined,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      authorizer: { principalId: '', integrationLatency: 0, jwt: { claims, scopes: claims.scope ? claims.scope.split(' ') : [] } },
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'localhost',
+      http: {
+        method: match.route.method,
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey: key,
+      stage: '$default',
+      time: now.toUTCString(),
+      timeEpoch: now.getTime(),
+    },
+    body: body.length ? (isText ? body.toString('utf8') : body.toString('base64')) : undefined,
+    isBase64Encoded: !isText,
+  } as APIGatewayProxyEventV2WithJWTAuthorizer;
+}
+
+const docsPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Messaging API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>`;
+const docsInit = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui', persistAuthorization: true });`;
+const mime: Record<string, string> = { '.css': 'text/css', '.js': 'application/javascript', '.png': 'image/png', '.html': 'text/html' };
+
+/** The OpenAPI page, from the installed swagger-ui-dist package: no CDN, works offline. */
+async function serveDocs(pathname: string, swaggerDir: string, res: ServerResponse) {
+  if (pathname === '/docs' || pathname === '/docs/') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(docsPage);
+    return;
+  }
+  if (pathname === '/docs/init.js') {
+    res.writeHead(200, { 'content-type': 'application/javascript' }).end(docsInit);
+    return;
+  }
+  const file = normalize(pathname.slice('/docs/'.length));
+  if (file.startsWith('..') || file.includes('/')) {
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
+    return;
+  }
+  try {
+    const data = await readFile(join(swaggerDir, file));
+    res.writeHead(200, { 'content-type': mime[extname(file)] ?? 'application/octet-stream' }).end(data);
+  } catch {
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
+  }
+}

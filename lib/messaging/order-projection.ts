@@ -1,0 +1,190 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Database } from '../db/schema';
+
+/**
+ * Turns the order service's events into order conversations and system messages.
+ *
+ * EventBridge delivers at least once, retries for up to 24 hours, keeps no order, and a
+ * producer's retry comes with a new event id. So every method here:
+ * - is idempotent by the order id (unique keys and `ON CONFLICT`), never by the event id;
+ * - is one SQL statement, so concurrent duplicates serialise on the order's row;
+ * - creates the order (and its conversation) as a shell on whichever event comes first;
+ * - applies a status only if newer than the one applied (by `version`, else `changedAt`, else
+ *   the event's time), and posts its system message only then: a stale or repeated status
+ *   writes nothing;
+ * - ignores everything about an order once OrderDeleted has been seen (a tombstone).
+ */
+export interface OrderCreated {
+  orderId: string;
+  userId: string;
+  serviceProviderId?: string | null;
+  title?: string | null;
+  status?: string | null;
+}
+
+export interface OrderServiceProviderAssigned {
+  orderId: string;
+  serviceProviderId: string;
+}
+
+export interface OrderStatusChanged {
+  orderId: string;
+  status: string;
+  previousStatus?: string | null;
+  version?: number | null;
+  changedAt?: string | null;
+}
+
+export interface OrderDeleted {
+  orderId: string;
+}
+
+/** What happened, for logs and tests. */
+export interface ProjectionOutcome {
+  conversationId: string | null;
+  applied: boolean;
+}
+
+/** Statuses after which the order's conversation accepts no more messages; any other status reopens it. */
+export const defaultClosingStatuses = ['cancelled', 'canceled', 'refunded', 'closed', 'archived'];
+
+const uuid = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as uuid)`;
+const text = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as text)`;
+const instant = (value: string | null | undefined): RawBuilder<Date> => sql`cast(${value ?? null} as timestamptz)`;
+
+export function statusMessage(status: string): string {
+  return `Order status changed to ${status}`;
+}
+
+export class OrderProjection {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly closingStatuses: string[] = defaultClosingStatuses,
+  ) {}
+
+  /** Records the order and its people, and makes sure its conversation exists with owner and provider. */
+  async orderCreated(event: OrderCreated): Promise<ProjectionOutcome> {
+    const subject = event.title?.trim() || event.orderId;
+    const { rows } = await sql<{ conversation_id: string | null }>`
+      WITH people AS (
+        INSERT INTO users (id, role)
+        SELECT p.id, p.role FROM (VALUES (${uuid(event.userId)}, 'user'), (${uuid(event.serviceProviderId)}, 'service_provider')) AS p (id, role)
+        WHERE p.id IS NOT NULL
+        ON CONFLICT (id) DO NOTHING
+      ),
+      ord AS (
+        INSERT INTO orders (id, owner_id, service_provider_id, title, status)
+        VALUES (${uuid(event.orderId)}, ${uuid(event.userId)}, ${uuid(event.serviceProviderId)}, ${text(event.title)}, ${text(event.status)})
+        ON CONFLICT (id) DO UPDATE SET
+          owner_id = excluded.owner_id,
+          -- A provider assigned by an event that overtook this one is newer than this one's.
+          service_provider_id = coalesce(orders.service_provider_id, excluded.service_provider_id),
+          title = coalesce(excluded.title, orders.title),
+          status = coalesce(orders.status, excluded.status)
+        WHERE orders.deleted_at IS NULL
+        RETURNING id, owner_id, service_provider_id
+      ),
+      -- The participants follow from the orders row (trigger sync_order_participants).
+      conv AS (
+        INSERT INTO conversations (type, order_id, subject)
+        SELECT 'order', ord.id, ${text(subject)} FROM ord
+        ON CONFLICT (order_id) WHERE type = 'order'
+          DO UPDATE SET subject = excluded.subject
+        RETURNING id
+      )
+      SELECT (SELECT id FROM conv) AS conversation_id
+    `.execute(this.db);
+    const conversationId = rows[0]?.conversation_id ?? null;
+    return { conversationId, applied: conversationId !== null };
+  }
+
+  /**
+   * Makes this the order's provider (and so a participant of its conversation, replacing an
+   * earlier one). Assignments are ordered by the event's time: the contract gives them no version.
+   */
+  async serviceProviderAssigned(event: OrderServiceProviderAssigned, occurredAt: string): Promise<ProjectionOutcome> {
+    const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`
+      WITH people AS (
+        INSERT INTO users (id, role) VALUES (${uuid(event.serviceProviderId)}, 'service_provider')
+        ON CONFLICT (id) DO NOTHING
+      ),
+      ord AS (
+        INSERT INTO orders (id, service_provider_id, service_provider_changed_at)
+        VALUES (${uuid(event.orderId)}, ${uuid(event.serviceProviderId)}, ${instant(occurredAt)})
+        ON CONFLICT (id) DO UPDATE SET
+          service_provider_id = excluded.service_provider_id,
+          service_provider_changed_at = excluded.service_provider_changed_at
+        WHERE orders.deleted_at IS NULL
+          AND (orders.service_provider_changed_at IS NULL OR orders.service_provider_changed_at < excluded.service_provider_changed_at)
+        RETURNING id, owner_id, service_provider_id
+      ),
+      -- The trigger on orders swaps the provider among the participants at the end of the statement.
+      conv AS (
+        INSERT INTO conversations (type, order_id, subject)
+        SELECT 'order', ord.id, ${text(event.orderId)} FROM ord
+        ON CONFLICT (order_id) WHERE type = 'order' DO UPDATE SET subject = conversations.subject
+        RETURNING id
+      )
+      SELECT (SELECT id FROM conv) AS conversation_id, EXISTS (SELECT 1 FROM ord) AS applied
+    `.execute(this.db);
+    return { conversationId: rows[0]?.conversation_id ?? null, applied: rows[0]?.applied ?? false };
+  }
+
+  /**
+   * Applies a status if it is newer than the applied one, posts "Order status changed to …" as
+   * a system message, and closes the conversation on a closing status (reopens it otherwise).
+   */
+  async statusChanged(event: OrderStatusChanged, occurredAt: string): Promise<ProjectionOutcome> {
+    const changedAt = event.changedAt ?? occurredAt;
+    const closes = this.closingStatuses.includes(event.status.toLowerCase());
+    const version = event.version ?? null;
+    const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`
+      WITH ord AS (
+        INSERT INTO orders (id, status, status_version, status_changed_at)
+        VALUES (${uuid(event.orderId)}, ${text(event.status)}, cast(${version} as bigint), ${instant(changedAt)})
+        ON CONFLICT (id) DO UPDATE SET
+          status = excluded.status,
+          status_version = coalesce(excluded.status_version, orders.status_version),
+          status_changed_at = excluded.status_changed_at
+        WHERE orders.deleted_at IS NULL
+          AND orders.status IS DISTINCT FROM excluded.status
+          AND CASE
+                WHEN excluded.status_version IS NOT NULL AND orders.status_version IS NOT NULL
+                  THEN excluded.status_version > orders.status_version
+                ELSE orders.status_changed_at IS NULL OR excluded.status_changed_at > orders.status_changed_at
+              END
+        RETURNING id
+      ),
+      conv AS (
+        INSERT INTO conversations (type, order_id, subject, status, last_message_seq)
+        SELECT 'order', ord.id, ${text(event.orderId)}, ${closes ? 'closed' : 'active'}, 1 FROM ord
+        ON CONFLICT (order_id) WHERE type = 'order' DO UPDATE SET
+          status = excluded.status,
+          last_message_seq = conversations.last_message_seq + 1
+        RETURNING id, last_message_seq
+      ),
+      posted AS (
+        INSERT INTO messages (conversation_id, seq, sender_id, kind, content)
+        SELECT conv.id, conv.last_message_seq, NULL, 'system', ${text(statusMessage(event.status))} FROM conv
+      )
+      SELECT (SELECT id FROM conv) AS conversation_id, EXISTS (SELECT 1 FROM ord) AS applied
+    `.execute(this.db);
+    return { conversationId: rows[0]?.conversation_id ?? null, applied: rows[0]?.applied ?? false };
+  }
+
+  /** Deletes the order's conversation and messages, and leaves a tombstone so no late event revives it. */
+  async orderDeleted(event: OrderDeleted): Promise<ProjectionOutcome> {
+    const { rows } = await sql<{ conversation_id: string | null }>`
+      WITH tombstone AS (
+        INSERT INTO orders (id, deleted_at) VALUES (${uuid(event.orderId)}, now())
+        ON CONFLICT (id) DO UPDATE SET deleted_at = coalesce(orders.deleted_at, now())
+        RETURNING id
+      ),
+      gone AS (
+        DELETE FROM conversations c USING tombstone t WHERE c.order_id = t.id RETURNING c.id
+      )
+      SELECT (SELECT id FROM gone LIMIT 1) AS conversation_id
+    `.execute(this.db);
+    return { conversationId: rows[0]?.conversation_id ?? null, applied: true };
+  }
+}
