@@ -12,6 +12,8 @@ export default defineConfig({
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_EC2_METADATA_DISABLED: 'true',
+      // Request logs are checked by test/http/logging.test.ts; elsewhere they would drown the output.
+      LOG_LEVEL: 'warn',
     },
   },
 });

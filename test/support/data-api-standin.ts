@@ -67,6 +67,8 @@ export async function startDataApiStandIn(connectionString: string, port = 0): P
     // Every value arrives as PostgreSQL's text form; we type it ourselves below.
     types: { getTypeParser: () => (value: string) => value } as never,
   });
+  // An idle connection dropped by the server (DROP DATABASE … FORCE at teardown) is not our error.
+  pool.on('error', () => {});
   const transactions = new Map<string, pg.PoolClient>();
   const typeNames = new Map<number, string>();
   const calls: Record<string, number> = {};
@@ -201,6 +203,7 @@ export async function startDataApiStandIn(connectionString: string, port = 0): P
     },
     async close() {
       for (const client of transactions.values()) client.release();
+      server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await pool.end();
     },

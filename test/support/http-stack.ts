@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DatabaseHandle } from '../../lib/db/create-database';
+import { localAuthConfig, loadOrCreateKey, signLocalToken, type LocalAuthConfig } from '../../lib/local/local-auth';
+import { startLocalStack } from '../../lib/local/local-stack';
+import type { LocalServer } from '../../lib/local/local-server';
+import { openTestDatabase } from './test-database';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface TestUser {
+  id: string;
+  token: string;
+}
+
+/** The local stack on a free port over this run's database, with a key pair of its own. */
+export class TestStack {
+  private constructor(
+    readonly server: LocalServer,
+    readonly database: DatabaseHandle,
+    readonly auth: LocalAuthConfig,
+  ) {}
+
+  static async start(): Promise<TestStack> {
+    const env = { ...process.env, LOCAL_JWT_KEY_FILE: join(tmpdir(), `messaging-test-key-${randomUUID()}.json`) };
+    const auth = localAuthConfig(env);
+    await loadOrCreateKey(auth.keyFile);
+    const database = await openTestDatabase();
+    const server = await startLocalStack(database, { port: 0, env });
+    return new TestStack(server, database, auth);
+  }
+
+  get url() {
+    return this.server.url;
+  }
+
+  async close() {
+    await this.server.close();
+    await this.database.close();
+  }
+
+  token(sub: string, groups: string[] = []) {
+    return signLocalToken(this.auth, { sub, groups });
+  }
+
+  /** A new user, already seen by the API once (so others can add them to conversations). */
+  async user(groups: string[] = []): Promise<TestUser> {
+    const id = randomUUID();
+    const token = await this.token(id, groups);
+    const seen = await this.request('GET', '/v1/messages/unread', { token });
+    if (seen.status !== 200) throw new Error(`could not introduce user: ${seen.status} ${seen.text}`);
+    return { id, token };
+  }
+
+  async request<T = any>(
+    method: string,
+    path: string,
+    options: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  ): Promise<ApiResponse<T>> {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let body: string | undefined = options.rawBody;
+    if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${this.url}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: response.status, headers: response.headers, body: parsed as T, text };
+  }
+}
