@@ -155,7 +155,7 @@ class HttpProblem extends Error {
 function responses(route: RouteDefinition): MiddlewareObj<HttpEvent, HttpResult> {
   const startedAt = new WeakMap<object, number>();
   const log = (event: HttpEvent, context: Context, status: number, extra: Record<string, string> = {}) =>
-    logger[status >= 500 ? 'error' : 'info']('request', {
+    logger[status === 500 ? 'error' : status === 503 ? 'warn' : 'info']('request', {
       route: route.id,
       requestId: context.awsRequestId,
       apiRequestId: event.requestContext?.requestId,
@@ -195,7 +195,11 @@ function responses(route: RouteDefinition): MiddlewareObj<HttpEvent, HttpResult>
         request.event,
         request.context,
         problem.status,
-        problem.status >= 500 ? { errorName: error?.name ?? 'Error', errorMessage: error?.message ?? '', stack: error?.stack ?? '' } : { code: problem.code },
+        problem.status === 500
+          ? { errorName: error?.name ?? 'Error', errorMessage: error?.message ?? '', stack: error?.stack ?? '' }
+          : problem.status === 503
+            ? { code: problem.code, errorName: error?.name ?? 'Error', errorMessage: error?.message ?? '' }
+            : { code: problem.code },
       );
     },
   };

@@ -27,13 +27,13 @@ export class TestStack {
     readonly auth: LocalAuthConfig,
   ) {}
 
-  static async start(): Promise<TestStack> {
+  static async start(database?: DatabaseHandle): Promise<TestStack> {
     const env = { ...process.env, LOCAL_JWT_KEY_FILE: join(tmpdir(), `messaging-test-key-${randomUUID()}.json`) };
     const auth = localAuthConfig(env);
     await loadOrCreateKey(auth.keyFile);
-    const database = await openTestDatabase();
-    const server = await startLocalStack(database, { port: 0, env });
-    return new TestStack(server, database, auth);
+    const db = database ?? (await openTestDatabase());
+    const server = await startLocalStack(db, { port: 0, env });
+    return new TestStack(server, db, auth);
   }
 
   get url() {

@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestStack, type ApiResponse, type TestUser } from '../support/http-stack';
+
+/**
+ * Walks the OpenAPI document the server publishes and checks, for every operation in it, real
+ * responses (success and error) against the schemas the document declares. An operation with
+ * no recipe here fails the test, so a new route cannot go unchecked.
+ */
+let stack: TestStack;
+let doc: any;
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
+
+beforeAll(async () => {
+  stack = await TestStack.start();
+  doc = (await stack.request('GET', '/openapi.json')).body;
+});
+afterAll(async () => stack?.close());
+
+interface World {
+  alice: TestUser;
+  bob: TestUser;
+  admin: TestUser;
+  conversationId: string;
+  messageId: string;
+}
+
+type Recipe = (w: World) => Promise<ApiResponse>;
+
+const c = '/v1/messages/conversations';
+const recipes: Record<string, Recipe[]> = {
+  listConversations: [(w) => stack.request('GET', `${c}?limit=5`, { token: w.alice.token }), (w) => stack.request('GET', `${c}?limit=500`, { token: w.alice.token })],
+  createConversation: [
+    (w) => stack.request('POST', c, { token: w.alice.token, body: { type: 'general', participantIds: [w.bob.id] } }),
+    (w) => stack.request('POST', c, { token: w.alice.token, body: { type: 'general', participantIds: [randomUUID()] } }),
+    (w) => stack.request('POST', c, { token: w.alice.token, rawBody: 'x', headers: { 'content-type': 'text/plain' } }),
+  ],
+  getConversation: [(w) => stack.request('GET', `${c}/${w.conversationId}`, { token: w.bob.token }), (w) => stack.request('GET', `${c}/${randomUUID()}`, { token: w.bob.token })],
+  listMessages: [(w) => stack.request('GET', `${c}/${w.conversationId}/messages`, { token: w.bob.token })],
+  sendMessage: [
+    (w) => stack.request('POST', `${c}/${w.conversationId}/messages`, { token: w.alice.token, body: { content: 'contract', clientMessageId: 'k1' } }),
+    (w) => stack.request('POST', `${c}/${w.conversationId}/messages`, { token: w.alice.token, body: { content: 'contract', clientMessageId: 'k1' } }),
+  ],
+  markMessageRead: [(w) => stack.request('PATCH', `/v1/messages/${w.messageId}/read`, { token: w.bob.token })],
+  markConversationRead: [(w) => stack.request('PATCH', `${c}/${w.conversationId}/read`, { token: w.bob.token })],
+  addParticipant: [(w) => stack.request('POST', `${c}/${w.conversationId}/participants`, { token: w.alice.token, body: { userId: w.admin.id } })],
+  removeParticipant: [(w) => stack.request('DELETE', `${c}/${w.conversationId}/participants/${w.admin.id}`, { token: w.admin.token })],
+  getUnreadTotal: [(w) => stack.request('GET', '/v1/messages/unread', { token: w.bob.token }), () => stack.request('GET', '/v1/messages/unread')],
+  adminListConversations: [(w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.admin.token }), (w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.bob.token })],
+  adminGetConversation: [(w) => stack.request('GET', `/v1/admin/messages/conversations/${w.conversationId}`, { token: w.admin.token })],
+  adminSetConversationStatus: [(w) => stack.request('PATCH', `/v1/admin/messages/conversations/${w.conversationId}`, { token: w.admin.token, body: { status: 'active' } })],
+};
+
+describe('the OpenAPI document matches what the API answers', () => {
+  it('is OpenAPI 3.1 with an operation per route', () => {
+    expect(doc.openapi).toBe('3.1.0');
+    const operations = Object.values(doc.paths).flatMap((p: any) => Object.values(p)).map((o: any) => o.operationId);
+    expect(operations.sort()).toEqual(Object.keys(recipes).sort());
+  });
+
+  it('every documented operation answers with bodies that fit its documented schemas', async () => {
+    const alice = await stack.user();
+    const bob = await stack.user();
+    const admin = await stack.user(['admin']);
+    const created = await stack.request('POST', c, { token: alice.token, body: { type: 'general', participantIds: [bob.id] } });
+    const sent = await stack.request('POST', `${c}/${created.body.id}/messages`, { token: alice.token, body: { content: 'first' } });
+    const world: World = { alice, bob, admin, conversationId: created.body.id, messageId: sent.body.id };
+
+    let checked = 0;
+    let answered = 0;
+    for (const [path, item] of Object.entries<any>(doc.paths)) {
+      for (const [method, operation] of Object.entries<any>(item)) {
+        const list = recipes[operation.operationId];
+        expect(list, `no recipe for ${operation.operationId}`).toBeDefined();
+        for (const recipe of list!) {
+          const response = await recipe(world);
+          answered += 1;
+          const documented = operation.responses[String(response.status)];
+          expect(documented, `${method.toUpperCase()} ${path} answered an undocumented ${response.status}: ${response.text}`).toBeDefined();
+          const schema = documented.content?.['application/json']?.schema;
+          if (!schema) {
+            expect(response.text).toBe('');
+            continue;
+          }
+          const validate = ajv.compile({ ...schema, components: doc.components });
+          const ok = validate(response.body);
+          expect(ok, `${operation.operationId} ${response.status}: ${JSON.stringify(validate.errors)}`).toBe(true);
+          checked += 1;
+        }
+      }
+    }
+    const total = Object.values(recipes).flat().length;
+    expect(answered).toBe(total);
+    expect(checked).toBe(total - 1); // the one 204 has no body
+  });
+
+  it('serves a human page for the document from the installed package', async () => {
+    const page = await fetch(`${stack.url}/docs`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('/docs/swagger-ui-bundle.js');
+    const bundle = await fetch(`${stack.url}/docs/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
+  });
+});
