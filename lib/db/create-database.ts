@@ -93,7 +93,8 @@ async function createDialect(config: DatabaseConfig): Promise<{ dialect: Dialect
         mkdirSync(config.dataDir, { recursive: true });
       }
       // int8 and numeric stay strings, as node-postgres returns them, so no value past 2^53 rounds.
-      const pglite = new PGlite(config.dataDir, {
+      const pglite = new PGlite({
+        dataDir: config.dataDir,
         parsers: { [types.INT8]: (v: string) => v, [types.NUMERIC]: (v: string) => v },
       });
       await pglite.waitReady;

@@ -37,6 +37,6 @@ it('answers 503 with Retry-After when the database cannot be reached', async () 
     expect(response.status).toBe(503);
     expect(response.headers.get('retry-after')).toBe('5');
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
-    expect((await response.json()).error.code).toBe('unavailable');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unavailable');
   }
 });
