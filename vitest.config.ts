@@ -1,11 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
+const backend = process.env.TEST_BACKEND ?? 'pglite';
+
 export default defineConfig({
   test: {
     globalSetup: ['test/support/global-setup.ts'],
     include: ['test/**/*.test.ts'],
-    // Tests of Data API behaviour (resumes, response caps) need the stand-in, so run with that back end only.
-    exclude: process.env.TEST_BACKEND === 'data-api' ? [] : ['test/**/*.data-api.test.ts'],
+    // Data API behaviour (resumes) needs the stand-in: those files run with that back end only.
+    // The CDK tests do not touch a database: they run once, with the default back end.
+    exclude: [
+      ...(backend === 'data-api' ? [] : ['test/**/*.data-api.test.ts']),
+      ...(backend === 'pglite' ? [] : ['test/infra/**']),
+    ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // The Data API path signs requests; the stand-in ignores the signature but the SDK needs keys.
