@@ -89,7 +89,9 @@ describe('the CDK app', () => {
   });
 
   it('runs the migrations after the cluster exists, on every deploy that changes them', () => {
-    const [[, trigger]] = ofType('Custom::Trigger') as [[string, { DependsOn: string[] }]];
+    const triggers = ofType('Custom::Trigger');
+    expect(triggers).toHaveLength(1);
+    const trigger = triggers[0]![1];
     const cluster = ofType('AWS::RDS::DBCluster')[0]![0];
     const writer = ofType('AWS::RDS::DBInstance')[0]![0];
     expect(trigger.DependsOn).toEqual(expect.arrayContaining([cluster, writer]));
