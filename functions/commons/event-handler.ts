@@ -1,5 +1,5 @@
 import type { Context, EventBridgeEvent } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import type { EventRule } from '../../lib/events/order-events';
 import { config } from './config';
 import { logger } from './logger';

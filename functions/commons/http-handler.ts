@@ -2,7 +2,7 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
 import validator from '@middy/validator';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { callerFromClaims } from '../../lib/http/identity';
 import type { RouteDefinition } from '../../lib/http/routes';
 import { DomainError, ForbiddenError, UnavailableError } from '../../lib/messaging/errors';
@@ -14,7 +14,7 @@ import { useRuntime, type Runtime } from './runtime';
 export type HttpEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
 
-type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
+type Out<T> = T extends z.ZodMiniType ? z.output<T> : undefined;
 
 /** What a handler receives: the validated input and the caller. */
 export interface HttpInput<R extends RouteDefinition> {

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../http/zod-setup';
 
 /**
  * The order service's events we consume: their `detail` contracts, and the only list of event
@@ -6,40 +7,52 @@ import { z } from 'zod';
  * routes with it, and the README's contract table and the JSON Schemas come from it.
  * A rule's handler is `functions/events/<id>.ts`, exporting `handler`.
  */
-const id = (what: string) => z.guid({ message: `${what} must be a UUID` });
+const id = (what: string) => z.guid({ error: `${what} must be a UUID` });
+const described = <T extends z.ZodMiniType>(schema: T, id: string, description: string): T => {
+  z.globalRegistry.add(schema, { id, description });
+  return schema;
+};
 
-export const orderCreatedDetail = z
-  .object({
+export const orderCreatedDetail = described(
+  z.object({
     orderId: id('orderId'),
     userId: id('userId'),
-    serviceProviderId: id('serviceProviderId').nullish(),
-    title: z.string().max(255).nullish(),
-    status: z.string().min(1).max(50).nullish(),
-  })
-  .meta({ id: 'OrderCreated', description: 'An order was placed: creates its conversation with the owner (and the provider if assigned).' });
+    serviceProviderId: z.nullish(id('serviceProviderId')),
+    title: z.nullish(z.string().check(z.maxLength(255))),
+    status: z.nullish(z.string().check(z.minLength(1), z.maxLength(50))),
+  }),
+  'OrderCreated',
+  'An order was placed: creates its conversation with the owner (and the provider if assigned).',
+);
 
-export const orderServiceProviderAssignedDetail = z
-  .object({ orderId: id('orderId'), serviceProviderId: id('serviceProviderId') })
-  .meta({ id: 'OrderServiceProviderAssigned', description: "A provider was assigned: joins the order's conversation, replacing an earlier provider." });
+export const orderServiceProviderAssignedDetail = described(
+  z.object({ orderId: id('orderId'), serviceProviderId: id('serviceProviderId') }),
+  'OrderServiceProviderAssigned',
+  "A provider was assigned: joins the order's conversation, replacing an earlier provider.",
+);
 
-export const orderStatusChangedDetail = z
-  .object({
+export const orderStatusChangedDetail = described(
+  z.object({
     orderId: id('orderId'),
-    status: z.string().min(1).max(50),
-    previousStatus: z.string().max(50).nullish(),
-    version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
-    changedAt: z.iso.datetime({ offset: true }).nullish(),
-  })
-  .meta({ id: 'OrderStatusChanged', description: 'Posts a system message; applied only if newer (version, else changedAt, else the event time).' });
+    status: z.string().check(z.minLength(1), z.maxLength(50)),
+    previousStatus: z.nullish(z.string().check(z.maxLength(50))),
+    version: z.nullish(z.number().check(z.int(), z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))),
+    changedAt: z.nullish(z.iso.datetime({ offset: true })),
+  }),
+  'OrderStatusChanged',
+  'Posts a system message; applied only if newer (version, else changedAt, else the event time).',
+);
 
-export const orderDeletedDetail = z
-  .object({ orderId: id('orderId') })
-  .meta({ id: 'OrderDeleted', description: "The order is gone: its conversation and messages are deleted." });
+export const orderDeletedDetail = described(
+  z.object({ orderId: id('orderId') }),
+  'OrderDeleted',
+  'The order is gone: its conversation and messages are deleted.',
+);
 
 export interface EventRule {
   id: string;
   detailType: string;
-  detail: z.ZodType;
+  detail: z.ZodMiniType;
 }
 
 export const eventRules = {

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { routeList, type RouteDefinition } from './routes';
 import { errorSchema, gatewayErrorSchema } from './schemas';
 
@@ -37,7 +37,7 @@ function componentSchemas(): Record<string, unknown> {
   return schemas;
 }
 
-function inline(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
+function inline(schema: z.ZodMiniType, io: 'input' | 'output'): Record<string, unknown> {
   const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
     target: 'draft-2020-12',
     io,
@@ -47,7 +47,7 @@ function inline(schema: z.ZodType, io: 'input' | 'output'): Record<string, unkno
   return rest;
 }
 
-function schemaFor(schema: z.ZodType, io: 'input' | 'output') {
+function schemaFor(schema: z.ZodMiniType, io: 'input' | 'output') {
   const id = z.globalRegistry.get(schema)?.id;
   return id ? ref(id) : inline(schema, io);
 }

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import * as s from './schemas';
 
 /**
@@ -19,11 +19,11 @@ export interface RouteDefinition {
   rateLimit: 'default' | 'send';
   summary: string;
   tag: 'Conversations' | 'Messages' | 'Participants' | 'Admin';
-  params?: z.ZodObject;
-  query?: z.ZodObject;
-  body?: z.ZodType;
+  params?: z.ZodMiniObject;
+  query?: z.ZodMiniObject;
+  body?: z.ZodMiniType;
   /** Success statuses and their bodies. */
-  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  responses: Record<number, { description: string; schema?: z.ZodMiniType }>;
   /** Error statuses this route can answer besides 400/401/500/503. */
   errors: number[];
 }

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -20,15 +19,13 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as triggers from 'aws-cdk-lib/triggers';
+import { join } from 'node:path';
 import type { Construct } from 'constructs';
 import { eventRuleList } from '../events/order-events';
 import { routeKey, routeList } from '../http/routes';
+import { esbuildTarget, esmRequireBanner, externalModules, functionEntry, projectRoot } from './bundling';
 import type { StageConfig } from './stage-config';
 
-const projectRoot = join(import.meta.dirname, '..', '..');
-
-/** Modules only the local stack loads (the Lambdas always use the Data API): kept out of bundles. */
-const localOnlyModules = ['pg', 'pg-native', '@electric-sql/pglite', 'kysely-pglite-dialect'];
 
 export interface MessagingStackProps extends StackProps {
   config: StageConfig;
@@ -101,7 +98,7 @@ export class MessagingStack extends Stack {
       const role = new iam.Role(this, `${folder}-${name}-role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
       logGroup.grantWrite(role);
       const fn = new NodejsFunction(this, `${folder}-${name}`, {
-        entry: join(projectRoot, 'functions', folder, `${name}.ts`),
+        entry: functionEntry(folder, name),
         handler: 'handler',
         description,
         runtime: lambda.Runtime.NODEJS_22_X,
@@ -115,14 +112,13 @@ export class MessagingStack extends Stack {
         depsLockFilePath: join(projectRoot, 'package-lock.json'),
         bundling: {
           format: OutputFormat.ESM,
-          target: 'node22',
+          target: esbuildTarget,
           minify: true,
           sourceMap: true,
           sourcesContent: false,
           mainFields: ['module', 'main'],
-          // Everything else, the AWS SDK included, is bundled at the versions package-lock.json pins.
-          externalModules: localOnlyModules,
-          banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+          externalModules,
+          banner: esmRequireBanner,
         },
       });
       // rds-data:* statement calls on this cluster and GetSecretValue on its secret: nothing wider.
