@@ -27,62 +27,76 @@ export class StatementCounter {
   }
 }
 
-/** Wraps any dialect so that its driver reports to a counter. */
-export function countingDialect(inner: Dialect, counter: StatementCounter): Dialect {
+export interface Interceptor {
+  /** Runs instead of each statement; `execute` sends it (or another) to the real connection. */
+  statement<R>(query: CompiledQuery, execute: (query: CompiledQuery) => Promise<QueryResult<R>>): Promise<QueryResult<R>>;
+  /** Told of each BEGIN, COMMIT and ROLLBACK. */
+  transaction?(): void;
+}
+
+/** Wraps any dialect so that every statement and transaction boundary passes through an interceptor. */
+export function interceptingDialect(inner: Dialect, interceptor: Interceptor): Dialect {
   return {
     createAdapter: () => inner.createAdapter(),
     createQueryCompiler: () => inner.createQueryCompiler(),
     createIntrospector: (db) => inner.createIntrospector(db),
-    createDriver: () => new CountingDriver(inner.createDriver(), counter),
+    createDriver: () => new InterceptingDriver(inner.createDriver(), interceptor),
   };
 }
 
-class CountingDriver implements Driver {
+export function countingDialect(inner: Dialect, counter: StatementCounter): Dialect {
+  return interceptingDialect(inner, {
+    statement(query, execute) {
+      counter.recordStatement(query.sql);
+      return execute(query);
+    },
+    transaction() {
+      counter.transactions += 1;
+    },
+  });
+}
+
+/** Kysely hands our wrapper back for transactions and release; the inner driver needs its own connection. */
+class InterceptedConnection implements DatabaseConnection {
+  constructor(
+    readonly inner: DatabaseConnection,
+    private readonly interceptor: Interceptor,
+  ) {}
+  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    return this.interceptor.statement(query, (q) => this.inner.executeQuery<R>(q));
+  }
+  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    return this.inner.streamQuery<R>(query, chunkSize);
+  }
+}
+
+class InterceptingDriver implements Driver {
   constructor(
     private readonly inner: Driver,
-    private readonly counter: StatementCounter,
+    private readonly interceptor: Interceptor,
   ) {}
   init() {
     return this.inner.init();
   }
   async acquireConnection(): Promise<DatabaseConnection> {
-    const connection = await this.inner.acquireConnection();
-    const counter = this.counter;
-    return {
-      executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-        counter.recordStatement(query.sql);
-        return connection.executeQuery<R>(query);
-      },
-      streamQuery<R>(query: CompiledQuery, chunkSize?: number) {
-        counter.recordStatement(query.sql);
-        return connection.streamQuery<R>(query, chunkSize);
-      },
-      // Kysely keeps the driver's own connection object for release; hand back the original.
-      ...{ [innerConnection]: connection },
-    } as DatabaseConnection;
+    return new InterceptedConnection(await this.inner.acquireConnection(), this.interceptor);
   }
   beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
-    this.counter.transactions += 1;
-    return this.inner.beginTransaction(unwrap(connection), settings);
+    this.interceptor.transaction?.();
+    return this.inner.beginTransaction((connection as InterceptedConnection).inner, settings);
   }
   commitTransaction(connection: DatabaseConnection) {
-    this.counter.transactions += 1;
-    return this.inner.commitTransaction(unwrap(connection));
+    this.interceptor.transaction?.();
+    return this.inner.commitTransaction((connection as InterceptedConnection).inner);
   }
   rollbackTransaction(connection: DatabaseConnection) {
-    this.counter.transactions += 1;
-    return this.inner.rollbackTransaction(unwrap(connection));
+    this.interceptor.transaction?.();
+    return this.inner.rollbackTransaction((connection as InterceptedConnection).inner);
   }
   releaseConnection(connection: DatabaseConnection) {
-    return this.inner.releaseConnection(unwrap(connection));
+    return this.inner.releaseConnection((connection as InterceptedConnection).inner);
   }
   destroy() {
     return this.inner.destroy();
   }
-}
-
-const innerConnection = Symbol('innerConnection');
-
-function unwrap(connection: DatabaseConnection): DatabaseConnection {
-  return (connection as unknown as Record<symbol, DatabaseConnection>)[innerConnection] ?? connection;
 }

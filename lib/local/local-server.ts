@@ -24,6 +24,8 @@ export interface LocalServerOptions {
   host?: string;
   auth: LocalAuthConfig;
   events: Omit<LocalEventBusOptions, 'deliver'>;
+  /** Served at GET /local/stats: the data layer's statement counts (the benchmark reads them). */
+  stats?: () => unknown;
 }
 
 export interface LocalServer {
@@ -120,6 +122,10 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     }
     if (method === 'GET' && url.pathname === '/.well-known/jwks.json') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(verifier.jwks));
+      return;
+    }
+    if (method === 'GET' && url.pathname === '/local/stats') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(options.stats?.() ?? {}));
       return;
     }
     if (method === 'GET' && url.pathname === '/local/events') {

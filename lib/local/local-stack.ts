@@ -20,6 +20,7 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
     port: options.port,
     host: options.host,
     auth: localAuthConfig(env),
+    stats: () => ({ statements: database.counter.statements, transactions: database.counter.transactions }),
     events: {
       busName: env.EVENT_BUS_NAME ?? 'default',
       source: config.orderEventSource,

@@ -1,0 +1,372 @@
+/**
+ * `npm run bench [-- --quick]`: seeds PostgreSQL (DATABASE_URL's server) at a tenth and at full
+ * marketplace size, serves it with the local stack in its own process, loads each endpoint with
+ * autocannon, and writes bench/results/<date>.json and BENCHMARKS.md.
+ * --quick uses 1/1000 and 1/100 of the size and 2 s per scenario: it proves the benchmark runs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { createDatabase } from '../lib/db/create-database';
+import { migrateToLatest } from '../lib/db/migrate';
+import { measureLambdas, type LambdaFigures } from '../lib/bench/lambdas';
+import { explainHotQueries } from '../lib/bench/explain';
+import { renderReport, type BenchResults, type ScenarioFigures } from '../lib/bench/report';
+import { conversationId, fullSize, scaled, seed, userId, type DataSetSize } from '../lib/bench/seed';
+import { localAuthConfig, signLocalToken } from '../lib/local/local-auth';
+import { routeList } from '../lib/http/routes';
+
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const quick = args.quick ?? false;
+const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const sizes: DataSetSize[] = quick
+  ? [scaled(fullSize, 0.001, 'tiny-tenth'), scaled(fullSize, 0.01, 'tiny')]
+  : [scaled(fullSize, 0.1, 'tenth'), fullSize];
+const durationSeconds = quick ? 2 : 10;
+/** Connections for the latency scenarios; the send throughput scenario uses 32 (one per user). */
+const connections = 4;
+const started = Date.now();
+const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+
+const keyFile = join(tmpdir(), `messaging-bench-key-${randomUUID()}.json`);
+const auth = localAuthConfig({ LOCAL_JWT_KEY_FILE: keyFile });
+const token = (sub: string, groups: string[] = []) => signLocalToken(auth, { sub, groups, expiresInSeconds: 3600 });
+
+function databaseUrl(name: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function prepareDatabase(size: DataSetSize): Promise<{ url: string; seedSeconds: number }> {
+  const name = `messaging_bench_${size.label.replace(/\W/g, '_')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = databaseUrl(name);
+  const handle = await createDatabase({ kind: 'postgres', connectionString: url, poolSize: 1 });
+  await migrateToLatest(handle.db);
+  await handle.close();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const t = Date.now();
+  log(`seeding ${size.label}: ${size.users} users, ${size.conversations} conversations, ${size.messages} messages`);
+  await seed(client, size, log);
+  await client.end();
+  return { url, seedSeconds: (Date.now() - t) / 1000 };
+}
+
+async function startServer(url: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/start.ts'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url,
+      DATABASE_POOL_SIZE: '20',
+      PORT: String(port),
+      LOG_LEVEL: 'error',
+      LOCAL_JWT_KEY_FILE: keyFile,
+      // The per-user limiter still runs its SQL on every send, but must not refuse the load test.
+      SEND_RATE_LIMIT: '1000000',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('Messaging API on')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return child;
+}
+
+async function stats(base: string): Promise<number> {
+  const s = (await (await fetch(`${base}/local/stats`)).json()) as { statements: number; transactions: number };
+  return s.statements + s.transactions;
+}
+
+interface Scenario {
+  name: string;
+  route: string;
+  method: string;
+  /** Builds each request's path (and body); called per request. */
+  path: () => string;
+  body?: () => string;
+  tokens: string[];
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Runs autocannon and measures every response itself (autocannon's histogram has no p95). */
+async function measure(
+  name: string,
+  route: string,
+  options: autocannon.Options,
+  seconds: number,
+): Promise<ScenarioFigures> {
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ ...options, duration: seconds }, (error, out) => (error ? reject(error) : resolve(out)));
+    instance.on('response', (_client, status, _bytes, responseTime) => {
+      latencies.push(responseTime);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    });
+  });
+  latencies.sort((a, b) => a - b);
+  return {
+    name,
+    route,
+    requests: result.requests.total,
+    rps: result.requests.total / seconds,
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    errors: result.errors + result.timeouts + result.non2xx,
+    statuses,
+    connections: options.connections ?? 1,
+  };
+}
+
+function load(base: string, scenario: Scenario, seconds: number): Promise<ScenarioFigures> {
+  let next = 0;
+  return measure(
+    scenario.name,
+    scenario.route,
+    {
+      url: base,
+      connections,
+      requests: [
+        {
+          method: scenario.method as 'GET',
+          setupRequest: (request) => ({
+            ...request,
+            path: scenario.path(),
+            ...(scenario.body ? { body: scenario.body(), headers: { ...request.headers, 'content-type': 'application/json' } } : {}),
+          }),
+        },
+      ],
+      setupClient: (client) => {
+        client.setHeaders({ authorization: `Bearer ${scenario.tokens[next++ % scenario.tokens.length]}` });
+      },
+    },
+    seconds,
+  );
+}
+
+/** Each connection is one user sending into a conversation of their own. */
+function sendLoad(base: string, senders: Sender[], seconds: number): Promise<ScenarioFigures> {
+  let next = 0;
+  let counter = 0;
+  return measure(
+    `send, ${senders.length} concurrent users`,
+    'send-message',
+    {
+      url: base,
+      connections: senders.length,
+      setupClient: (client) => {
+        const who = senders[next++ % senders.length]!;
+        client.setHeaders({ authorization: `Bearer ${who.token}`, 'content-type': 'application/json' });
+        client.setRequests([
+          {
+            method: 'POST',
+            path: `/v1/messages/conversations/${who.conversation}/messages`,
+            setupRequest: (request) => ({ ...request, body: JSON.stringify({ content: `load test message ${counter++}` }) }),
+          },
+        ]);
+      },
+    },
+    seconds,
+  );
+}
+
+async function messageIds(url: string, conversation: string, count: number): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows } = await client.query<{ id: string }>(
+    `SELECT id FROM messages WHERE conversation_id = $1 ORDER BY random() LIMIT $2`,
+    [conversation, count],
+  );
+  await client.end();
+  return rows.map((r) => r.id);
+}
+
+interface Sender {
+  token: string;
+  conversation: string;
+}
+
+async function scenariosFor(size: DataSetSize, url: string): Promise<{ scenarios: Record<string, Scenario>; senders: Sender[] }> {
+  const heavy = userId(1);
+  const heavyToken = await token(heavy);
+  const admin = await token(randomUUID(), ['admin']);
+  // Ordinary users and one of their conversations each: user u is a member of conversation g when
+  // (g * 31) % users + 1 = u, the first member the seed picks.
+  const ordinary = await Promise.all(
+    Array.from({ length: 32 }, async (_, i) => {
+      const spread = size.conversations - size.longConversations;
+      let g = size.longConversations + 1 + ((i * 7) % spread);
+      if (g % 50 === 0) g = g > size.longConversations + 1 ? g - 1 : g + 1; // the seed closes every 50th conversation
+
+      const u = ((g * 31) % size.users) + 1;
+      return { id: userId(u), token: await token(userId(u)), conversation: conversationId(g) };
+    }),
+  );
+  const long = conversationId(1);
+  const longMember = ((1 * 31) % size.users) + 1;
+  const longToken = await token(userId(longMember));
+  const deep = await messageIds(url, long, 500);
+  const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)]!;
+  const c = '/v1/messages/conversations';
+  const scenarios: Record<string, Scenario> = {
+    inboxHeavy: { name: 'inbox, heavy user', route: 'list-conversations', method: 'GET', path: () => `${c}?limit=20`, tokens: [heavyToken] },
+    inbox: { name: 'inbox, ordinary users', route: 'list-conversations', method: 'GET', path: () => `${c}?limit=20`, tokens: ordinary.map((o) => o.token) },
+    getConversation: { name: 'get conversation', route: 'get-conversation', method: 'GET', path: () => `${c}/${long}`, tokens: [longToken] },
+    latestPage: { name: 'message page, newest', route: 'list-messages', method: 'GET', path: () => `${c}/${long}/messages?limit=50`, tokens: [longToken] },
+    deepPage: { name: 'message page, anywhere in a long conversation', route: 'list-messages', method: 'GET', path: () => `${c}/${long}/messages?limit=50&before=${pick(deep)}`, tokens: [longToken] },
+    unreadHeavy: { name: 'unread total, heavy user', route: 'get-unread-total', method: 'GET', path: () => '/v1/messages/unread', tokens: [heavyToken] },
+    adminList: { name: 'admin list, active', route: 'admin-list-conversations', method: 'GET', path: () => `/v1/admin/messages/conversations?status=active&limit=20`, tokens: [admin] },
+    adminGet: { name: 'admin get conversation', route: 'admin-get-conversation', method: 'GET', path: () => `/v1/admin/messages/conversations/${long}`, tokens: [admin] },
+    markMessageRead: { name: 'mark a message read', route: 'mark-message-read', method: 'PATCH', path: () => `/v1/messages/${pick(deep)}/read`, tokens: [longToken] },
+    markConversationRead: { name: 'mark a conversation read', route: 'mark-conversation-read', method: 'PATCH', path: () => `${c}/${long}/read`, tokens: [longToken] },
+    addParticipant: {
+      name: 'add a participant (already there)',
+      route: 'add-participant',
+      method: 'POST',
+      path: () => `${c}/${long}/participants`,
+      body: () => JSON.stringify({ userId: userId(longMember) }),
+      tokens: [longToken],
+    },
+    createConversation: {
+      name: 'create a conversation',
+      route: 'create-conversation',
+      method: 'POST',
+      path: () => c,
+      body: () => JSON.stringify({ type: 'support', subject: 'Help', participantIds: [userId(2)] }),
+      tokens: ordinary.map((o) => o.token),
+    },
+  };
+  return { scenarios, senders: ordinary };
+}
+
+/** Statements one request costs, per endpoint, read from the server's data layer. */
+async function statementsPerRequest(base: string, scenarios: Record<string, Scenario>, ordinary: Sender[]) {
+  const counts: Record<string, number> = {};
+  const once = async (method: string, path: string, tokenValue: string, body?: string) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${tokenValue}` };
+    if (body) headers['content-type'] = 'application/json';
+    const response = await fetch(`${base}${path}`, { method, headers, body });
+    await response.arrayBuffer();
+    return response.status;
+  };
+  const measure = async (route: string, method: string, path: string, tokenValue: string, body?: string) => {
+    await once(method, path, tokenValue, body); // warm: the caller is recorded once per container
+    const before = await stats(base);
+    const status = await once(method, path, tokenValue, body);
+    counts[route] = (await stats(base)) - before;
+    if (status >= 400) throw new Error(`${route} answered ${status} while counting statements`);
+  };
+  for (const s of Object.values(scenarios)) {
+    if (counts[s.route] !== undefined) continue;
+    await measure(s.route, s.method, s.path(), s.tokens[0]!, s.body?.());
+  }
+  const who = ordinary[0]!;
+  await measure('send-message', 'POST', `/v1/messages/conversations/${who.conversation}/messages`, who.token, JSON.stringify({ content: 'counting' }));
+  // Leave and rejoin: the admin adds the member back.
+  const admin = await token(randomUUID(), ['admin']);
+  const leaver = ordinary[1]!;
+  const leaverId = JSON.parse(Buffer.from(leaver.token.split('.')[1]!, 'base64url').toString()).sub as string;
+  await once('GET', '/v1/messages/unread', leaver.token);
+  await once('GET', '/v1/messages/unread', admin);
+  let before = await stats(base);
+  await once('DELETE', `/v1/messages/conversations/${leaver.conversation}/participants/${leaverId}`, leaver.token);
+  counts['remove-participant'] = (await stats(base)) - before;
+  await once('POST', `/v1/messages/conversations/${leaver.conversation}/participants`, admin, JSON.stringify({ userId: leaverId }));
+  before = await stats(base);
+  await once('PATCH', `/v1/admin/messages/conversations/${leaver.conversation}`, admin, JSON.stringify({ status: 'active' }));
+  counts['admin-set-conversation-status'] = (await stats(base)) - before;
+  return counts;
+}
+
+async function main() {
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    quick,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, postgres: '' },
+    sizes: [],
+    statements: {},
+    explain: {},
+    lambdas: [] as LambdaFigures[],
+    durationSeconds,
+    connections,
+  };
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  results.machine.postgres = (await admin.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+  await admin.end();
+
+  for (const [index, size] of sizes.entries()) {
+    const isFull = index === sizes.length - 1;
+    const { url, seedSeconds } = await prepareDatabase(size);
+    log(`seeded ${size.label} in ${seedSeconds.toFixed(1)} s`);
+    const port = 4100 + index;
+    const server = await startServer(url, port);
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      const { scenarios, senders } = await scenariosFor(size, url);
+      const figures: ScenarioFigures[] = [];
+      // At the tenth, only what the scaling comparison needs; at full size, every endpoint.
+      const names = isFull ? [...Object.keys(scenarios), 'send'] : ['inboxHeavy', 'deepPage', 'unreadHeavy', 'send'];
+      for (const name of names) {
+        const figure = name === 'send' ? await sendLoad(base, senders, durationSeconds) : await load(base, scenarios[name]!, durationSeconds);
+        figure.key = name;
+        figures.push(figure);
+        log(
+          `${size.label} ${figure.name}: p50 ${figure.p50.toFixed(1)} ms, p95 ${figure.p95.toFixed(1)} ms, p99 ${figure.p99.toFixed(1)} ms, ` +
+            `${figure.rps.toFixed(0)} req/s, errors ${figure.errors}${figure.errors ? ` ${JSON.stringify(figure.statuses)}` : ''}`,
+        );
+      }
+      results.sizes.push({ size, seedSeconds, scenarios: figures });
+      if (isFull) {
+        results.statements = await statementsPerRequest(base, scenarios, senders);
+        log(`statements per request: ${JSON.stringify(results.statements)}`);
+        results.explain = await explainHotQueries(url, { heavyUser: userId(1), longConversation: conversationId(1), longMember: userId(((1 * 31) % size.users) + 1), anchor: (await messageIds(url, conversationId(1), 1))[0]! });
+      }
+    } finally {
+      server.kill('SIGTERM');
+    }
+  }
+
+  log('bundling each Lambda and timing cold imports');
+  results.lambdas = await measureLambdas(quick ? 3 : 10);
+  for (const l of results.lambdas) log(`${l.name}: ${(l.bytes / 1024).toFixed(1)} KB, cold init median ${l.coldInitMs.toFixed(1)} ms`);
+
+  const missing = routeList.map((r) => r.id).filter((id) => results.statements[id] === undefined);
+  if (missing.length) throw new Error(`no statement count for ${missing.join(', ')}`);
+  const { markdown, json, svg, verdicts } = renderReport(results);
+  const stamp = results.date.slice(0, 10);
+  mkdirSync('bench/results', { recursive: true });
+  const resultFile = quick ? join(tmpdir(), `bench-quick-${stamp}.json`) : join('bench', 'results', `${stamp}.json`);
+  writeFileSync(resultFile, json);
+  if (!quick) {
+    writeFileSync('BENCHMARKS.md', markdown);
+    writeFileSync(join('bench', 'latency-vs-size.svg'), svg);
+  }
+  for (const v of verdicts) log(`${v.met ? 'MET ' : 'MISS'} ${v.target}: ${v.measured}`);
+  log(`wrote ${resultFile}${quick ? ' (quick mode: BENCHMARKS.md left as it is)' : ' and BENCHMARKS.md'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  rmSync(keyFile, { force: true });
+  const errors = results.sizes.flatMap((s) => s.scenarios).reduce((sum, f) => sum + f.errors, 0);
+  if (errors) throw new Error(`${errors} requests failed during the benchmark`);
+}
+
+await main();
+process.exit(0);

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+import { eventRuleList } from '../events/order-events';
+import { routeList } from '../http/routes';
+import { esbuildTarget, esmRequireBanner, externalModules, functionEntry, projectRoot } from '../infra/bundling';
+
+export interface LambdaFigures {
+  name: string;
+  bytes: number;
+  /** Median over fresh `node` processes of the time to import the bundled handler. */
+  coldInitMs: number;
+  largestInputs: Array<{ module: string; bytes: number }>;
+}
+
+const everyFunction: Array<[string, string]> = [
+  ...routeList.map((r) => ['http', r.id] as [string, string]),
+  ...eventRuleList.map((r) => ['events', r.id] as [string, string]),
+  ['ops', 'migrate'],
+  ['cognito', 'post-confirmation'],
+];
+
+/** The environment a deployed function starts with: the Data API configured, nothing connected yet. */
+const lambdaEnv = {
+  ...process.env,
+  DB_CLUSTER_ARN: 'arn:aws:rds:us-east-1:123456789012:cluster:bench',
+  DB_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:bench',
+  DB_NAME: 'messaging',
+  AWS_REGION: 'us-east-1',
+  DATABASE_URL: '',
+  NODE_OPTIONS: '',
+};
+
+export async function measureLambdas(runs: number): Promise<LambdaFigures[]> {
+  const out: LambdaFigures[] = [];
+  for (const [folder, name] of everyFunction) {
+    // Inside the project, so the runtime-provided modules (the AWS SDK) resolve from node_modules
+    // as they do from the Lambda runtime.
+    const dir = join(projectRoot, '.data', 'bench', 'bundles', `${folder}-${name}`);
+    mkdirSync(dir, { recursive: true });
+    const outfile = join(dir, 'index.mjs');
+    const result = await build({
+      entryPoints: [functionEntry(folder, name)],
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'node',
+      target: esbuildTarget,
+      mainFields: ['module', 'main'],
+      external: externalModules,
+      banner: { js: esmRequireBanner },
+      outfile,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const output = result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('index.mjs'))!]!;
+    const byModule = new Map<string, number>();
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const module = input.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1').replace(/^(lib|functions|migrations)\/.*$/, '$1 (ours)');
+      byModule.set(module, (byModule.get(module) ?? 0) + bytesInOutput);
+    }
+    const timings: number[] = [];
+    const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(outfile).href)}); process.stdout.write(String(performance.now() - t));`;
+    for (let i = 0; i < runs; i++) {
+      timings.push(Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: lambdaEnv }).toString()));
+    }
+    timings.sort((a, b) => a - b);
+    out.push({
+      name: `${folder}/${name}`,
+      bytes: output.bytes,
+      coldInitMs: timings[Math.floor(timings.length / 2)]!,
+      largestInputs: [...byModule].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([module, bytes]) => ({ module, bytes })),
+    });
+  }
+  return out;
+}

@@ -1,0 +1,195 @@
+import type { LambdaFigures } from './lambdas';
+import type { DataSetSize } from './seed';
+
+export interface ScenarioFigures {
+  key?: string;
+  name: string;
+  route: string;
+  requests: number;
+  rps: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  errors: number;
+  statuses?: Record<string, number>;
+  connections: number;
+}
+
+export interface BenchResults {
+  date: string;
+  quick: boolean;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; postgres: string };
+  sizes: Array<{ size: DataSetSize; seedSeconds: number; scenarios: ScenarioFigures[] }>;
+  statements: Record<string, number>;
+  explain: Record<string, string>;
+  lambdas: LambdaFigures[];
+  durationSeconds: number;
+  connections: number;
+}
+
+export interface Verdict {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+const ms = (n: number) => `${n.toFixed(1)} ms`;
+const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
+
+function scenario(results: BenchResults, sizeIndex: number, key: string): ScenarioFigures | undefined {
+  return results.sizes[sizeIndex]?.scenarios.find((s) => s.key === key);
+}
+
+export function verdicts(results: BenchResults): Verdict[] {
+  const full = results.sizes.length - 1;
+  const inboxFull = scenario(results, full, 'inboxHeavy');
+  const inboxTenth = scenario(results, 0, 'inboxHeavy');
+  const deep = scenario(results, full, 'deepPage');
+  const send = scenario(results, full, 'send');
+  const statementCounts = Object.entries(results.statements);
+  const biggest = [...results.lambdas].sort((a, b) => b.bytes - a.bytes)[0];
+  const slowest = [...results.lambdas].sort((a, b) => b.coldInitMs - a.coldInitMs)[0];
+  const errors = results.sizes.flatMap((s) => s.scenarios).reduce((sum, s) => sum + s.errors, 0);
+  return [
+    {
+      target: 'one SQL statement per request on every endpoint',
+      measured: statementCounts.map(([route, n]) => `${route} ${n}`).join(', '),
+      met: statementCounts.length > 0 && statementCounts.every(([, n]) => n === 1),
+    },
+    {
+      target: 'inbox of a heavy user: p95 ≤ 20 ms at full size',
+      measured: inboxFull ? ms(inboxFull.p95) : 'not measured',
+      met: Boolean(inboxFull && inboxFull.p95 <= 20),
+    },
+    {
+      target: 'inbox of a heavy user: p95 at full size ≤ 1.5 × p95 at a tenth',
+      measured: inboxFull && inboxTenth ? `${(inboxFull.p95 / inboxTenth.p95).toFixed(2)} × (${ms(inboxTenth.p95)} → ${ms(inboxFull.p95)})` : 'not measured',
+      met: Boolean(inboxFull && inboxTenth && inboxFull.p95 <= 1.5 * inboxTenth.p95),
+    },
+    {
+      target: 'message page anywhere in a 50,000-message conversation: p95 ≤ 10 ms',
+      measured: deep ? ms(deep.p95) : 'not measured',
+      met: Boolean(deep && deep.p95 <= 10),
+    },
+    {
+      target: 'send: ≥ 500 messages/s from 32 concurrent users, no error',
+      measured: send ? `${send.rps.toFixed(0)} messages/s, ${send.errors} errors` : 'not measured',
+      met: Boolean(send && send.rps >= 500 && send.errors === 0),
+    },
+    {
+      target: 'every Lambda bundle ≤ 250 KB minified',
+      measured: biggest ? `largest ${biggest.name} ${kb(biggest.bytes)}` : 'not measured',
+      met: results.lambdas.length > 0 && results.lambdas.every((l) => l.bytes <= 250 * 1024),
+    },
+    {
+      target: 'every Lambda cold initialisation median ≤ 150 ms',
+      measured: slowest ? `slowest ${slowest.name} ${ms(slowest.coldInitMs)}` : 'not measured',
+      met: results.lambdas.length > 0 && results.lambdas.every((l) => l.coldInitMs <= 150),
+    },
+    { target: 'no failed request in any scenario', measured: `${errors} errors`, met: errors === 0 },
+  ];
+}
+
+/** p95 against data size for the scaling scenarios, as a small self-contained SVG. */
+export function chart(results: BenchResults): string {
+  const keys = ['inboxHeavy', 'deepPage', 'unreadHeavy', 'send'];
+  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
+  const width = 640;
+  const height = 360;
+  const pad = { left: 60, right: 220, top: 30, bottom: 50 };
+  const points = keys.map((key) => results.sizes.map((s, i) => ({ x: s.size.messages, y: scenario(results, i, key)?.p95 ?? 0 })));
+  const maxY = Math.max(1, ...points.flat().map((p) => p.y)) * 1.15;
+  const xs = results.sizes.map((s) => s.size.messages);
+  const [minX, maxX] = [Math.log10(Math.min(...xs)), Math.log10(Math.max(...xs))];
+  const px = (x: number) => pad.left + ((Math.log10(x) - minX) / Math.max(1e-9, maxX - minX)) * (width - pad.left - pad.right);
+  const py = (y: number) => height - pad.bottom - (y / maxY) * (height - pad.top - pad.bottom);
+  const lines = points
+    .map((series, i) => {
+      const name = scenario(results, results.sizes.length - 1, keys[i]!)?.name ?? keys[i];
+      const path = series.map((p, j) => `${j ? 'L' : 'M'}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ');
+      const dots = series.map((p) => `<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${colours[i]}"/>`).join('');
+      const legendY = pad.top + 20 * i;
+      return `<path d="${path}" stroke="${colours[i]}" stroke-width="2" fill="none"/>${dots}<rect x="${width - pad.right + 15}" y="${legendY - 9}" width="12" height="12" fill="${colours[i]}"/><text x="${width - pad.right + 32}" y="${legendY + 1}" font-size="12">${name}</text>`;
+    })
+    .join('\n');
+  const ticks = [0, 0.25, 0.5, 0.75, 1]
+    .map((f) => {
+      const y = maxY * f;
+      return `<line x1="${pad.left}" x2="${width - pad.right}" y1="${py(y)}" y2="${py(y)}" stroke="#ddd"/><text x="${pad.left - 8}" y="${py(y) + 4}" font-size="11" text-anchor="end">${y.toFixed(1)}</text>`;
+    })
+    .join('');
+  const xLabels = results.sizes
+    .map((s) => `<text x="${px(s.size.messages)}" y="${height - pad.bottom + 18}" font-size="11" text-anchor="middle">${s.size.label}: ${s.size.messages.toLocaleString('en')} messages</text>`)
+    .join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="${pad.left}" y="18" font-size="14">p95 latency (ms) against data size, through the local stack</text>
+${ticks}
+<line x1="${pad.left}" x2="${width - pad.right}" y1="${height - pad.bottom}" y2="${height - pad.bottom}" stroke="#333"/>
+${xLabels}
+${lines}
+</svg>
+`;
+}
+
+export function renderReport(results: BenchResults): { markdown: string; json: string; svg: string; verdicts: Verdict[] } {
+  const v = verdicts(results);
+  const full = results.sizes[results.sizes.length - 1];
+  const tenth = results.sizes[0];
+  const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+  const lines: string[] = [
+    '# Benchmarks',
+    '',
+    `Generated by \`npm run bench\` on ${results.date}. Raw figures: \`bench/results/${results.date.slice(0, 10)}.json\`.`,
+    '',
+    '## Machine',
+    '',
+    `${results.machine.cpus} cores (${results.machine.cpuModel}), ${results.machine.memoryGiB} GiB, Node ${results.machine.node}, PostgreSQL ${results.machine.postgres} on the same machine. ` +
+      `Requests go through the local stack (API Gateway emulation, JWT verification, the Lambda handlers, node-postgres), run in its own process; ` +
+      `autocannon drives ${results.connections} connections (32 for send) for ${results.durationSeconds} s per scenario. Latency is measured per response.`,
+    '',
+    '## Targets',
+    '',
+    row(['target', 'measured', 'met']),
+    row(['---', '---', '---']),
+    ...v.map((x) => row([x.target, x.measured, x.met ? 'yes' : '**no**'])),
+    '',
+    '## Data sets',
+    '',
+    row(['size', 'users', 'conversations', 'messages', 'heavy users × conversations', 'long conversations × messages', 'seeded in']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:'])
+  ];
+  for (const s of results.sizes) {
+    lines.push(
+      row([
+        s.size.label,
+        s.size.users.toLocaleString('en'),
+        s.size.conversations.toLocaleString('en'),
+        s.size.messages.toLocaleString('en'),
+        `${s.size.heavyUsers} × ${s.size.heavyUserConversations.toLocaleString('en')}`,
+        `${s.size.longConversations} × ${s.size.longConversationMessages.toLocaleString('en')}`,
+        `${s.seedSeconds.toFixed(0)} s`,
+      ]),
+    );
+  }
+  lines.push('', `## Every endpoint at ${full?.size.label ?? 'full'} size`, '', row(['scenario', 'route', 'p50', 'p95', 'p99', 'req/s', 'errors', 'statements/request']), row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:']));
+  for (const s of full?.scenarios ?? []) {
+    lines.push(row([s.name, s.route, ms(s.p50), ms(s.p95), ms(s.p99), s.rps.toFixed(0), s.errors, results.statements[s.route] ?? '']));
+  }
+  lines.push('', '## Statements per request', '', row(['route', 'statements']), row(['---', '---:']));
+  for (const [route, n] of Object.entries(results.statements).sort()) lines.push(row([route, n]));
+  lines.push('', '## Scaling: a tenth against full size', '', row(['scenario', `p95 ${tenth?.size.label}`, `p95 ${full?.size.label}`, 'ratio', `req/s ${tenth?.size.label}`, `req/s ${full?.size.label}`]), row(['---', '---:', '---:', '---:', '---:', '---:']));
+  for (const key of ['inboxHeavy', 'deepPage', 'unreadHeavy', 'send']) {
+    const a = scenario(results, 0, key);
+    const b = scenario(results, results.sizes.length - 1, key);
+    if (a && b) lines.push(row([b.name, ms(a.p95), ms(b.p95), `${(b.p95 / a.p95).toFixed(2)} ×`, a.rps.toFixed(0), b.rps.toFixed(0)]));
+  }
+  lines.push('', '![p95 latency against data size](bench/latency-vs-size.svg)', '');
+  lines.push('## Lambda artefacts', '', 'Minified ESM bundles built with the stack\'s own esbuild settings (`lib/infra/bundling.ts`; the AWS SDK comes from the runtime). Cold initialisation: a fresh `node` process importing the bundled handler, median of the runs.', '', row(['function', 'bundle', 'cold init (median)', 'largest parts']), row(['---', '---:', '---:', '---']));
+  for (const l of results.lambdas) {
+    lines.push(row([l.name, kb(l.bytes), ms(l.coldInitMs), l.largestInputs.map((i) => `${i.module} ${kb(i.bytes)}`).join(', ')]));
+  }
+  lines.push('', '## Query plans at full size', '');
+  for (const [name, plan] of Object.entries(results.explain)) lines.push(`### ${name}`, '', '```', plan, '```', '');
+  return { markdown: `${lines.join('\n')}\n`, json: `${JSON.stringify(results, null, 2)}\n`, svg: chart(results), verdicts: v };
+}

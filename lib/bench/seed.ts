@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+
+/**
+ * Seeds a marketplace-sized data set with a handful of set-based statements (generate_series),
+ * never one request per row. Ids are md5-derived so the benchmark can name users and
+ * conversations without reading them back.
+ */
+export interface DataSetSize {
+  label: string;
+  users: number;
+  conversations: number;
+  messages: number;
+  heavyUsers: number;
+  heavyUserConversations: number;
+  longConversations: number;
+  longConversationMessages: number;
+}
+
+export const fullSize: DataSetSize = {
+  label: 'full',
+  users: 20_000,
+  conversations: 200_000,
+  messages: 2_000_000,
+  heavyUsers: 5,
+  heavyUserConversations: 2_000,
+  longConversations: 3,
+  longConversationMessages: 50_000,
+};
+
+export function scaled(size: DataSetSize, factor: number, label: string): DataSetSize {
+  const s = (n: number) => Math.max(1, Math.round(n * factor));
+  return {
+    label,
+    users: s(size.users),
+    conversations: s(size.conversations),
+    messages: s(size.messages),
+    heavyUsers: size.heavyUsers,
+    heavyUserConversations: s(size.heavyUserConversations),
+    longConversations: size.longConversations,
+    longConversationMessages: s(size.longConversationMessages),
+  };
+}
+
+export function md5Uuid(text: string): string {
+  const h = createHash('md5').update(text).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** User n (1-based); users 1..heavyUsers are the heavy ones. */
+export const userId = (n: number) => md5Uuid(`u${n}`);
+/** Conversation n (1-based); conversations 1..longConversations are the long ones. */
+export const conversationId = (n: number) => md5Uuid(`c${n}`);
+
+/** Members of conversation g: 2 to 5 users spread over the population, the first one sends first. */
+function membersSql(size: DataSetSize) {
+  const heavyStride = Math.max(1, Math.floor(size.conversations / size.heavyUserConversations));
+  return `
+    SELECT array_agg(DISTINCT m) AS members FROM (
+      SELECT md5('u' || (((g * 31 + j * 997) % ${size.users}) + 1))::uuid AS m
+        FROM generate_series(0, 1 + g % 4) AS j
+      UNION ALL
+      -- heavy user h sits in every conversation g with g % stride = h - 1
+      SELECT md5('u' || ((g % ${heavyStride}) + 1))::uuid
+       WHERE (g % ${heavyStride}) < ${size.heavyUsers} AND g <= ${heavyStride * size.heavyUserConversations}
+    ) AS picked`;
+}
+
+export async function seed(client: pg.Client, size: DataSetSize, log: (line: string) => void): Promise<void> {
+  const rest = size.messages - size.longConversations * size.longConversationMessages;
+  const perConversation = Math.max(1, rest / Math.max(1, size.conversations - size.longConversations));
+  const step = async (what: string, text: string) => {
+    const started = Date.now();
+    await client.query(text);
+    log(`  ${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  };
+  // Bulk load with triggers and foreign-key checks off (the data is consistent by construction)
+  // and the secondary indexes built once at the end.
+  await client.query(`SET session_replication_role = replica`);
+  await client.query(`SET maintenance_work_mem = '512MB'`);
+  const { rows: indexes } = await client.query<{ name: string; definition: string }>(`
+    SELECT i.indexname AS name, i.indexdef AS definition FROM pg_indexes i
+     WHERE i.schemaname = 'public' AND i.tablename IN ('messages', 'conversation_participants', 'conversations')
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)`);
+  for (const index of indexes) await client.query(`DROP INDEX ${index.name}`);
+
+  await step(
+    `users (${size.users})`,
+    `INSERT INTO users (id, role, created_at, updated_at)
+     SELECT md5('u' || g)::uuid,
+            CASE WHEN g % 50 = 0 THEN 'agent' WHEN g % 7 = 0 THEN 'service_provider' ELSE 'user' END,
+            now() - interval '120 days', now() - interval '120 days'
+       FROM generate_series(1, ${size.users}) AS g`,
+  );
+  await step(
+    'conversation plan',
+    `CREATE UNLOGGED TABLE bench_plan AS
+     SELECT g, md5('c' || g)::uuid AS id,
+            CASE WHEN g <= ${size.longConversations} THEN ${size.longConversationMessages}
+                 ELSE 1 + ((g * 7919) % ${Math.max(1, Math.round(2 * perConversation - 1))}) END AS message_count,
+            now() - interval '100 days' + (g::float8 / ${size.conversations}) * interval '60 days' AS created_at,
+            (${membersSql(size)}) AS members
+       FROM generate_series(1, ${size.conversations}) AS g`,
+  );
+  await step(
+    `conversations (${size.conversations})`,
+    `INSERT INTO conversations (id, type, subject, status, created_by, last_message_seq, created_at, updated_at)
+     SELECT id, (ARRAY['general', 'support', 'general'])[1 + g % 3], 'Conversation ' || g,
+            CASE WHEN g % 50 = 0 THEN 'closed' ELSE 'active' END, members[1], message_count,
+            created_at, created_at + message_count * interval '1 minute'
+       FROM bench_plan`,
+  );
+  await step(
+    'participants',
+    `INSERT INTO conversation_participants (conversation_id, user_id, role, joined_at, last_read_seq, last_read_at, activity_at)
+     SELECT p.id, u.id, u.role, p.created_at,
+            greatest(0, p.message_count - (abs(hashtext(p.id::text || u.id::text)) % 3)),
+            p.created_at + p.message_count * interval '1 minute',
+            p.created_at + p.message_count * interval '1 minute'
+       FROM bench_plan p CROSS JOIN LATERAL unnest(p.members) AS m (user_id) JOIN users u ON u.id = m.user_id`,
+  );
+  await step(
+    `messages (${size.messages})`,
+    `INSERT INTO messages (conversation_id, seq, sender_id, kind, content, created_at, updated_at)
+     SELECT p.id, n, p.members[1 + n % cardinality(p.members)], 'user',
+            'Message ' || n || ' of conversation ' || p.g || repeat(' and some more words', n % 8),
+            p.created_at + n * interval '1 minute', p.created_at + n * interval '1 minute'
+       FROM bench_plan p CROSS JOIN LATERAL generate_series(1, p.message_count) AS n`,
+  );
+  await client.query(`DROP TABLE bench_plan`);
+  for (const index of indexes) await step(`index ${index.name}`, index.definition);
+  await client.query(`SET session_replication_role = DEFAULT`);
+  await step('vacuum analyze', 'VACUUM (ANALYZE) messages, conversations, conversation_participants, users');
+}
