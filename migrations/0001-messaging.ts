@@ -12,6 +12,8 @@ import { sql, type Kysely } from 'kysely';
  * - `messages.sender_id` is null for system messages (order status updates), which no human sent;
  * - `conversation_participants.activity_at` mirrors `conversations.updated_at` (kept by a trigger)
  *   so that a user's inbox is one index range scan, whatever the number of their conversations;
+ * - `conversation_participants.unread_count` is kept exact by triggers and by the read-mark
+ *   statements, so unread counts and totals cost no counting at read time;
  * - `send_rate` holds each sender's recent send times: the rate limit is enforced by an
  *   `INSERT … ON CONFLICT DO UPDATE … WHERE`, which sees the latest row under its lock.
  */
@@ -78,22 +80,51 @@ END $$`,
   joined_at timestamptz(3) NOT NULL DEFAULT now(),
   last_read_at timestamptz(3),
   last_read_seq bigint NOT NULL DEFAULT 0,
+  unread_count integer NOT NULL DEFAULT 0 CHECK (unread_count >= 0),
   activity_at timestamptz(3) NOT NULL DEFAULT now(),
   UNIQUE (conversation_id, user_id)
 )`,
   // A user's inbox by latest activity, and the unread total, both start here.
   sql`CREATE INDEX participants_inbox ON conversation_participants (user_id, activity_at DESC, conversation_id DESC)`,
 
-  // Keeps every participant's copy of the conversation's activity time current.
+  // Keeps each participant's copy of the conversation's activity time current, and adds the new
+  // messages (others sent, after the participant's read mark) to their unread count. A trigger,
+  // because it runs at the end of the statement with a fresh snapshot while the statement holds the
+  // conversation's row lock: a participant who joined in a transaction that committed meanwhile is
+  // seen, so no increment is lost.
   sql`CREATE FUNCTION mirror_conversation_activity() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE conversation_participants
-     SET activity_at = NEW.updated_at
-   WHERE conversation_id = NEW.id AND activity_at IS DISTINCT FROM NEW.updated_at;
+  UPDATE conversation_participants p
+     SET activity_at = NEW.updated_at,
+         unread_count = p.unread_count + CASE
+           WHEN NEW.last_message_seq > OLD.last_message_seq THEN (
+             SELECT count(*) FROM messages m
+              WHERE m.conversation_id = NEW.id
+                AND m.seq > greatest(OLD.last_message_seq, p.last_read_seq) AND m.seq <= NEW.last_message_seq
+                AND m.sender_id IS DISTINCT FROM p.user_id)
+           ELSE 0 END
+   WHERE p.conversation_id = NEW.id;
   RETURN NULL;
 END $$`,
   sql`CREATE TRIGGER conversations_mirror_activity AFTER UPDATE ON conversations FOR EACH ROW
-  WHEN (OLD.updated_at IS DISTINCT FROM NEW.updated_at) EXECUTE FUNCTION mirror_conversation_activity()`,
+  WHEN (OLD.updated_at IS DISTINCT FROM NEW.updated_at OR OLD.last_message_seq IS DISTINCT FROM NEW.last_message_seq)
+  EXECUTE FUNCTION mirror_conversation_activity()`,
+
+  // A participant who joins starts with every earlier message of others unread. Counted at the end
+  // of the joining statement, which holds the conversation's row lock (see the statements that add
+  // participants), so a message sent meanwhile is counted exactly once.
+  sql`CREATE FUNCTION count_unread_on_join() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE conversation_participants p
+     SET unread_count = (
+       SELECT count(*) FROM messages m
+        WHERE m.conversation_id = NEW.conversation_id AND m.seq > NEW.last_read_seq
+          AND m.sender_id IS DISTINCT FROM NEW.user_id)
+   WHERE p.id = NEW.id;
+  RETURN NULL;
+END $$`,
+  sql`CREATE TRIGGER participants_count_unread AFTER INSERT ON conversation_participants FOR EACH ROW
+  EXECUTE FUNCTION count_unread_on_join()`,
 
   // An order's conversation follows the order's owner and provider: added when known, a replaced
   // provider removed. A trigger rather than a CTE because its statements take fresh snapshots,
@@ -157,5 +188,6 @@ export async function down(db: Kysely<any>): Promise<void> {
   }
   await sql`DROP FUNCTION IF EXISTS mirror_conversation_activity()`.execute(db);
   await sql`DROP FUNCTION IF EXISTS sync_order_participants()`.execute(db);
+  await sql`DROP FUNCTION IF EXISTS count_unread_on_join()`.execute(db);
   await sql`DROP FUNCTION IF EXISTS set_updated_at()`.execute(db);
 }

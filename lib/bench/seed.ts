@@ -112,12 +112,15 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
   );
   await step(
     'participants',
-    `INSERT INTO conversation_participants (conversation_id, user_id, role, joined_at, last_read_seq, last_read_at, activity_at)
-     SELECT p.id, u.id, u.role, p.created_at,
-            greatest(0, p.message_count - (abs(hashtext(p.id::text || u.id::text)) % 3)),
+    `INSERT INTO conversation_participants (conversation_id, user_id, role, joined_at, last_read_seq, unread_count, last_read_at, activity_at)
+     SELECT p.id, u.id, u.role, p.created_at, r.last_read_seq,
+            -- what the triggers would have counted: others' messages after the read mark
+            (SELECT count(*) FROM generate_series(r.last_read_seq + 1, p.message_count) AS n
+              WHERE p.members[1 + n % cardinality(p.members)] <> u.id),
             p.created_at + p.message_count * interval '1 minute',
             p.created_at + p.message_count * interval '1 minute'
-       FROM bench_plan p CROSS JOIN LATERAL unnest(p.members) AS m (user_id) JOIN users u ON u.id = m.user_id`,
+       FROM bench_plan p CROSS JOIN LATERAL unnest(p.members) AS m (user_id) JOIN users u ON u.id = m.user_id
+       CROSS JOIN LATERAL (SELECT greatest(0, p.message_count - (abs(hashtext(p.id::text || u.id::text)) % 3)) AS last_read_seq) AS r`,
   );
   await step(
     `messages (${size.messages})`,
@@ -131,4 +134,6 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
   for (const index of indexes) await step(`index ${index.name}`, index.definition);
   await client.query(`SET session_replication_role = DEFAULT`);
   await step('vacuum analyze', 'VACUUM (ANALYZE) messages, conversations, conversation_participants, users');
+  // Flush the load now, not in the middle of a measurement.
+  await step('checkpoint', 'CHECKPOINT');
 }

@@ -62,6 +62,7 @@ export interface ConversationParticipantsTable {
   joined_at: Generated<Date>;
   last_read_at: Timestamp | null;
   last_read_seq: Generated<Int8>;
+  unread_count: Generated<number>;
   activity_at: Generated<Date>;
 }
 

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import '../http/zod-setup';
+import { described as meta, plainText, uuidOf as id } from '../http/zod-common';
 
 /**
  * The order service's events we consume: their `detail` contracts, and the only list of event
@@ -7,19 +7,15 @@ import '../http/zod-setup';
  * routes with it, and the README's contract table and the JSON Schemas come from it.
  * A rule's handler is `functions/events/<id>.ts`, exporting `handler`.
  */
-const id = (what: string) => z.guid({ error: `${what} must be a UUID` });
-const described = <T extends z.ZodMiniType>(schema: T, id: string, description: string): T => {
-  z.globalRegistry.add(schema, { id, description });
-  return schema;
-};
+const described = <T extends z.ZodMiniType>(schema: T, id: string, description: string): T => meta(schema, { id, description });
 
 export const orderCreatedDetail = described(
   z.object({
     orderId: id('orderId'),
     userId: id('userId'),
     serviceProviderId: z.nullish(id('serviceProviderId')),
-    title: z.nullish(z.string().check(z.maxLength(255))),
-    status: z.nullish(z.string().check(z.minLength(1), z.maxLength(50))),
+    title: z.nullish(plainText(255)),
+    status: z.nullish(plainText(50).check(z.minLength(1))),
   }),
   'OrderCreated',
   'An order was placed: creates its conversation with the owner (and the provider if assigned).',
@@ -34,8 +30,8 @@ export const orderServiceProviderAssignedDetail = described(
 export const orderStatusChangedDetail = described(
   z.object({
     orderId: id('orderId'),
-    status: z.string().check(z.minLength(1), z.maxLength(50)),
-    previousStatus: z.nullish(z.string().check(z.maxLength(50))),
+    status: plainText(50).check(z.minLength(1)),
+    previousStatus: z.nullish(plainText(50)),
     version: z.nullish(z.number().check(z.int(), z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))),
     changedAt: z.nullish(z.iso.datetime({ offset: true })),
   }),

@@ -2,20 +2,13 @@ import * as z from 'zod/mini';
 import { conversationStatuses, conversationTypes, messageKinds, participantRoles } from '../db/schema';
 import { contentProblem, contentProblemMessages, MAX_CONTENT_CODE_POINTS } from '../messaging/content';
 import { MAX_PARTICIPANTS } from '../messaging/messaging-service';
-import './zod-setup';
+import { described as meta, plainText, uuidOf as id } from './zod-common';
 
 /**
  * The API's shapes, in one place: the Lambdas validate with them, TypeScript types come from
  * them, and the OpenAPI document is generated from them. Written with `zod/mini`, whose
  * functions tree-shake: the same schemas in classic zod add ~440 KB to every Lambda.
  */
-type Meta = { id?: string; description?: string; maxLength?: number };
-const meta = <T extends z.ZodMiniType>(schema: T, m: Meta): T => {
-  z.globalRegistry.add(schema, m);
-  return schema;
-};
-
-const id = (what: string) => z.guid({ error: `${what} must be a UUID` });
 const timestamp = z.iso.datetime({ offset: true });
 
 // ---- path parameters --------------------------------------------------------------------------
@@ -81,7 +74,7 @@ export const clientMessageId = meta(
 
 export const createConversationBody = z.strictObject({
   type: z.enum(conversationTypes),
-  subject: z.nullish(z.string().check(z.maxLength(255))),
+  subject: z.nullish(plainText(255)),
   orderId: z.nullish(id('orderId')),
   participantIds: z._default(z.array(id('participant id')).check(z.maxLength(MAX_PARTICIPANTS - 1)), []),
 });

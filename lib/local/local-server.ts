@@ -81,24 +81,19 @@ function lambdaContext(functionName: string): Context {
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
   const verifier = await createVerifier(options.auth);
   const compiled = routeList.map(compile);
-  const httpHandlers = new Map<string, Promise<HttpHandler>>();
-  const loadHttp = (route: RouteDefinition) => {
-    let loaded = httpHandlers.get(route.id);
+  // Each handler module is imported on first use, as a Lambda container loads its code once.
+  const handlers = new Map<string, Promise<unknown>>();
+  const loadHandler = <T>(folder: 'http' | 'events', id: string): Promise<T> => {
+    const key = `${folder}/${id}`;
+    let loaded = handlers.get(key);
     if (!loaded) {
-      loaded = import(`../../functions/http/${route.id}.ts`).then((m: { handler: HttpHandler }) => m.handler);
-      httpHandlers.set(route.id, loaded);
+      loaded = import(`../../functions/${folder}/${id}.ts`).then((m: { handler: T }) => m.handler);
+      handlers.set(key, loaded);
     }
-    return loaded;
+    return loaded as Promise<T>;
   };
-  const eventHandlers = new Map<string, Promise<EventHandler>>();
-  const loadEvent = (rule: EventRule) => {
-    let loaded = eventHandlers.get(rule.id);
-    if (!loaded) {
-      loaded = import(`../../functions/events/${rule.id}.ts`).then((m: { handler: EventHandler }) => m.handler);
-      eventHandlers.set(rule.id, loaded);
-    }
-    return loaded;
-  };
+  const loadHttp = (route: RouteDefinition) => loadHandler<HttpHandler>('http', route.id);
+  const loadEvent = (rule: EventRule) => loadHandler<EventHandler>('events', rule.id);
   const bus = new LocalEventBus({
     ...options.events,
     deliver: async (rule, event) => (await loadEvent(rule))(event, lambdaContext(rule.id)),

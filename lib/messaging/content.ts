@@ -36,3 +36,8 @@ export function codePointLength(text: string): number {
   for (const _ of text) count += 1;
   return count;
 }
+
+/** Short texts (subjects, titles, statuses): well-formed Unicode without NUL, which PostgreSQL cannot store. */
+export function isPlainText(value: string): boolean {
+  return value.isWellFormed() && !value.includes('\u0000');
+}

@@ -49,6 +49,29 @@ const uuid = (value: string | null | undefined): RawBuilder<string> => sql`cast(
 const text = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as text)`;
 const timestamptz = (value: string): RawBuilder<Date> => sql`cast(${value} as timestamptz)`;
 
+/**
+ * The messages a read-mark move reads first (others sent them, nobody has read them), locked in
+ * seq order and skipping rows another reader holds: that reader is stamping them already, and
+ * concurrent readers can never wait on each other in a cycle.
+ */
+const firstReads = (target: RawBuilder<unknown>, readerId: string) => sql`
+  SELECT m.id FROM messages m, ${target} t
+   WHERE m.conversation_id = t.conversation_id AND m.seq > t.old_seq AND m.seq <= t.seq
+     AND m.read_at IS NULL AND m.sender_id IS DISTINCT FROM ${uuid(readerId)}
+   ORDER BY m.seq
+   FOR UPDATE OF m SKIP LOCKED`;
+
+/**
+ * Others' messages between a participant row's current read mark and a target's seq: what moving
+ * the mark there makes read. Evaluated on the row as it is when the UPDATE takes its lock, and
+ * every message up to the target committed before the target did, so the count is exact.
+ */
+const unreadBetween = (participant: RawBuilder<unknown>, target: RawBuilder<unknown>) => sql`(
+  SELECT count(*) FROM messages m
+   WHERE m.conversation_id = ${participant}.conversation_id
+     AND m.seq > ${participant}.last_read_seq AND m.seq <= ${target}.seq
+     AND m.sender_id IS DISTINCT FROM ${participant}.user_id)`;
+
 interface MessageRow {
   id: string;
   conversation_id: string;
@@ -269,11 +292,14 @@ export class MessagingService {
             SELECT 1 FROM conversation_participants p WHERE p.conversation_id = c.id AND p.user_id = ${uuid(caller.userId)}))
       ),
       anchor AS (
-        SELECT m.seq FROM messages m JOIN access a ON a.id = m.conversation_id WHERE m.id = ${uuid(anchorId)}
+        SELECT m.seq FROM messages m
+        WHERE m.id = ${uuid(anchorId)} AND m.conversation_id = ${uuid(conversationId)} AND EXISTS (SELECT 1 FROM access)
       ),
+      -- The conversation id is given as a value, not joined from \`access\`, so that the planner
+      -- walks messages_in_order from the cursor and stops after limit + 1 rows.
       page AS (
-        SELECT m.* FROM messages m JOIN access a ON a.id = m.conversation_id
-        WHERE true
+        SELECT m.* FROM messages m
+        WHERE m.conversation_id = ${uuid(conversationId)} AND EXISTS (SELECT 1 FROM access)
           ${request.before ? sql`AND m.seq < (SELECT seq FROM anchor)` : sql``}
           ${request.after ? sql`AND m.seq > (SELECT seq FROM anchor)` : sql``}
         ORDER BY m.seq ${direction}
@@ -354,9 +380,11 @@ export class MessagingService {
         ON CONFLICT (conversation_id, sender_id, client_message_id) DO NOTHING
         RETURNING *
       ),
+      -- Sending reads the conversation up to one's own message; nothing newer can exist while this
+      -- statement holds the conversation's lock, so the sender has nothing unread.
       mark AS (
         UPDATE conversation_participants p
-           SET last_read_seq = greatest(p.last_read_seq, i.seq), last_read_at = now()
+           SET last_read_seq = greatest(p.last_read_seq, i.seq), last_read_at = now(), unread_count = 0
         FROM inserted i WHERE p.conversation_id = i.conversation_id AND p.user_id = i.sender_id
       ),
       outcome AS (
@@ -416,15 +444,15 @@ export class MessagingService {
         WHERE m.id = ${uuid(messageId)}
       ),
       mark AS (
-        UPDATE conversation_participants p SET last_read_seq = t.seq, last_read_at = now()
+        UPDATE conversation_participants p
+           SET last_read_seq = t.seq, last_read_at = now(), unread_count = p.unread_count - ${unreadBetween(sql`p`, sql`t`)}
         FROM target t
         WHERE p.conversation_id = t.conversation_id AND p.user_id = ${uuid(caller.userId)} AND p.last_read_seq < t.seq
       ),
       stamped AS (
         UPDATE messages m SET read_at = now()
-        FROM target t
-        WHERE m.conversation_id = t.conversation_id AND m.seq > t.old_seq AND m.seq <= t.seq
-          AND m.read_at IS NULL AND m.sender_id IS DISTINCT FROM ${uuid(caller.userId)}
+        FROM (${firstReads(sql`target`, caller.userId)}) AS f
+        WHERE m.id = f.id
         RETURNING m.id, m.read_at
       )
       SELECT m.id, m.conversation_id, m.sender_id, m.kind, m.content, m.client_message_id,
@@ -443,16 +471,16 @@ export class MessagingService {
         WHERE p.conversation_id = ${uuid(conversationId)} AND p.user_id = ${uuid(caller.userId)}
       ),
       mark AS (
-        UPDATE conversation_participants p SET last_read_seq = t.seq, last_read_at = now()
+        UPDATE conversation_participants p
+           SET last_read_seq = t.seq, last_read_at = now(), unread_count = p.unread_count - ${unreadBetween(sql`p`, sql`t`)}
         FROM target t
         WHERE p.conversation_id = t.conversation_id AND p.user_id = ${uuid(caller.userId)} AND p.last_read_seq < t.seq
         RETURNING p.last_read_at
       ),
       stamped AS (
         UPDATE messages m SET read_at = now()
-        FROM target t
-        WHERE m.conversation_id = t.conversation_id AND m.seq > t.old_seq AND m.seq <= t.seq
-          AND m.read_at IS NULL AND m.sender_id IS DISTINCT FROM ${uuid(caller.userId)}
+        FROM (${firstReads(sql`target`, caller.userId)}) AS f
+        WHERE m.id = f.id
       )
       SELECT t.conversation_id, coalesce((SELECT last_read_at FROM mark), t.last_read_at) AS last_read_at
       FROM target t
@@ -477,12 +505,17 @@ export class MessagingService {
       added: Record<string, unknown> | null;
       present: Record<string, unknown> | null;
     }>`
-      WITH conv AS (
-        SELECT c.id, (SELECT count(*) FROM conversation_participants x WHERE x.conversation_id = c.id) AS size
-        FROM conversations c
+      -- Lock order everywhere: the conversation row, then participant rows (as sends do). Holding
+      -- it also makes the joiner's unread count (a trigger at the end) exact against concurrent sends.
+      WITH locked AS (
+        SELECT c.id FROM conversations c
         WHERE c.id = ${uuid(conversationId)}
           AND (${caller.isAdmin} OR EXISTS (
             SELECT 1 FROM conversation_participants p WHERE p.conversation_id = c.id AND p.user_id = ${uuid(caller.userId)}))
+        FOR UPDATE OF c
+      ),
+      conv AS (
+        SELECT l.id, (SELECT count(*) FROM conversation_participants x WHERE x.conversation_id = l.id) AS size FROM locked l
       ),
       target AS (SELECT u.id, u.role FROM users u WHERE u.id = ${uuid(userId)}),
       ins AS (
@@ -523,11 +556,13 @@ export class MessagingService {
       throw new ForbiddenError('Only admins remove other participants; anyone may remove themselves');
     }
     const { rows } = await sql<{ visible: boolean; removed: boolean }>`
+      -- Lock order everywhere: the conversation row, then participant rows (as sends do).
       WITH conv AS (
         SELECT c.id FROM conversations c
         WHERE c.id = ${uuid(conversationId)}
           AND (${caller.isAdmin} OR EXISTS (
             SELECT 1 FROM conversation_participants p WHERE p.conversation_id = c.id AND p.user_id = ${uuid(caller.userId)}))
+        FOR UPDATE OF c
       ),
       del AS (
         DELETE FROM conversation_participants p USING conv
@@ -562,17 +597,11 @@ export class MessagingService {
     return toConversation(rows[0]);
   }
 
-  /** The caller's unread messages across all their conversations. */
+  /** The caller's unread messages across all their conversations: a sum of the kept counts. */
   async getUnreadTotal(caller: Caller): Promise<UnreadTotal> {
     const { rows } = await sql<{ unread: number; conversations: number }>`
-      SELECT coalesce(sum(u.n), 0)::int AS unread, count(*) FILTER (WHERE u.n > 0)::int AS conversations
+      SELECT coalesce(sum(p.unread_count), 0)::int AS unread, count(*) FILTER (WHERE p.unread_count > 0)::int AS conversations
       FROM conversation_participants p
-      JOIN conversations c ON c.id = p.conversation_id AND c.last_message_seq > p.last_read_seq
-      CROSS JOIN LATERAL (
-        SELECT count(*) AS n FROM messages m
-        WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
-          AND m.sender_id IS DISTINCT FROM p.user_id
-      ) u
       WHERE p.user_id = ${uuid(caller.userId)}
     `.execute(this.db);
     return { unreadCount: rows[0]?.unread ?? 0, conversationCount: rows[0]?.conversations ?? 0 };
@@ -599,13 +628,7 @@ function conversationColumns(me: RawBuilder<unknown>) {
         'content', left(m.content, ${sql.lit(LAST_MESSAGE_PREVIEW_CODE_POINTS)}), 'clientMessageId', m.client_message_id,
         'readAt', m.read_at, 'createdAt', m.created_at, 'updatedAt', m.updated_at)
      FROM messages m WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1) AS last_message,
-    CASE
-      WHEN ${me}.user_id IS NULL THEN NULL
-      WHEN c.last_message_seq <= ${me}.last_read_seq THEN 0
-      ELSE (SELECT count(*)::int FROM messages m
-             WHERE m.conversation_id = c.id AND m.seq > ${me}.last_read_seq
-               AND m.sender_id IS DISTINCT FROM ${me}.user_id)
-    END AS unread_count`;
+    ${me}.unread_count AS unread_count`;
 }
 
 function toConversationPage(rows: ConversationRow[], limit: number): Page<Conversation> {

@@ -100,6 +100,22 @@ describe(`order events on ${backend}`, () => {
     ]);
   });
 
+  it('costs one statement per event, whatever the event', async () => {
+    const orderId = randomUUID();
+    const owner = randomUUID();
+    const counted = async (run: () => Promise<unknown>) => {
+      stack.database.counter.reset();
+      await run();
+      return stack.database.counter.roundTrips;
+    };
+    const { handler: onProviderAssigned } = await import('../../functions/events/on-order-service-provider-assigned');
+    const { handler: onOrderDeleted } = await import('../../functions/events/on-order-deleted');
+    expect(await counted(() => onOrderCreated(envelope('OrderCreated', { orderId, userId: owner })))).toBe(1);
+    expect(await counted(() => onProviderAssigned(envelope('OrderServiceProviderAssigned', { orderId, serviceProviderId: randomUUID() })))).toBe(1);
+    expect(await counted(() => onStatusChanged(envelope('OrderStatusChanged', { orderId, status: 'accepted', version: 1 })))).toBe(1);
+    expect(await counted(() => onOrderDeleted(envelope('OrderDeleted', { orderId })))).toBe(1);
+  });
+
   it('records users it has never seen, and uses the order id as subject without a title', async () => {
     const owner = randomUUID();
     const orderId = randomUUID();

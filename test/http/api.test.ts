@@ -305,6 +305,8 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
         ['unknown order', { type: 'order', orderId: randomUUID() }, 404],
         ['unknown participant', { type: 'general', participantIds: [ghost] }, 422],
         ['server-owned status', { type: 'general', status: 'closed' }, 400],
+        ['NUL in the subject', { type: 'general', subject: 'a\u0000b' }, 400],
+        ['subject over 255 characters', { type: 'general', subject: 'x'.repeat(256) }, 400],
       ];
       for (const [name, body, status] of cases) {
         const response = await stack.request('POST', conversations, { token: alice.token, body });

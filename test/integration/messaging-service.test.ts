@@ -24,6 +24,22 @@ beforeAll(async () => {
 });
 afterAll(async () => handle?.close());
 
+/**
+ * The kept unread counts equal a recount from the messages, for every participant of these
+ * conversations: the invariant the triggers and read-mark statements maintain.
+ */
+async function expectUnreadCountsExact(...conversationIds: string[]) {
+  const { rows } = await sql<{ user_id: string; kept: number; recounted: number }>`
+    SELECT p.user_id, p.unread_count AS kept,
+           (SELECT count(*)::int FROM messages m
+             WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
+               AND m.sender_id IS DISTINCT FROM p.user_id) AS recounted
+      FROM conversation_participants p
+     WHERE p.conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversationIds)} as jsonb)))`.execute(handle.db);
+  expect(rows.length).toBeGreaterThan(0);
+  for (const row of rows) expect(row.kept, `unread of ${row.user_id}`).toBe(row.recounted);
+}
+
 /** Runs one service call and returns its result with the round trips it cost. */
 async function counted<T>(run: () => Promise<T>): Promise<{ result: T; roundTrips: number }> {
   handle.counter.reset();
@@ -216,6 +232,7 @@ describe(`messaging service on ${backend}`, () => {
     const page = await service.getConversationMessages(bob, conversation.id, { limit: 10, offset: 0 });
     expect(page.items.map((m) => m.readAt !== null)).toEqual([true, true, false]);
     expect(page.items[2]!.id).toBe(after.message.id);
+    await expectUnreadCountsExact(conversation.id);
   });
 
   it('keeps a gap-free order for a poller during 50 concurrent sends, and exact unread counts', async () => {
@@ -226,14 +243,16 @@ describe(`messaging service on ${backend}`, () => {
     const polled: Message[] = [];
     let sending = true;
     const poller = (async () => {
-      while (sending || polled.length < 50) {
+      for (;;) {
+        // Only an empty poll that began after every send returned proves there is nothing left.
+        const startedAfterSends = !sending;
         const page = await service.getConversationMessages(reader, conversation.id, {
           limit: 100,
           offset: 0,
           ...(polled.length ? { after: polled[polled.length - 1]!.id } : {}),
         });
         polled.push(...page.items);
-        if (!sending && page.items.length === 0) break;
+        if (startedAfterSends && page.items.length === 0) break;
       }
     })();
     await Promise.all(
@@ -251,12 +270,35 @@ describe(`messaging service on ${backend}`, () => {
     // Each sender's own messages are never unread for them; others' are.
     const sender0 = await service.getConversationById(senders[0]!, conversation.id);
     expect(sender0.unreadCount).toBeLessThanOrEqual(40);
+    await expectUnreadCountsExact(conversation.id);
+  });
+
+  it('keeps unread counts exact while people send, join, leave and read at the same time', async () => {
+    const people = await Promise.all(Array.from({ length: 6 }, () => newUser(service)));
+    const [a, b, c, d, e, f] = people as [Caller, Caller, Caller, Caller, Caller, Caller];
+    const conversation = await conversationOf(a, b, c);
+    const first = await service.sendMessage(a, conversation.id, { content: 'start' });
+    await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) => service.sendMessage([a, b, c][i % 3]!, conversation.id, { content: `m${i}` })),
+      service.addParticipant(a, conversation.id, d.userId),
+      service.addParticipant(b, conversation.id, e.userId),
+      service.addParticipant(c, conversation.id, f.userId).then(() => service.removeParticipant(f, conversation.id, f.userId)),
+      ...Array.from({ length: 10 }, () => service.markMessageAsRead(b, first.message.id)),
+      ...Array.from({ length: 5 }, () => service.markConversationAsRead(c, conversation.id)),
+    ]);
+    await expectUnreadCountsExact(conversation.id);
+    const joined = await service.getConversationById(d, conversation.id);
+    expect(joined.unreadCount).toBe(31); // a joiner starts with every earlier message unread
+    expect((await service.getUnreadTotal(e)).unreadCount).toBe(31);
   });
 
   it('gives one row and no error for 20 concurrent adds of the same participant', async () => {
     const alice = await newUser(service);
     const carol = await newUser(service, 'service_provider');
     const conversation = await conversationOf(alice);
+    const { roundTrips } = await counted(() => service.addParticipant(alice, conversation.id, carol.userId));
+    expect(roundTrips).toBe(1);
+    await service.removeParticipant(alice.isAdmin ? alice : carol, conversation.id, carol.userId);
     const results = await Promise.all(Array.from({ length: 20 }, () => service.addParticipant(alice, conversation.id, carol.userId)));
     expect(results.filter((r) => r.added)).toHaveLength(1);
     const detail = await service.getConversationById(alice, conversation.id);
