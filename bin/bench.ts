@@ -28,6 +28,7 @@ const sizes: DataSetSize[] = quick
   ? [scaled(fullSize, 0.001, 'tiny-tenth'), scaled(fullSize, 0.01, 'tiny')]
   : [scaled(fullSize, 0.1, 'tenth'), fullSize];
 const durationSeconds = quick ? 2 : 10;
+const warmupSeconds = quick ? 0.5 : 2;
 /** Connections for the latency scenarios; the send throughput scenario uses 32 (one per user). */
 const connections = 4;
 const started = Date.now();
@@ -113,6 +114,10 @@ async function measure(
   options: autocannon.Options,
   seconds: number,
 ): Promise<ScenarioFigures> {
+  // A discarded warm-up first: JIT, connection pools and PostgreSQL's caches reach steady state.
+  await new Promise<autocannon.Result>((resolve, reject) => {
+    autocannon({ ...options, duration: warmupSeconds }, (error, out) => (error ? reject(error) : resolve(out)));
+  });
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   const result = await new Promise<autocannon.Result>((resolve, reject) => {

@@ -541,11 +541,15 @@ export class MessagingService {
     if (row.full) {
       throw new ConflictError('conversation_full', `A conversation has at most ${MAX_PARTICIPANTS} participants`);
     }
-    // The row was added by a concurrent request after this statement's snapshot.
-    return {
-      participant: { userId, role: 'user', joinedAt: new Date().toISOString(), lastReadAt: null },
-      added: false,
-    };
+    // A concurrent request added them after this statement's snapshot: read the stored row (the
+    // only path that costs a second statement, and only in that race).
+    const { rows: stored } = await sql<Record<string, unknown>>`
+      SELECT json_build_object('userId', p.user_id, 'role', p.role, 'joinedAt', p.joined_at, 'lastReadAt', p.last_read_at) AS participant
+      FROM conversation_participants p
+      WHERE p.conversation_id = ${uuid(conversationId)} AND p.user_id = ${uuid(userId)}
+    `.execute(this.db);
+    if (!stored[0]) throw new Error('participant neither added nor found');
+    return { participant: toParticipant(stored[0].participant as Record<string, unknown>), added: false };
   }
 
   /** Removes a participant: anyone may leave; only admins remove others. The removed user loses access at once. */
