@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 const backend = process.env.TEST_BACKEND ?? 'pglite';
@@ -20,6 +21,12 @@ export default defineConfig({
       AWS_ACCESS_KEY_ID: 'test',
       AWS_SECRET_ACCESS_KEY: 'test',
       AWS_EC2_METADATA_DISABLED: 'true',
+      // aws-cdk-lib caches asset fingerprints under the home directory: keep them in the project.
+      CDK_HOME: join(import.meta.dirname, '.data', 'cdk-home'),
+      HOME: join(import.meta.dirname, '.data', 'cdk-home'),
+      // NodejsFunction runs esbuild through npx, whose debug logs would go to ~/.npm.
+      npm_config_logs_dir: join(import.meta.dirname, '.data', 'npm-logs'),
+      npm_config_update_notifier: 'false',
       // Request logs are checked by test/http/logging.test.ts; elsewhere they would drown the output.
       LOG_LEVEL: 'warn',
     },

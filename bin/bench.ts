@@ -316,7 +316,7 @@ async function main() {
   };
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
-  results.machine.postgres = (await admin.query<{ v: string }>('SHOW server_version')).rows[0]!.v;
+  results.machine.postgres = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
   await admin.end();
 
   for (const [index, size] of sizes.entries()) {
