@@ -5,7 +5,7 @@ import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructured
 import * as z from 'zod/mini';
 import { callerFromClaims } from '../../lib/http/identity';
 import type { RouteDefinition } from '../../lib/http/routes';
-import { DomainError, ForbiddenError, UnavailableError } from '../../lib/messaging/errors';
+import { DomainError, ForbiddenError, RateLimitedError, UnavailableError } from '../../lib/messaging/errors';
 import type { Caller } from '../../lib/messaging/types';
 import { config } from './config';
 import { logger } from './logger';
@@ -215,8 +215,7 @@ interface Problem {
 
 function toProblem(error: unknown): Problem {
   if (error instanceof DomainError) {
-    const retryAfter =
-      (error as { retryAfterSeconds?: number }).retryAfterSeconds ?? undefined;
+    const retryAfter = error instanceof RateLimitedError || error instanceof UnavailableError ? error.retryAfterSeconds : undefined;
     return { status: error.status, code: error.code, message: error.message, details: error.details, retryAfter };
   }
   if (error instanceof HttpProblem) return { ...error, message: error.message };
@@ -229,10 +228,7 @@ function toProblem(error: unknown): Problem {
   if (e?.cause?.package === '@middy/validator' && e.statusCode === 400) {
     return { status: 400, code: 'invalid_input', message: 'The request is not valid', details: e.cause.data };
   }
-  if (isDatabaseUnavailable(error)) {
-    const unavailable = new UnavailableError(5, error);
-    return { status: 503, code: unavailable.code, message: unavailable.message, retryAfter: 5 };
-  }
+  if (isDatabaseUnavailable(error)) return toProblem(new UnavailableError(5, error));
   return { status: 500, code: 'internal_error', message: 'Something went wrong on our side' };
 }
 

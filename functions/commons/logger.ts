@@ -1,8 +1,10 @@
 import { config } from './config';
 
 /**
- * Structured JSON logs, one object per line, as CloudWatch and Lambda's JSON log format expect.
- * Callers pass ids, statuses and timings only: never message content, subjects or tokens.
+ * Structured JSON logs, one object per line. Written to stdout/stderr directly rather than through
+ * console, which Lambda prefixes with a timestamp and request id, so every CloudWatch line is pure
+ * JSON that Logs Insights parses. Callers pass ids, statuses and timings only: never message
+ * content, subjects or tokens.
  */
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -19,6 +21,5 @@ export const logger = {
 function write(level: Level, message: string, fields: LogFields = {}) {
   if (order[level] < order[config.logLevel]) return;
   const line = JSON.stringify({ level, message, timestamp: new Date().toISOString(), ...fields });
-  if (level === 'error' || level === 'warn') console.error(line);
-  else console.log(line);
+  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${line}\n`);
 }

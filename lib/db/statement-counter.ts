@@ -8,7 +8,6 @@ import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, T
 export class StatementCounter {
   statements = 0;
   transactions = 0;
-  readonly recent: string[] = [];
 
   get roundTrips(): number {
     return this.statements + this.transactions;
@@ -17,13 +16,6 @@ export class StatementCounter {
   reset(): void {
     this.statements = 0;
     this.transactions = 0;
-    this.recent.length = 0;
-  }
-
-  recordStatement(sql: string): void {
-    this.statements += 1;
-    if (this.recent.length >= 20) this.recent.shift();
-    this.recent.push(sql);
   }
 }
 
@@ -47,7 +39,7 @@ export function interceptingDialect(inner: Dialect, interceptor: Interceptor): D
 export function countingDialect(inner: Dialect, counter: StatementCounter): Dialect {
   return interceptingDialect(inner, {
     statement(query, execute) {
-      counter.recordStatement(query.sql);
+      counter.statements += 1;
       return execute(query);
     },
     transaction() {

@@ -10,9 +10,12 @@ beforeAll(async () => {
   // Imported after the stub: functions read the environment once, when their module loads.
   const { TestStack } = await import('../support/http-stack');
   stack = await TestStack.start();
-  const capture = (...args: unknown[]) => void lines.push(args.map(String).join(' '));
-  vi.spyOn(console, 'log').mockImplementation(capture);
-  vi.spyOn(console, 'error').mockImplementation(capture);
+  const capture = (chunk: string | Uint8Array) => {
+    lines.push(...String(chunk).split('\n').filter((line) => line.startsWith('{')));
+    return true;
+  };
+  vi.spyOn(process.stdout, 'write').mockImplementation(capture as never);
+  vi.spyOn(process.stderr, 'write').mockImplementation(capture as never);
 });
 afterAll(async () => {
   vi.restoreAllMocks();
