@@ -93,10 +93,11 @@ export function verdicts(results: BenchResults): Verdict[] {
 /** p95 against data size for the scaling scenarios, as a small self-contained SVG. */
 export function chart(results: BenchResults): string {
   const keys = ['inboxHeavy', 'deepPage', 'unreadHeavy', 'send'];
+  const labels = ['inbox, heavy user', 'message page, long conversation', 'unread total, heavy user', 'send, 32 users'];
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
-  const width = 640;
+  const width = 760;
   const height = 360;
-  const pad = { left: 60, right: 220, top: 30, bottom: 50 };
+  const pad = { left: 120, right: 240, top: 40, bottom: 50 };
   const points = keys.map((key) => results.sizes.map((s, i) => ({ x: s.size.messages, y: scenario(results, i, key)?.p95 ?? 0 })));
   const maxY = Math.max(1, ...points.flat().map((p) => p.y)) * 1.15;
   const xs = results.sizes.map((s) => s.size.messages);
@@ -105,7 +106,7 @@ export function chart(results: BenchResults): string {
   const py = (y: number) => height - pad.bottom - (y / maxY) * (height - pad.top - pad.bottom);
   const lines = points
     .map((series, i) => {
-      const name = scenario(results, results.sizes.length - 1, keys[i]!)?.name ?? keys[i];
+      const name = labels[i];
       const path = series.map((p, j) => `${j ? 'L' : 'M'}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ');
       const dots = series.map((p) => `<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${colours[i]}"/>`).join('');
       const legendY = pad.top + 20 * i;
@@ -123,7 +124,7 @@ export function chart(results: BenchResults): string {
     .join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
-<text x="${pad.left}" y="18" font-size="14">p95 latency (ms) against data size, through the local stack</text>
+<text x="${pad.left}" y="20" font-size="14">p95 latency (ms) against data size, through the local stack</text>
 ${ticks}
 <line x1="${pad.left}" x2="${width - pad.right}" y1="${height - pad.bottom}" y2="${height - pad.bottom}" stroke="#333"/>
 ${xLabels}
