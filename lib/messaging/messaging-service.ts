@@ -144,7 +144,7 @@ export class MessagingService {
       ),
       ord AS (
         SELECT o.id, o.owner_id, o.service_provider_id FROM orders o
-        WHERE o.id = ${uuid(orderId)}
+        WHERE o.id = ${uuid(orderId)} AND o.deleted_at IS NULL
           AND (${caller.isAdmin} OR ${uuid(caller.userId)} IN (o.owner_id, o.service_provider_id))
       ),
       conv AS (

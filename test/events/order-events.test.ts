@@ -255,6 +255,8 @@ describe(`order events on ${backend}`, () => {
     await delivered();
     expect(await count('conversations', orderId)).toBe(0);
     expect(await orderConversation(owner, orderId)).toEqual([]);
+    const viaApi = await stack.request('POST', '/v1/messages/conversations', { token: owner.token, body: { type: 'order', orderId } });
+    expect(viaApi.status).toBe(404);
   });
 
   it('writes nothing for malformed events, and fails them so they reach the failure destination', async () => {
