@@ -28,7 +28,7 @@ export default defineConfig({
       npm_config_logs_dir: join(import.meta.dirname, '.data', 'npm-logs'),
       npm_config_update_notifier: 'false',
       // Request logs are checked by test/http/logging.test.ts; elsewhere they would drown the output.
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'error',
     },
   },
 });
