@@ -1,4 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { text, timestamptz, uuid } from '../db/casts';
 import type { Database, ParticipantRole } from '../db/schema';
 import { normaliseContent } from './content';
 import { decodeActivityCursor, encodeActivityCursor } from './cursor';
@@ -45,9 +46,6 @@ export const LAST_MESSAGE_PREVIEW_CODE_POINTS = 200;
  */
 export const MESSAGE_PAGE_BYTE_BUDGET = 256 * 1024;
 
-const uuid = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as uuid)`;
-const text = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as text)`;
-const timestamptz = (value: string): RawBuilder<Date> => sql`cast(${value} as timestamptz)`;
 
 /**
  * The messages a read-mark move reads first (others sent them, nobody has read them), locked in
@@ -93,7 +91,8 @@ interface ConversationRow {
   created_at: Date | string;
   updated_at: Date | string;
   participants: Array<Record<string, unknown>> | null;
-  last_message: Record<string, unknown> | null;
+  /** A message row as JSON (timestamps as strings). */
+  last_message: MessageRow | null;
   unread_count: number | null;
   activity_at: Date | string;
 }
@@ -394,9 +393,11 @@ export class MessagingService {
       SELECT EXISTS (SELECT 1 FROM member) AS is_member,
              (SELECT status FROM member) AS status,
              EXISTS (SELECT 1 FROM slot) AS got_slot,
-             (SELECT ceil(extract(epoch FROM min(t) + ${window} - now()))::int
-                FROM send_rate r, unnest(r.recent) AS t
-               WHERE r.user_id = ${uuid(caller.userId)} AND t > now() - ${window}) AS retry_after,
+             -- The Retry-After hint, only computed when the limiter refused.
+             CASE WHEN NOT EXISTS (SELECT 1 FROM slot) THEN (
+               SELECT ceil(extract(epoch FROM min(t) + ${window} - now()))::int
+                 FROM send_rate r, unnest(r.recent) AS t
+                WHERE r.user_id = ${uuid(caller.userId)} AND t > now() - ${window}) END AS retry_after,
              o.id, o.conversation_id, o.sender_id, o.kind, o.content, o.client_message_id,
              o.read_at, o.created_at, o.updated_at, o.created
       FROM (SELECT 1) AS one LEFT JOIN outcome o ON true
@@ -628,9 +629,9 @@ function conversationColumns(me: RawBuilder<unknown>) {
       ORDER BY p.joined_at, p.user_id)
      FROM conversation_participants p WHERE p.conversation_id = c.id) AS participants,
     (SELECT json_build_object(
-        'id', m.id, 'conversationId', m.conversation_id, 'senderId', m.sender_id, 'kind', m.kind,
-        'content', left(m.content, ${sql.lit(LAST_MESSAGE_PREVIEW_CODE_POINTS)}), 'clientMessageId', m.client_message_id,
-        'readAt', m.read_at, 'createdAt', m.created_at, 'updatedAt', m.updated_at)
+        'id', m.id, 'conversation_id', m.conversation_id, 'sender_id', m.sender_id, 'kind', m.kind,
+        'content', left(m.content, ${sql.lit(LAST_MESSAGE_PREVIEW_CODE_POINTS)}), 'client_message_id', m.client_message_id,
+        'read_at', m.read_at, 'created_at', m.created_at, 'updated_at', m.updated_at)
      FROM messages m WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1) AS last_message,
     ${me}.unread_count AS unread_count`;
 }
@@ -655,7 +656,7 @@ function toConversation(row: ConversationRow): Conversation {
     createdAt: toIso(row.created_at),
     updatedAt: toIso(row.updated_at),
     participants: (row.participants ?? []).map(toParticipant),
-    lastMessage: row.last_message ? toMessageFromJson(row.last_message) : null,
+    lastMessage: row.last_message ? toMessage(row.last_message) : null,
     unreadCount: row.unread_count,
   };
 }
@@ -680,19 +681,5 @@ function toMessage(row: MessageRow): Message {
     readAt: toIsoOrNull(row.read_at),
     createdAt: toIso(row.created_at),
     updatedAt: toIso(row.updated_at),
-  };
-}
-
-function toMessageFromJson(json: Record<string, unknown>): Message {
-  return {
-    id: String(json.id),
-    conversationId: String(json.conversationId),
-    senderId: (json.senderId as string | null) ?? null,
-    kind: json.kind as Message['kind'],
-    content: String(json.content),
-    clientMessageId: (json.clientMessageId as string | null) ?? null,
-    readAt: toIsoOrNull(json.readAt as string | null),
-    createdAt: toIso(json.createdAt as string),
-    updatedAt: toIso(json.updatedAt as string),
   };
 }

@@ -1,4 +1,5 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { text, timestamptz, uuid } from '../db/casts';
 import type { Database } from '../db/schema';
 
 /**
@@ -48,9 +49,6 @@ export interface ProjectionOutcome {
 /** Statuses after which the order's conversation accepts no more messages; any other status reopens it. */
 export const defaultClosingStatuses = ['cancelled', 'canceled', 'refunded', 'closed', 'archived'];
 
-const uuid = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as uuid)`;
-const text = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as text)`;
-const instant = (value: string | null | undefined): RawBuilder<Date> => sql`cast(${value ?? null} as timestamptz)`;
 
 export function statusMessage(status: string): string {
   return `Order status changed to ${status}`;
@@ -110,7 +108,7 @@ export class OrderProjection {
       ),
       ord AS (
         INSERT INTO orders (id, service_provider_id, service_provider_changed_at)
-        VALUES (${uuid(event.orderId)}, ${uuid(event.serviceProviderId)}, ${instant(occurredAt)})
+        VALUES (${uuid(event.orderId)}, ${uuid(event.serviceProviderId)}, ${timestamptz(occurredAt)})
         ON CONFLICT (id) DO UPDATE SET
           service_provider_id = excluded.service_provider_id,
           service_provider_changed_at = excluded.service_provider_changed_at
@@ -141,7 +139,7 @@ export class OrderProjection {
     const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`
       WITH ord AS (
         INSERT INTO orders (id, status, status_version, status_changed_at)
-        VALUES (${uuid(event.orderId)}, ${text(event.status)}, cast(${version} as bigint), ${instant(changedAt)})
+        VALUES (${uuid(event.orderId)}, ${text(event.status)}, cast(${version} as bigint), ${timestamptz(changedAt)})
         ON CONFLICT (id) DO UPDATE SET
           status = excluded.status,
           status_version = coalesce(excluded.status_version, orders.status_version),

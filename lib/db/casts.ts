@@ -1,0 +1,9 @@
+import { sql, type RawBuilder } from 'kysely';
+
+/**
+ * Typed parameters. The Data API sends every string as varchar (`uuid = varchar` does not exist),
+ * so SQL that must run on all three back ends casts its uuid, text and timestamp parameters.
+ */
+export const uuid = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as uuid)`;
+export const text = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as text)`;
+export const timestamptz = (value: string | null | undefined): RawBuilder<Date> => sql`cast(${value ?? null} as timestamptz)`;
