@@ -9,8 +9,11 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Data API behaviour (resumes) needs the stand-in: those files run with that back end only.
     // The CDK tests do not touch a database: they run once, with the default back end.
+    // The randomized concurrency suite needs a server that runs statements concurrently: PostgreSQL
+    // itself or through the Data API stand-in, never PGlite.
     exclude: [
       ...(backend === 'data-api' ? [] : ['test/**/*.data-api.test.ts']),
+      ...(backend === 'pglite' ? ['test/**/*.concurrency.test.ts'] : []),
       ...(backend === 'pglite' ? [] : ['test/infra/**']),
     ],
     testTimeout: 60_000,

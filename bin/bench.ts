@@ -73,8 +73,10 @@ async function startServer(url: string, port: number): Promise<ChildProcess> {
       PORT: String(port),
       LOG_LEVEL: 'error',
       LOCAL_JWT_KEY_FILE: keyFile,
-      // The per-user limiter still runs its SQL on every send, but must not refuse the load test.
+      // The per-user limiters still run their SQL on every write, but must not refuse the load test.
       SEND_RATE_LIMIT: '1000000',
+      CREATE_CONVERSATION_RATE_LIMIT: '1000000',
+      ADD_PARTICIPANT_RATE_LIMIT: '1000000',
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

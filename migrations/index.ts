@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as messaging from './0001-messaging';
+import * as serialisedWrites from './0002-serialised-writes';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -7,4 +8,5 @@ import * as messaging from './0001-messaging';
  */
 export const migrations: Record<string, Migration> = {
   '0001-messaging': messaging,
+  '0002-serialised-writes': serialisedWrites,
 };

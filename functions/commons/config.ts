@@ -21,6 +21,10 @@ export function readConfig(env: NodeJS.ProcessEnv): FunctionConfig {
     limits: {
       sendLimit: positiveInt(env, 'SEND_RATE_LIMIT', 20),
       sendWindowSeconds: positiveInt(env, 'SEND_RATE_WINDOW_SECONDS', 10),
+      createConversationLimit: positiveInt(env, 'CREATE_CONVERSATION_RATE_LIMIT', 20),
+      createConversationWindowSeconds: positiveInt(env, 'CREATE_CONVERSATION_RATE_WINDOW_SECONDS', 60),
+      addParticipantLimit: positiveInt(env, 'ADD_PARTICIPANT_RATE_LIMIT', 60),
+      addParticipantWindowSeconds: positiveInt(env, 'ADD_PARTICIPANT_RATE_WINDOW_SECONDS', 60),
     },
     maxBodyBytes: positiveInt(env, 'MAX_BODY_BYTES', 256 * 1024),
     logLevel: (env.LOG_LEVEL as FunctionConfig['logLevel']) ?? 'info',

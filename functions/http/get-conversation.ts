@@ -3,5 +3,5 @@ import { httpHandler } from '../commons/http-handler';
 
 export const handler = httpHandler(routes.getConversation, async ({ caller, params }, { messaging }) => ({
   status: 200,
-  body: await messaging.getConversationById(caller, params.id),
+  body: await messaging.getConversation(caller, params.id),
 }));

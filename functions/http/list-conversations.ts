@@ -3,5 +3,5 @@ import { httpHandler } from '../commons/http-handler';
 
 export const handler = httpHandler(routes.listConversations, async ({ caller, query }, { messaging }) => {
   const { limit, offset, cursor, ...filters } = query;
-  return { status: 200, body: await messaging.getUserConversations(caller, filters, { limit, offset, cursor }) };
+  return { status: 200, body: await messaging.listConversations(caller, filters, { limit, offset, cursor }) };
 });

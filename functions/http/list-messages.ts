@@ -3,5 +3,5 @@ import { httpHandler } from '../commons/http-handler';
 
 export const handler = httpHandler(routes.listMessages, async ({ caller, params, query }, { messaging }) => ({
   status: 200,
-  body: await messaging.getConversationMessages(caller, params.id, query),
+  body: await messaging.listMessages(caller, params.id, query),
 }));

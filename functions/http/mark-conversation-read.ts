@@ -3,5 +3,5 @@ import { httpHandler } from '../commons/http-handler';
 
 export const handler = httpHandler(routes.markConversationRead, async ({ caller, params }, { messaging }) => ({
   status: 200,
-  body: await messaging.markConversationAsRead(caller, params.id),
+  body: await messaging.markConversationRead(caller, params.id),
 }));

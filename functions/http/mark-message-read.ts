@@ -3,5 +3,5 @@ import { httpHandler } from '../commons/http-handler';
 
 export const handler = httpHandler(routes.markMessageRead, async ({ caller, params }, { messaging }) => ({
   status: 200,
-  body: await messaging.markMessageAsRead(caller, params.id),
+  body: await messaging.markMessageRead(caller, params.id),
 }));

@@ -26,10 +26,10 @@ export async function explainHotQueries(
   };
   const result = {
     'inbox of a heavy user (GET /v1/messages/conversations?limit=20)': await capture(() =>
-      service.getUserConversations(caller(ids.heavyUser), {}, { limit: 20, offset: 0 }),
+      service.listConversations(caller(ids.heavyUser), {}, { limit: 20, offset: 0 }),
     ),
     'message page in a 50,000-message conversation (GET …/messages?limit=50&before=…)': await capture(() =>
-      service.getConversationMessages(caller(ids.longMember), ids.longConversation, { limit: 50, offset: 0, before: ids.anchor }),
+      service.listMessages(caller(ids.longMember), ids.longConversation, { limit: 50, offset: 0, before: ids.anchor }),
     ),
   };
   await db.destroy();

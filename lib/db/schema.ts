@@ -37,6 +37,8 @@ export interface OrdersTable {
   status: string | null;
   status_version: Int8 | null;
   status_changed_at: Timestamp | null;
+  /** The statuses applied at status_changed_at: an equal-time repeat of one of them is a no-op. */
+  statuses_at_changed_at: string[] | null;
   deleted_at: Timestamp | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
@@ -79,8 +81,12 @@ export interface MessagesTable {
   updated_at: Generated<Date>;
 }
 
-export interface SendRateTable {
+export type RateLimitedAction = 'send_message' | 'create_conversation' | 'add_participant';
+
+/** One user's recent actions of one kind: the sliding-window rate limiter (see take_rate_slot). */
+export interface RateLimitsTable {
   user_id: string;
+  action: RateLimitedAction;
   recent: ColumnType<Date[], string, string>;
 }
 
@@ -90,5 +96,5 @@ export interface Database {
   conversations: ConversationsTable;
   conversation_participants: ConversationParticipantsTable;
   messages: MessagesTable;
-  send_rate: SendRateTable;
+  rate_limits: RateLimitsTable;
 }

@@ -8,6 +8,8 @@ import * as s from './schemas';
  */
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
+export type RouteBinding = 'database' | 'sendRate';
+
 export interface RouteDefinition {
   id: string;
   method: HttpMethod;
@@ -17,6 +19,12 @@ export interface RouteDefinition {
   access: 'user' | 'admin';
   /** `send` routes get tighter API Gateway throttling than `default` ones (the per-user limit is in the database). */
   rateLimit: 'default' | 'send';
+  /**
+   * What the route's Lambda may touch; the CDK stack grants it these and nothing else
+   * (lib/infra/messaging-function.ts). `database`: the Data API as the application role;
+   * `sendRate`: the per-user send limit settings.
+   */
+  bindings: readonly RouteBinding[];
   summary: string;
   tag: 'Conversations' | 'Messages' | 'Participants' | 'Admin';
   params?: z.ZodMiniObject;
@@ -37,6 +45,7 @@ export const routes = {
     path: '/v1/messages/conversations',
     access: 'user',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Conversations',
     summary: "The caller's conversations, newest activity first, each with its last message and unread count",
     query: s.listConversationsQuery,
@@ -49,11 +58,12 @@ export const routes = {
     path: '/v1/messages/conversations',
     access: 'user',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Conversations',
     summary: 'Create a conversation; the caller joins it with the named participants',
     body: s.createConversationBody,
     responses: { 201: { description: 'The conversation', schema: s.conversationSchema } },
-    errors: [404, 409, 413, 415, 422],
+    errors: [404, 409, 413, 415, 422, 429],
   }),
   getConversation: route({
     id: 'get-conversation',
@@ -61,6 +71,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}',
     access: 'user',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Conversations',
     summary: 'A conversation with its participants',
     params: s.conversationPath,
@@ -73,6 +84,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/messages',
     access: 'user',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Messages',
     summary: 'A page of messages, oldest first: the newest by default, or before/after a message id',
     params: s.conversationPath,
@@ -86,6 +98,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/messages',
     access: 'user',
     rateLimit: 'send',
+    bindings: ['database', 'sendRate'],
     tag: 'Messages',
     summary: 'Send a message (idempotent with clientMessageId)',
     params: s.conversationPath,
@@ -102,6 +115,7 @@ export const routes = {
     path: '/v1/messages/{id}/read',
     access: 'user',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Messages',
     summary: "Move the caller's read mark forward to this message (never back)",
     params: s.messagePath,
@@ -114,6 +128,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/read',
     access: 'user',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Conversations',
     summary: 'Mark every message of the conversation read for the caller',
     params: s.conversationPath,
@@ -126,6 +141,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/participants',
     access: 'user',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Participants',
     summary: 'Add a participant (any participant may; admins anywhere)',
     params: s.conversationPath,
@@ -134,7 +150,7 @@ export const routes = {
       201: { description: 'Added', schema: s.participantSchema },
       200: { description: 'Already a participant', schema: s.participantSchema },
     },
-    errors: [404, 409, 413, 415, 422],
+    errors: [404, 409, 413, 415, 422, 429],
   }),
   removeParticipant: route({
     id: 'remove-participant',
@@ -142,6 +158,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/participants/{userId}',
     access: 'user',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Participants',
     summary: 'Remove a participant; removing yourself is leaving. Only admins remove others',
     params: s.participantPath,
@@ -154,6 +171,7 @@ export const routes = {
     path: '/v1/messages/unread',
     access: 'user',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Messages',
     summary: "The caller's unread messages across all conversations",
     responses: { 200: { description: 'Totals', schema: s.unreadTotalSchema } },
@@ -165,6 +183,7 @@ export const routes = {
     path: '/v1/admin/messages/conversations',
     access: 'admin',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Admin',
     summary: 'Every conversation, newest activity first, with filters',
     query: s.adminListConversationsQuery,
@@ -177,6 +196,7 @@ export const routes = {
     path: '/v1/admin/messages/conversations/{id}',
     access: 'admin',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Admin',
     summary: 'Any conversation, with its participants and their read marks',
     params: s.conversationPath,
@@ -189,6 +209,7 @@ export const routes = {
     path: '/v1/admin/messages/conversations/{id}',
     access: 'admin',
     rateLimit: 'default',
+    bindings: ['database'],
     tag: 'Admin',
     summary: 'Close or reopen a conversation; a closed one accepts no new messages',
     params: s.conversationPath,

@@ -52,8 +52,11 @@ export class UnknownUsersError extends DomainError {
 export class RateLimitedError extends DomainError {
   readonly status = 429;
   readonly code = 'rate_limited';
-  constructor(readonly retryAfterSeconds: number) {
-    super(`Too many messages; retry after ${retryAfterSeconds} s`, { retryAfterSeconds });
+  constructor(
+    readonly retryAfterSeconds: number,
+    what = 'messages',
+  ) {
+    super(`Too many ${what}; retry after ${retryAfterSeconds} s`, { retryAfterSeconds });
   }
 }
 

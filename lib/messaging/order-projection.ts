@@ -138,18 +138,27 @@ export class OrderProjection {
     const version = event.version ?? null;
     const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`
       WITH ord AS (
-        INSERT INTO orders (id, status, status_version, status_changed_at)
-        VALUES (${uuid(event.orderId)}, ${text(event.status)}, cast(${version} as bigint), ${timestamptz(changedAt)})
+        INSERT INTO orders (id, status, status_version, status_changed_at, statuses_at_changed_at)
+        VALUES (${uuid(event.orderId)}, ${text(event.status)}, cast(${version} as bigint), ${timestamptz(changedAt)},
+                ARRAY[${text(event.status)}])
         ON CONFLICT (id) DO UPDATE SET
           status = excluded.status,
           status_version = coalesce(excluded.status_version, orders.status_version),
-          status_changed_at = excluded.status_changed_at
+          status_changed_at = excluded.status_changed_at,
+          statuses_at_changed_at = CASE
+            WHEN excluded.status_changed_at = orders.status_changed_at
+              THEN orders.statuses_at_changed_at || excluded.status
+            ELSE excluded.statuses_at_changed_at END
         WHERE orders.deleted_at IS NULL
           AND orders.status IS DISTINCT FROM excluded.status
           AND CASE
                 WHEN excluded.status_version IS NOT NULL AND orders.status_version IS NOT NULL
                   THEN excluded.status_version > orders.status_version
+                -- Times have one-second resolution when they come from the envelope: an equal
+                -- time is applied in arrival order unless this status was already applied at it.
                 ELSE orders.status_changed_at IS NULL OR excluded.status_changed_at > orders.status_changed_at
+                  OR (excluded.status_changed_at = orders.status_changed_at
+                      AND NOT excluded.status = ANY (coalesce(orders.statuses_at_changed_at, ARRAY[orders.status])))
               END
         RETURNING id
       ),

@@ -76,13 +76,13 @@ describe(`messaging service on ${backend}`, () => {
   it('names every unknown participant id and stores nothing', async () => {
     const alice = await newUser(service);
     const ghosts = [randomUUID(), randomUUID()].sort();
-    const before = await service.getUserConversations(alice, {}, { limit: 50, offset: 0 });
+    const before = await service.listConversations(alice, {}, { limit: 50, offset: 0 });
     const error = await service
       .createConversation(alice, { type: 'general', participantIds: ghosts })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnknownUsersError);
     expect((error as UnknownUsersError).userIds).toEqual(ghosts);
-    const after = await service.getUserConversations(alice, {}, { limit: 50, offset: 0 });
+    const after = await service.listConversations(alice, {}, { limit: 50, offset: 0 });
     expect(after.items).toHaveLength(before.items.length);
   });
 
@@ -99,36 +99,36 @@ describe(`messaging service on ${backend}`, () => {
     expect(sent.message).toMatchObject({ senderId: alice.userId, kind: 'user', content: '<script>alert(1)</script> hi', readAt: null });
 
     const { result: bobInbox, roundTrips: listTrips } = await counted(() =>
-      service.getUserConversations(bob, {}, { limit: 20, offset: 0 }),
+      service.listConversations(bob, {}, { limit: 20, offset: 0 }),
     );
     expect(listTrips).toBe(1);
     expect(bobInbox.items[0]).toMatchObject({ id: conversation.id, unreadCount: 1 });
     expect(bobInbox.items[0]!.lastMessage?.content).toBe('<script>alert(1)</script> hi');
-    const aliceInbox = await service.getUserConversations(alice, {}, { limit: 20, offset: 0 });
+    const aliceInbox = await service.listConversations(alice, {}, { limit: 20, offset: 0 });
     expect(aliceInbox.items[0]).toMatchObject({ id: conversation.id, unreadCount: 0 });
 
     const { result: total, roundTrips: totalTrips } = await counted(() => service.getUnreadTotal(bob));
     expect(totalTrips).toBe(1);
     expect(total).toEqual({ unreadCount: 1, conversationCount: 1 });
 
-    const { result: read, roundTrips: readTrips } = await counted(() => service.markMessageAsRead(bob, sent.message.id));
+    const { result: read, roundTrips: readTrips } = await counted(() => service.markMessageRead(bob, sent.message.id));
     expect(readTrips).toBe(1);
     expect(read.readAt).not.toBeNull();
     expect(await service.getUnreadTotal(bob)).toEqual({ unreadCount: 0, conversationCount: 0 });
 
     // The sender reading their own message does not stamp read_at.
     const own = await service.sendMessage(alice, conversation.id, { content: 'second' });
-    expect((await service.markMessageAsRead(alice, own.message.id)).readAt).toBeNull();
+    expect((await service.markMessageRead(alice, own.message.id)).readAt).toBeNull();
 
-    const { result: detail, roundTrips: getTrips } = await counted(() => service.getConversationById(bob, conversation.id));
+    const { result: detail, roundTrips: getTrips } = await counted(() => service.getConversation(bob, conversation.id));
     expect(getTrips).toBe(1);
     expect(detail.unreadCount).toBe(1);
     expect(detail.participants.find((p) => p.userId === bob.userId)?.lastReadAt).not.toBeNull();
 
-    const { result: mark, roundTrips: markAllTrips } = await counted(() => service.markConversationAsRead(bob, conversation.id));
+    const { result: mark, roundTrips: markAllTrips } = await counted(() => service.markConversationRead(bob, conversation.id));
     expect(markAllTrips).toBe(1);
     expect(mark.unreadCount).toBe(0);
-    expect((await service.getConversationById(bob, conversation.id)).unreadCount).toBe(0);
+    expect((await service.getConversation(bob, conversation.id)).unreadCount).toBe(0);
   });
 
   it('pages messages by offset and by before/after cursors, oldest first', async () => {
@@ -140,35 +140,35 @@ describe(`messaging service on ${backend}`, () => {
     const ids = sent.map((m) => m.id);
 
     const { result: latest, roundTrips } = await counted(() =>
-      service.getConversationMessages(bob, conversation.id, { limit: 3, offset: 0 }),
+      service.listMessages(bob, conversation.id, { limit: 3, offset: 0 }),
     );
     expect(roundTrips).toBe(1);
     expect(latest.items.map((m) => m.id)).toEqual(ids.slice(4));
     expect(latest.nextCursor).toBe(ids[4]);
 
-    const older = await service.getConversationMessages(bob, conversation.id, { limit: 3, offset: 0, before: latest.nextCursor! });
+    const older = await service.listMessages(bob, conversation.id, { limit: 3, offset: 0, before: latest.nextCursor! });
     expect(older.items.map((m) => m.id)).toEqual(ids.slice(1, 4));
-    const oldest = await service.getConversationMessages(bob, conversation.id, { limit: 3, offset: 0, before: older.nextCursor! });
+    const oldest = await service.listMessages(bob, conversation.id, { limit: 3, offset: 0, before: older.nextCursor! });
     expect(oldest.items.map((m) => m.id)).toEqual(ids.slice(0, 1));
     expect(oldest.nextCursor).toBeNull();
 
-    const offsetPage = await service.getConversationMessages(bob, conversation.id, { limit: 2, offset: 2 });
+    const offsetPage = await service.listMessages(bob, conversation.id, { limit: 2, offset: 2 });
     expect(offsetPage.items.map((m) => m.id)).toEqual(ids.slice(3, 5));
 
-    const newer = await service.getConversationMessages(bob, conversation.id, { limit: 4, offset: 0, after: ids[1]! });
+    const newer = await service.listMessages(bob, conversation.id, { limit: 4, offset: 0, after: ids[1]! });
     expect(newer.items.map((m) => m.id)).toEqual(ids.slice(2, 6));
     expect(newer.nextCursor).toBe(ids[5]);
-    const rest = await service.getConversationMessages(bob, conversation.id, { limit: 4, offset: 0, after: newer.nextCursor! });
+    const rest = await service.listMessages(bob, conversation.id, { limit: 4, offset: 0, after: newer.nextCursor! });
     expect(rest.items.map((m) => m.id)).toEqual(ids.slice(6));
     expect(rest.nextCursor).toBeNull();
-    const nothingNew = await service.getConversationMessages(bob, conversation.id, { limit: 4, offset: 0, after: ids[6]! });
+    const nothingNew = await service.listMessages(bob, conversation.id, { limit: 4, offset: 0, after: ids[6]! });
     expect(nothingNew.items).toEqual([]);
 
     // A cursor from another conversation is refused, not silently ignored.
     const other = await conversationOf(alice, bob);
     const foreign = await service.sendMessage(alice, other.id, { content: 'elsewhere' });
     await expect(
-      service.getConversationMessages(bob, conversation.id, { limit: 3, offset: 0, before: foreign.message.id }),
+      service.listMessages(bob, conversation.id, { limit: 3, offset: 0, before: foreign.message.id }),
     ).rejects.toBeInstanceOf(InvalidInputError);
   });
 
@@ -177,14 +177,14 @@ describe(`messaging service on ${backend}`, () => {
     const conversation = await conversationOf(alice);
     const huge = '😀'.repeat(10_000); // 40,000 bytes of UTF-8 each
     await Promise.all(Array.from({ length: 30 }, () => service.sendMessage(alice, conversation.id, { content: huge })));
-    const first = await service.getConversationMessages(alice, conversation.id, { limit: 100, offset: 0 });
+    const first = await service.listMessages(alice, conversation.id, { limit: 100, offset: 0 });
     expect(first.items.length).toBe(Math.floor(MESSAGE_PAGE_BYTE_BUDGET / (40_000 + 2)));
     expect(first.items.every((m) => m.content === huge)).toBe(true);
     expect(first.nextCursor).toBe(first.items[0]!.id);
     let seen = first.items.length;
     let cursor = first.nextCursor;
     while (cursor) {
-      const page = await service.getConversationMessages(alice, conversation.id, { limit: 100, offset: 0, before: cursor });
+      const page = await service.listMessages(alice, conversation.id, { limit: 100, offset: 0, before: cursor });
       seen += page.items.length;
       cursor = page.nextCursor;
     }
@@ -209,7 +209,7 @@ describe(`messaging service on ${backend}`, () => {
     const bobs = await service.sendMessage(bob, conversation.id, { content: 'mine', clientMessageId: 'c-1' });
     expect(bobs.created).toBe(true);
 
-    const page = await service.getConversationMessages(bob, conversation.id, { limit: 100, offset: 0 });
+    const page = await service.listMessages(bob, conversation.id, { limit: 100, offset: 0 });
     expect(page.items.map((m) => m.content)).toEqual(['once', 'race', 'mine']);
   });
 
@@ -222,14 +222,14 @@ describe(`messaging service on ${backend}`, () => {
     const after = await service.sendMessage(alice, conversation.id, { content: 'unread still' });
     await Promise.all(
       Array.from({ length: 100 }, (_, i) =>
-        i % 2 ? service.markMessageAsRead(bob, older.message.id) : service.markMessageAsRead(bob, newer.message.id),
+        i % 2 ? service.markMessageRead(bob, older.message.id) : service.markMessageRead(bob, newer.message.id),
       ),
     );
     // Exactly one unread remains: the message after `newer`.
-    expect((await service.getConversationById(bob, conversation.id)).unreadCount).toBe(1);
-    await service.markMessageAsRead(bob, older.message.id);
-    expect((await service.getConversationById(bob, conversation.id)).unreadCount).toBe(1);
-    const page = await service.getConversationMessages(bob, conversation.id, { limit: 10, offset: 0 });
+    expect((await service.getConversation(bob, conversation.id)).unreadCount).toBe(1);
+    await service.markMessageRead(bob, older.message.id);
+    expect((await service.getConversation(bob, conversation.id)).unreadCount).toBe(1);
+    const page = await service.listMessages(bob, conversation.id, { limit: 10, offset: 0 });
     expect(page.items.map((m) => m.readAt !== null)).toEqual([true, true, false]);
     expect(page.items[2]!.id).toBe(after.message.id);
     await expectUnreadCountsExact(conversation.id);
@@ -246,7 +246,7 @@ describe(`messaging service on ${backend}`, () => {
       for (;;) {
         // Only an empty poll that began after every send returned proves there is nothing left.
         const startedAfterSends = !sending;
-        const page = await service.getConversationMessages(reader, conversation.id, {
+        const page = await service.listMessages(reader, conversation.id, {
           limit: 100,
           offset: 0,
           ...(polled.length ? { after: polled[polled.length - 1]!.id } : {}),
@@ -261,14 +261,14 @@ describe(`messaging service on ${backend}`, () => {
     sending = false;
     await poller;
 
-    const all = await service.getConversationMessages(reader, conversation.id, { limit: 100, offset: 0 });
+    const all = await service.listMessages(reader, conversation.id, { limit: 100, offset: 0 });
     expect(all.items).toHaveLength(50);
     // The poller saw every message exactly once and in the final order: nothing committed behind its cursor.
     expect(polled.map((m) => m.id)).toEqual(all.items.map((m) => m.id));
-    expect((await service.getConversationById(reader, conversation.id)).unreadCount).toBe(50);
+    expect((await service.getConversation(reader, conversation.id)).unreadCount).toBe(50);
     expect(await service.getUnreadTotal(reader)).toEqual({ unreadCount: 50, conversationCount: 1 });
     // Each sender's own messages are never unread for them; others' are.
-    const sender0 = await service.getConversationById(senders[0]!, conversation.id);
+    const sender0 = await service.getConversation(senders[0]!, conversation.id);
     expect(sender0.unreadCount).toBeLessThanOrEqual(40);
     await expectUnreadCountsExact(conversation.id);
   });
@@ -283,11 +283,11 @@ describe(`messaging service on ${backend}`, () => {
       service.addParticipant(a, conversation.id, d.userId),
       service.addParticipant(b, conversation.id, e.userId),
       service.addParticipant(c, conversation.id, f.userId).then(() => service.removeParticipant(f, conversation.id, f.userId)),
-      ...Array.from({ length: 10 }, () => service.markMessageAsRead(b, first.message.id)),
-      ...Array.from({ length: 5 }, () => service.markConversationAsRead(c, conversation.id)),
+      ...Array.from({ length: 10 }, () => service.markMessageRead(b, first.message.id)),
+      ...Array.from({ length: 5 }, () => service.markConversationRead(c, conversation.id)),
     ]);
     await expectUnreadCountsExact(conversation.id);
-    const joined = await service.getConversationById(d, conversation.id);
+    const joined = await service.getConversation(d, conversation.id);
     expect(joined.unreadCount).toBe(31); // a joiner starts with every earlier message unread
     expect((await service.getUnreadTotal(e)).unreadCount).toBe(31);
   });
@@ -301,7 +301,7 @@ describe(`messaging service on ${backend}`, () => {
     await service.removeParticipant(alice.isAdmin ? alice : carol, conversation.id, carol.userId);
     const results = await Promise.all(Array.from({ length: 20 }, () => service.addParticipant(alice, conversation.id, carol.userId)));
     expect(results.filter((r) => r.added)).toHaveLength(1);
-    const detail = await service.getConversationById(alice, conversation.id);
+    const detail = await service.getConversation(alice, conversation.id);
     expect(detail.participants.filter((p) => p.userId === carol.userId)).toEqual([
       expect.objectContaining({ role: 'service_provider' }),
     ]);
@@ -320,33 +320,33 @@ describe(`messaging service on ${backend}`, () => {
     expect(roundTrips).toBe(1);
 
     const attempts: Array<() => Promise<unknown>> = [
-      () => service.getConversationById(bob, conversation.id),
-      () => service.getConversationMessages(bob, conversation.id, { limit: 10, offset: 0 }),
+      () => service.getConversation(bob, conversation.id),
+      () => service.listMessages(bob, conversation.id, { limit: 10, offset: 0 }),
       () => service.sendMessage(bob, conversation.id, { content: 'after' }),
-      () => service.markMessageAsRead(bob, message.message.id),
-      () => service.markConversationAsRead(bob, conversation.id),
+      () => service.markMessageRead(bob, message.message.id),
+      () => service.markConversationRead(bob, conversation.id),
       () => service.addParticipant(bob, conversation.id, bob.userId),
     ];
     for (const attempt of attempts) await expect(attempt()).rejects.toBeInstanceOf(NotFoundError);
-    const missing = await service.getConversationById(bob, randomUUID()).catch((e: Error) => e.message);
-    const hidden = await service.getConversationById(bob, conversation.id).catch((e: Error) => e.message);
+    const missing = await service.getConversation(bob, randomUUID()).catch((e: Error) => e.message);
+    const hidden = await service.getConversation(bob, conversation.id).catch((e: Error) => e.message);
     expect(hidden).toBe(missing);
-    expect((await service.getUserConversations(bob, {}, { limit: 10, offset: 0 })).items).toEqual([]);
+    expect((await service.listConversations(bob, {}, { limit: 10, offset: 0 })).items).toEqual([]);
 
     // Admins read any conversation and remove others.
-    expect((await service.getConversationById(admin, conversation.id)).unreadCount).toBeNull();
+    expect((await service.getConversation(admin, conversation.id)).unreadCount).toBeNull();
     await service.removeParticipant(admin, conversation.id, alice.userId);
-    await expect(service.getConversationById(alice, conversation.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(service.getConversation(alice, conversation.id)).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it('refuses new messages in a closed conversation', async () => {
     const alice = await newUser(service);
     const admin = await newUser(service, 'admin');
     const conversation = await conversationOf(alice);
-    await expect(service.setConversationStatus(alice, conversation.id, 'closed')).rejects.toBeInstanceOf(ForbiddenError);
-    expect((await service.setConversationStatus(admin, conversation.id, 'closed')).status).toBe('closed');
+    await expect(service.adminSetConversationStatus(alice, conversation.id, 'closed')).rejects.toBeInstanceOf(ForbiddenError);
+    expect((await service.adminSetConversationStatus(admin, conversation.id, 'closed')).status).toBe('closed');
     await expect(service.sendMessage(alice, conversation.id, { content: 'late' })).rejects.toBeInstanceOf(ConflictError);
-    expect((await service.getConversationMessages(alice, conversation.id, { limit: 10, offset: 0 })).items).toEqual([]);
+    expect((await service.listMessages(alice, conversation.id, { limit: 10, offset: 0 })).items).toEqual([]);
   });
 
   it('enforces the send rate limit atomically under concurrency', async () => {
@@ -366,7 +366,7 @@ describe(`messaging service on ${backend}`, () => {
       expect(reason.retryAfterSeconds).toBeGreaterThanOrEqual(1);
       expect(reason.retryAfterSeconds).toBeLessThanOrEqual(10);
     }
-    expect((await limited.getConversationMessages(bob, conversation.id, { limit: 100, offset: 0 })).items).toHaveLength(20);
+    expect((await limited.listMessages(bob, conversation.id, { limit: 100, offset: 0 })).items).toHaveLength(20);
     // Another user is unaffected.
     expect((await limited.sendMessage(bob, conversation.id, { content: 'fine' })).created).toBe(true);
   });
@@ -379,19 +379,19 @@ describe(`messaging service on ${backend}`, () => {
     const c = await conversationOf(alice, bob);
     await service.sendMessage(bob, a.id, { content: 'bump a' });
 
-    const page1 = await service.getUserConversations(alice, {}, { limit: 2, offset: 0 });
+    const page1 = await service.listConversations(alice, {}, { limit: 2, offset: 0 });
     expect(page1.items.map((x) => x.id)).toEqual([a.id, c.id]);
-    const page2 = await service.getUserConversations(alice, {}, { limit: 2, offset: 0, cursor: page1.nextCursor! });
+    const page2 = await service.listConversations(alice, {}, { limit: 2, offset: 0, cursor: page1.nextCursor! });
     expect(page2.items.map((x) => x.id)).toEqual([b.id]);
     expect(page2.nextCursor).toBeNull();
-    expect((await service.getUserConversations(alice, {}, { limit: 2, offset: 1 })).items.map((x) => x.id)).toEqual([c.id, b.id]);
-    expect((await service.getUserConversations(alice, { type: 'support' }, { limit: 10, offset: 0 })).items.map((x) => x.id)).toEqual([b.id]);
+    expect((await service.listConversations(alice, {}, { limit: 2, offset: 1 })).items.map((x) => x.id)).toEqual([c.id, b.id]);
+    expect((await service.listConversations(alice, { type: 'support' }, { limit: 10, offset: 0 })).items.map((x) => x.id)).toEqual([b.id]);
 
     const since = page1.items[0]!.updatedAt;
-    expect((await service.getUserConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 })).items).toEqual([]);
+    expect((await service.listConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 })).items).toEqual([]);
     await new Promise((r) => setTimeout(r, 5));
     await service.sendMessage(bob, c.id, { content: 'bump c' });
-    const polled = await service.getUserConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 });
+    const polled = await service.listConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 });
     expect(polled.items.map((x) => x.id)).toEqual([c.id]);
   });
 
@@ -400,18 +400,18 @@ describe(`messaging service on ${backend}`, () => {
     const alice = await newUser(service);
     const general = await conversationOf(alice);
     const support = await service.createConversation(alice, { type: 'support', participantIds: [] });
-    await service.setConversationStatus(admin, support.id, 'closed');
-    await expect(service.listAllConversations(alice, {}, { limit: 10, offset: 0 })).rejects.toBeInstanceOf(ForbiddenError);
+    await service.adminSetConversationStatus(admin, support.id, 'closed');
+    await expect(service.adminListConversations(alice, {}, { limit: 10, offset: 0 })).rejects.toBeInstanceOf(ForbiddenError);
 
     const { result: mine, roundTrips } = await counted(() =>
-      service.listAllConversations(admin, { participantId: alice.userId }, { limit: 10, offset: 0 }),
+      service.adminListConversations(admin, { participantId: alice.userId }, { limit: 10, offset: 0 }),
     );
     expect(roundTrips).toBe(1);
     expect(mine.items.map((x) => x.id)).toEqual([support.id, general.id]);
-    const active = await service.listAllConversations(admin, { participantId: alice.userId, status: 'active' }, { limit: 10, offset: 0 });
+    const active = await service.adminListConversations(admin, { participantId: alice.userId, status: 'active' }, { limit: 10, offset: 0 });
     expect(active.items.map((x) => x.id)).toEqual([general.id]);
-    const paged = await service.listAllConversations(admin, { participantId: alice.userId }, { limit: 1, offset: 0 });
-    const next = await service.listAllConversations(admin, { participantId: alice.userId }, { limit: 1, offset: 0, cursor: paged.nextCursor! });
+    const paged = await service.adminListConversations(admin, { participantId: alice.userId }, { limit: 1, offset: 0 });
+    const next = await service.adminListConversations(admin, { participantId: alice.userId }, { limit: 1, offset: 0, cursor: paged.nextCursor! });
     expect(next.items.map((x) => x.id)).toEqual([general.id]);
   });
 
@@ -435,12 +435,12 @@ describe(`messaging service on ${backend}`, () => {
     const again = await service.createConversation(provider, { type: 'order', orderId, participantIds: [] }).catch((e: unknown) => e);
     expect(again).toBeInstanceOf(ConflictError);
     expect((again as ConflictError).details).toEqual({ conversationId: conversation.id });
-    const filtered = await service.getUserConversations(provider, { orderId }, { limit: 10, offset: 0 });
+    const filtered = await service.listConversations(provider, { orderId }, { limit: 10, offset: 0 });
     expect(filtered.items.map((x) => x.id)).toEqual([conversation.id]);
 
     await service.sendMessage(owner, conversation.id, { content: 'when do you come?' });
     await sql`DELETE FROM orders WHERE id = cast(${orderId} as uuid)`.execute(handle.db);
-    await expect(service.getConversationById(owner, conversation.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(service.getConversation(owner, conversation.id)).rejects.toBeInstanceOf(NotFoundError);
     const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM messages WHERE conversation_id = cast(${conversation.id} as uuid)`.execute(handle.db);
     expect(rows[0]!.n).toBe(0);
   });

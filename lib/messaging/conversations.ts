@@ -1,0 +1,229 @@
+import { sql, type RawBuilder } from 'kysely';
+import { text, timestamptz, uuid } from '../db/casts';
+import { decodeActivityCursor } from './cursor';
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError, UnknownUsersError } from './errors';
+import { LAST_MESSAGE_PREVIEW_CODE_POINTS, MAX_PARTICIPANTS } from './limits';
+import { toConversation, toConversationPage, type ConversationRow } from './rows';
+import { messageJson, participantsJson, retryAfter, visibleTo, windowOf, type Domain } from './sql';
+import type {
+  AdminConversationFilters,
+  Caller,
+  Conversation,
+  ConversationFilters,
+  CreateConversationInput,
+  Page,
+  PageRequest,
+} from './types';
+
+/**
+ * Conversations: creating, listing (the caller's inbox and the admin view), reading one, and
+ * closing or reopening. Each operation is one statement.
+ */
+
+/**
+ * The columns of a conversation as the API shows it, given the alias of the caller's own
+ * participant row (`me`, null when an admin looks at a conversation they are not in).
+ */
+function conversationColumns(me: RawBuilder<unknown>) {
+  return sql`
+    c.id, c.type, c.subject, c.order_id, c.status, c.created_at, c.updated_at,
+    ${participantsJson(sql`conversation_participants`, sql`c.id`)} AS participants,
+    (SELECT ${messageJson('m', LAST_MESSAGE_PREVIEW_CODE_POINTS)}
+       FROM messages m WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1) AS last_message,
+    ${me}.unread_count AS unread_count`;
+}
+
+/** The filters both listings share. */
+function filtersOf(filters: ConversationFilters) {
+  return sql`
+    ${filters.type ? sql`AND c.type = ${filters.type}` : sql``}
+    ${filters.status ? sql`AND c.status = ${filters.status}` : sql``}
+    ${filters.orderId ? sql`AND c.order_id = ${uuid(filters.orderId)}` : sql``}`;
+}
+
+function requireAdmin(caller: Caller): void {
+  if (!caller.isAdmin) throw new ForbiddenError('This needs the admin group');
+}
+
+export async function createConversation(d: Domain, caller: Caller, input: CreateConversationInput): Promise<Conversation> {
+  const subject = input.subject?.trim() || null;
+  const orderId = input.orderId ?? null;
+  if (input.type === 'order' && !orderId) {
+    throw new InvalidInputError('an order conversation needs an orderId', { field: 'orderId' });
+  }
+  const participantIds = [...new Set(input.participantIds.filter((id) => id !== caller.userId))];
+  if (participantIds.length + 1 > MAX_PARTICIPANTS) {
+    throw new InvalidInputError(`a conversation has at most ${MAX_PARTICIPANTS} participants`, { field: 'participantIds' });
+  }
+  const { createConversationLimit, createConversationWindowSeconds } = d.limits;
+  const { rows } = await sql<{
+    missing: string[] | null;
+    retry_after: number | null;
+    order_visible: boolean;
+    existing_order_conversation: string | null;
+    created: ConversationRow | null;
+  }>`/* conversations.create */
+    WITH requested AS (
+      SELECT DISTINCT cast(value AS uuid) AS user_id
+      FROM jsonb_array_elements_text(cast(${JSON.stringify(participantIds)} AS jsonb))
+    ),
+    missing AS (
+      SELECT r.user_id FROM requested r WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = r.user_id)
+    ),
+    ord AS (
+      SELECT o.id, o.owner_id, o.service_provider_id FROM orders o
+      WHERE o.id = ${uuid(orderId)} AND o.deleted_at IS NULL
+        AND (${caller.isAdmin} OR ${uuid(caller.userId)} IN (o.owner_id, o.service_provider_id))
+    ),
+    -- The creator's rate limit, taken only by a request that is otherwise valid.
+    slot AS (
+      SELECT take_rate_slot(${uuid(caller.userId)}, 'create_conversation',
+                            ${sql.lit(createConversationLimit)}, ${windowOf(createConversationWindowSeconds)}) AS retry_after
+      WHERE NOT EXISTS (SELECT 1 FROM missing)
+        AND (${uuid(orderId)} IS NULL OR EXISTS (SELECT 1 FROM ord))
+        AND NOT EXISTS (SELECT 1 FROM conversations x
+                         WHERE ${input.type} = 'order' AND x.order_id = ${uuid(orderId)} AND x.type = 'order')
+    ),
+    conv AS (
+      INSERT INTO conversations (type, subject, order_id, created_by)
+      SELECT ${input.type}, ${text(subject)}, ${uuid(orderId)}, ${uuid(caller.userId)}
+      FROM slot WHERE slot.retry_after IS NULL
+      ON CONFLICT (order_id) WHERE type = 'order' DO NOTHING
+      RETURNING *
+    ),
+    members AS (
+      SELECT user_id FROM requested
+      UNION SELECT ${uuid(caller.userId)}
+      -- An order conversation always includes the order's owner and provider.
+      UNION SELECT owner_id FROM ord WHERE ${input.type} = 'order' AND owner_id IS NOT NULL
+      UNION SELECT service_provider_id FROM ord WHERE ${input.type} = 'order' AND service_provider_id IS NOT NULL
+    ),
+    parts AS (
+      INSERT INTO conversation_participants (conversation_id, user_id, role)
+      SELECT conv.id, u.id,
+             CASE WHEN ${input.type} = 'order' AND u.id = (SELECT service_provider_id FROM ord) THEN 'service_provider'
+                  WHEN ${input.type} = 'order' AND u.id = (SELECT owner_id FROM ord) THEN 'user'
+                  ELSE u.role END
+      FROM conv CROSS JOIN members m JOIN users u ON u.id = m.user_id
+      RETURNING *
+    )
+    SELECT
+      (SELECT jsonb_agg(user_id ORDER BY user_id) FROM missing) AS missing,
+      (SELECT retry_after FROM slot) AS retry_after,
+      EXISTS (SELECT 1 FROM ord) AS order_visible,
+      (SELECT c.id FROM conversations c WHERE c.order_id = ${uuid(orderId)} AND c.type = 'order') AS existing_order_conversation,
+      (SELECT json_build_object(
+         'id', c.id, 'type', c.type, 'subject', c.subject, 'order_id', c.order_id, 'status', c.status,
+         'created_at', c.created_at, 'updated_at', c.updated_at, 'activity_at', c.updated_at,
+         'last_message', NULL, 'unread_count', 0,
+         'participants', ${participantsJson(sql`parts`, sql`c.id`)})
+       FROM conv c) AS created
+  `.execute(d.db);
+  const row = rows[0]!;
+  if (row.missing?.length) throw new UnknownUsersError(row.missing);
+  if (orderId && !row.order_visible) throw new NotFoundError('order');
+  if (row.retry_after !== null) {
+    throw new RateLimitedError(retryAfter(row.retry_after, createConversationWindowSeconds), 'new conversations');
+  }
+  if (!row.created) {
+    throw new ConflictError('order_conversation_exists', 'This order already has its conversation', {
+      conversationId: row.existing_order_conversation,
+    });
+  }
+  return toConversation(row.created);
+}
+
+/** The caller's inbox: newest activity first, one index range over their participant rows. */
+export async function listConversations(
+  d: Domain,
+  caller: Caller,
+  filters: ConversationFilters,
+  page: PageRequest,
+): Promise<Page<Conversation>> {
+  const cursor = page.cursor ? decodeActivityCursor(page.cursor) : undefined;
+  const { rows } = await sql<ConversationRow>`/* conversations.list */
+    SELECT ${conversationColumns(sql`me`)}, me.activity_at
+    FROM conversation_participants me
+    JOIN conversations c ON c.id = me.conversation_id
+    WHERE me.user_id = ${uuid(caller.userId)}
+      ${filtersOf(filters)}
+      ${filters.updatedSince ? sql`AND me.activity_at > ${timestamptz(filters.updatedSince)}` : sql``}
+      ${cursor ? sql`AND (me.activity_at, me.conversation_id) < (${timestamptz(cursor.activityAt)}, ${uuid(cursor.id)})` : sql``}
+    ORDER BY me.activity_at DESC, me.conversation_id DESC
+    LIMIT ${page.limit + 1} OFFSET ${page.offset}
+  `.execute(d.db);
+  return toConversationPage(rows, page.limit);
+}
+
+/** Every conversation, for admins: newest activity first. */
+export async function adminListConversations(
+  d: Domain,
+  caller: Caller,
+  filters: AdminConversationFilters,
+  page: PageRequest,
+): Promise<Page<Conversation>> {
+  requireAdmin(caller);
+  const cursor = page.cursor ? decodeActivityCursor(page.cursor) : undefined;
+  const { rows } = await sql<ConversationRow>`/* conversations.admin_list */
+    SELECT ${conversationColumns(sql`me`)}, c.updated_at AS activity_at
+    FROM conversations c
+    LEFT JOIN conversation_participants me ON me.conversation_id = c.id AND me.user_id = ${uuid(caller.userId)}
+    WHERE true
+      ${filtersOf(filters)}
+      ${
+        filters.participantId
+          ? sql`AND EXISTS (SELECT 1 FROM conversation_participants f
+                            WHERE f.conversation_id = c.id AND f.user_id = ${uuid(filters.participantId)})`
+          : sql``
+      }
+      ${filters.updatedSince ? sql`AND c.updated_at > ${timestamptz(filters.updatedSince)}` : sql``}
+      ${cursor ? sql`AND (c.updated_at, c.id) < (${timestamptz(cursor.activityAt)}, ${uuid(cursor.id)})` : sql``}
+    ORDER BY c.updated_at DESC, c.id DESC
+    LIMIT ${page.limit + 1} OFFSET ${page.offset}
+  `.execute(d.db);
+  return toConversationPage(rows, page.limit);
+}
+
+/** A conversation with its participants; participants only, or any admin. */
+export async function getConversation(d: Domain, caller: Caller, conversationId: string): Promise<Conversation> {
+  const { rows } = await sql<ConversationRow>`/* conversations.get */
+    SELECT ${conversationColumns(sql`me`)}, c.updated_at AS activity_at
+    FROM conversations c
+    LEFT JOIN conversation_participants me ON me.conversation_id = c.id AND me.user_id = ${uuid(caller.userId)}
+    WHERE c.id = ${uuid(conversationId)} AND (me.user_id IS NOT NULL OR ${caller.isAdmin})
+  `.execute(d.db);
+  if (!rows[0]) throw new NotFoundError('conversation');
+  return toConversation(rows[0]);
+}
+
+/** The same, for the admin route: admins only. */
+export async function adminGetConversation(d: Domain, caller: Caller, conversationId: string): Promise<Conversation> {
+  requireAdmin(caller);
+  return getConversation(d, caller, conversationId);
+}
+
+/** Admins open or close any conversation; a closed one accepts no new messages. */
+export async function adminSetConversationStatus(
+  d: Domain,
+  caller: Caller,
+  conversationId: string,
+  status: Conversation['status'],
+): Promise<Conversation> {
+  requireAdmin(caller);
+  const { rows } = await sql<ConversationRow>`/* conversations.set_status */
+    WITH changed AS (
+      UPDATE conversations SET status = ${status}
+      WHERE id = ${uuid(conversationId)} AND status <> ${status}
+      RETURNING *
+    ),
+    c AS (
+      SELECT ch.* FROM changed ch
+      UNION ALL SELECT x.* FROM conversations x WHERE x.id = ${uuid(conversationId)} AND NOT EXISTS (SELECT 1 FROM changed)
+    )
+    SELECT ${conversationColumns(sql`me`)}, c.updated_at AS activity_at
+    FROM c LEFT JOIN conversation_participants me ON me.conversation_id = c.id AND me.user_id = ${uuid(caller.userId)}
+  `.execute(d.db);
+  if (!rows[0]) throw new NotFoundError('conversation');
+  return toConversation(rows[0]);
+}
+

@@ -1,0 +1,33 @@
+/** The domain's limits and defaults, in one place: every module and the HTTP schemas import them from here. */
+
+/** People in one conversation, its creator included. */
+export const MAX_PARTICIPANTS = 50;
+
+/** The inbox's last-message preview is cut to this many code points. */
+export const LAST_MESSAGE_PREVIEW_CODE_POINTS = 200;
+
+/**
+ * A message page stops early once its content, JSON-escaped, passes this many bytes, and its
+ * cursor continues from there: the Data API refuses any response over 1 MiB, and 100 messages of
+ * 10,000 four-byte code points would be 4 MB.
+ */
+export const MESSAGE_PAGE_BYTE_BUDGET = 256 * 1024;
+
+/** Per-user sliding-window rate limits: at most `…Limit` actions in any `…WindowSeconds`. */
+export interface MessagingLimits {
+  sendLimit: number;
+  sendWindowSeconds: number;
+  createConversationLimit: number;
+  createConversationWindowSeconds: number;
+  addParticipantLimit: number;
+  addParticipantWindowSeconds: number;
+}
+
+export const defaultLimits: MessagingLimits = {
+  sendLimit: 20,
+  sendWindowSeconds: 10,
+  createConversationLimit: 20,
+  createConversationWindowSeconds: 60,
+  addParticipantLimit: 60,
+  addParticipantWindowSeconds: 60,
+};

@@ -1,0 +1,107 @@
+import { sql } from 'kysely';
+import { text, uuid } from '../db/casts';
+import { normaliseContent } from './content';
+import { ConflictError, InvalidInputError, NotFoundError, RateLimitedError } from './errors';
+import { MESSAGE_PAGE_BYTE_BUDGET } from './limits';
+import { toMessage, type MessageRow } from './rows';
+import { messageColumns, retryAfter, visibleTo, windowOf, type Domain } from './sql';
+import type { Caller, Message, MessagePageRequest, Page, SendMessageInput, SendResult } from './types';
+
+/** Messages: reading a page, and sending. Each operation is one statement. */
+
+/**
+ * A page of messages, always returned oldest first.
+ * - no cursor: the newest `limit` messages (after skipping `offset` newest ones);
+ * - `before`: the `limit` messages just older than that message; nextCursor pages further back;
+ * - `after`: the `limit` messages just newer than that message; nextCursor is set while more
+ *   newer messages exist. A poller passes the newest id it holds and gets only what is new.
+ * Order is the conversation's `seq`, assigned under the conversation's lock, so commit order
+ * equals seq order and `after` never skips a late commit.
+ */
+export async function listMessages(
+  d: Domain,
+  caller: Caller,
+  conversationId: string,
+  request: MessagePageRequest,
+): Promise<Page<Message>> {
+  if (request.before && request.after) {
+    throw new InvalidInputError('use either before or after, not both', { field: 'before' });
+  }
+  const anchorId = request.before ?? request.after ?? null;
+  const forward = Boolean(request.after);
+  const direction = forward ? sql`ASC` : sql`DESC`;
+  const { rows } = await sql<MessageRow & { visible: number; anchor_found: number; fetched: number }>`/* messages.list */
+    WITH access AS (
+      SELECT c.id FROM conversations c WHERE c.id = ${uuid(conversationId)} AND ${visibleTo(caller, sql`c.id`)}
+    ),
+    anchor AS (
+      SELECT m.seq FROM messages m
+      WHERE m.id = ${uuid(anchorId)} AND m.conversation_id = ${uuid(conversationId)} AND EXISTS (SELECT 1 FROM access)
+    ),
+    -- The conversation id is given as a value, not joined from \`access\`, so that the planner
+    -- walks messages_in_order from the cursor and stops after limit + 1 rows.
+    page AS (
+      SELECT m.* FROM messages m
+      WHERE m.conversation_id = ${uuid(conversationId)} AND EXISTS (SELECT 1 FROM access)
+        ${request.before ? sql`AND m.seq < (SELECT seq FROM anchor)` : sql``}
+        ${request.after ? sql`AND m.seq > (SELECT seq FROM anchor)` : sql``}
+      ORDER BY m.seq ${direction}
+      LIMIT ${request.limit + 1} OFFSET ${request.offset}
+    ),
+    ranked AS (
+      SELECT page.*,
+             row_number() OVER w AS position,
+             sum(octet_length(to_json(page.content)::text)) OVER w AS running_bytes
+      FROM page WINDOW w AS (ORDER BY page.seq ${direction} ROWS UNBOUNDED PRECEDING)
+    )
+    SELECT (SELECT count(*) FROM access)::int AS visible,
+           (SELECT count(*) FROM anchor)::int AS anchor_found,
+           (SELECT count(*) FROM page)::int AS fetched,
+           ${messageColumns('r')}
+    FROM (SELECT 1) AS one
+    LEFT JOIN ranked r ON r.position <= ${request.limit}
+                      AND (r.position = 1 OR r.running_bytes <= ${sql.lit(MESSAGE_PAGE_BYTE_BUDGET)})
+    ORDER BY r.seq ASC
+  `.execute(d.db);
+  const head = rows[0]!;
+  if (!head.visible) throw new NotFoundError('conversation');
+  if (anchorId && !head.anchor_found) {
+    throw new InvalidInputError('cursor is not a message of this conversation', {
+      field: request.before ? 'before' : 'after',
+    });
+  }
+  const items = rows.filter((r) => r.id !== null).map(toMessage);
+  const hasMore = head.fetched > items.length;
+  const edge = forward ? items[items.length - 1] : items[0];
+  return { items, nextCursor: hasMore && edge ? edge.id : null };
+}
+
+type SendOutcome = 'created' | 'existing' | 'not_found' | 'closed' | 'rate_limited';
+
+/**
+ * Sends a message (the function `messages_send`, one statement): membership, an earlier message
+ * with this clientMessageId (returned, consuming nothing), the conversation being active, the
+ * rate limit, then the message, the conversation's counter and the sender's read mark. Every
+ * check runs after the conversation's lock, so concurrent retries, closes and leaves are seen.
+ */
+export async function sendMessage(d: Domain, caller: Caller, conversationId: string, input: SendMessageInput): Promise<SendResult> {
+  const content = normaliseContent(input.content);
+  const { sendLimit, sendWindowSeconds } = d.limits;
+  const { rows } = await sql<{ outcome: SendOutcome; retry_after: number | null; message: MessageRow | null }>`/* messages.send */
+    SELECT outcome, retry_after, message FROM messages_send(
+      ${uuid(conversationId)}, ${uuid(caller.userId)}, ${text(content)}, ${text(input.clientMessageId)},
+      ${sql.lit(sendLimit)}, ${windowOf(sendWindowSeconds)})
+  `.execute(d.db);
+  const row = rows[0]!;
+  switch (row.outcome) {
+    case 'created':
+    case 'existing':
+      return { message: toMessage(row.message!), created: row.outcome === 'created' };
+    case 'not_found':
+      throw new NotFoundError('conversation');
+    case 'closed':
+      throw new ConflictError('conversation_closed', 'The conversation is closed and accepts no new messages');
+    case 'rate_limited':
+      throw new RateLimitedError(retryAfter(row.retry_after, sendWindowSeconds), 'messages');
+  }
+}

@@ -1,0 +1,103 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../../lib/db/schema';
+
+/**
+ * The invariants the write statements keep, recounted from the tables. The tests and the
+ * randomized concurrency suite compare what the kept columns say with what the rows say.
+ */
+
+/** One conversation's facts, recounted. */
+export async function recount(db: Kysely<Database>, conversationId: string) {
+  const { rows } = await sql<{ messages: number; last_message_seq: number; contiguous: boolean; participants: number }>`
+    SELECT (SELECT count(*)::int FROM messages m WHERE m.conversation_id = c.id) AS messages,
+           c.last_message_seq::int AS last_message_seq,
+           coalesce((SELECT bool_and(m.seq = m.position) FROM (
+              SELECT seq, row_number() OVER (ORDER BY seq) AS position FROM messages WHERE conversation_id = c.id) m), true) AS contiguous,
+           (SELECT count(*)::int FROM conversation_participants p WHERE p.conversation_id = c.id) AS participants
+      FROM conversations c WHERE c.id = cast(${conversationId} as uuid)`.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error(`conversation ${conversationId} does not exist`);
+  return {
+    messages: row.messages,
+    lastMessageSeq: row.last_message_seq,
+    seqsContiguous: row.contiguous,
+    participants: row.participants,
+  };
+}
+
+export interface RateLimitRule {
+  limit: number;
+  windowSeconds: number;
+}
+
+/**
+ * Every invariant over the whole database, as a list of violations (empty when all hold):
+ * - messages of a conversation have seqs 1..n and the conversation's counter is n;
+ * - every kept unread count equals the recount (others' messages after the read mark);
+ * - every participant's copy of the activity time equals the conversation's;
+ * - no conversation has more than `maxParticipants`;
+ * - no sender has more than `send.limit` messages in any window of `send.windowSeconds`
+ *   (the limiter's own clock: a message's created_at is the now() it was admitted at).
+ */
+export async function invariantViolations(
+  db: Kysely<Database>,
+  scope: { conversationIds: string[]; senderIds: string[] },
+  rules: { maxParticipants: number; send?: RateLimitRule },
+): Promise<string[]> {
+  const violations: string[] = [];
+  // Other test files write to the same database at the same time: look only at this scope.
+  const conversations = sql`(SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(scope.conversationIds)} as jsonb)))`;
+  const senders = sql`(SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(scope.senderIds)} as jsonb)))`;
+  const seqs = await sql<{ id: string; n: number; last: number; contiguous: boolean }>`
+    SELECT c.id, count(m.id)::int AS n, c.last_message_seq::int AS last,
+           coalesce(bool_and(m.seq = m.position), true) AS contiguous
+      FROM conversations c
+      LEFT JOIN (SELECT id, conversation_id, seq, row_number() OVER (PARTITION BY conversation_id ORDER BY seq) AS position
+                   FROM messages) m ON m.conversation_id = c.id
+     WHERE c.id IN ${conversations}
+     GROUP BY c.id, c.last_message_seq
+    HAVING count(m.id) <> c.last_message_seq OR NOT coalesce(bool_and(m.seq = m.position), true)`.execute(db);
+  for (const r of seqs.rows) violations.push(`conversation ${r.id}: ${r.n} messages, counter ${r.last}, contiguous ${r.contiguous}`);
+
+  const unread = await sql<{ conversation_id: string; user_id: string; kept: number; recounted: number }>`
+    SELECT * FROM (
+      SELECT p.conversation_id, p.user_id, p.unread_count AS kept,
+             (SELECT count(*)::int FROM messages m
+               WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
+                 AND m.sender_id IS DISTINCT FROM p.user_id) AS recounted
+        FROM conversation_participants p WHERE p.conversation_id IN ${conversations}) counts
+     WHERE kept <> recounted`.execute(db);
+  for (const r of unread.rows) {
+    violations.push(`unread of ${r.user_id} in ${r.conversation_id}: kept ${r.kept}, recounted ${r.recounted}`);
+  }
+
+  const activity = await sql<{ conversation_id: string; user_id: string }>`
+    SELECT p.conversation_id, p.user_id FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+     WHERE p.activity_at <> c.updated_at AND c.id IN ${conversations}`.execute(db);
+  for (const r of activity.rows) violations.push(`activity of ${r.user_id} in ${r.conversation_id} differs from the conversation's`);
+
+  const marks = await sql<{ conversation_id: string; user_id: string }>`
+    SELECT p.conversation_id, p.user_id FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+     WHERE (p.last_read_seq > c.last_message_seq OR p.last_read_seq < 0) AND c.id IN ${conversations}`.execute(db);
+  for (const r of marks.rows) violations.push(`read mark of ${r.user_id} in ${r.conversation_id} is outside the conversation`);
+
+  const crowded = await sql<{ conversation_id: string; n: number }>`
+    SELECT conversation_id, count(*)::int AS n FROM conversation_participants
+     WHERE conversation_id IN ${conversations} GROUP BY conversation_id
+    HAVING count(*) > ${rules.maxParticipants}`.execute(db);
+  for (const r of crowded.rows) violations.push(`conversation ${r.conversation_id} has ${r.n} participants`);
+
+  if (rules.send) {
+    const bursts = await sql<{ sender_id: string; n: number }>`
+      SELECT a.sender_id, count(*)::int AS n
+        FROM messages a JOIN messages b
+          ON b.sender_id = a.sender_id AND b.kind = 'user'
+         AND b.created_at > a.created_at - make_interval(secs => ${rules.send.windowSeconds}) AND b.created_at <= a.created_at
+       WHERE a.kind = 'user' AND a.sender_id IN ${senders}
+       GROUP BY a.id, a.sender_id
+      HAVING count(*) > ${rules.send.limit}
+       LIMIT 5`.execute(db);
+    for (const r of bursts.rows) violations.push(`sender ${r.sender_id} has ${r.n} messages in one window`);
+  }
+  return violations;
+}
