@@ -1,23 +1,54 @@
 /**
  * `npm run emit -- <DetailType> '<detail JSON>'`: what the order service does, through the real
- * EventBridge client, against the local stack (or EVENTBRIDGE_ENDPOINT).
+ * EventBridge client, against the local stack. It finds the stack as the other commands do
+ * (EVENTBRIDGE_ENDPOINT, else PORT/HOST, else the URL a running `npm start` recorded in
+ * .data/local-stack.json, else http://127.0.0.1:3000) and fails with one line when nothing answers.
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { discoverLocalStack } from '../lib/local/local-address';
 
-const [detailType, detail] = process.argv.slice(2);
-if (!detailType || !detail) {
-  console.error(`usage: npm run emit -- OrderCreated '{"orderId":"<uuid>","userId":"<uuid>"}'`);
+const usage = `usage: npm run emit -- <DetailType> '<detail JSON>'
+  e.g. npm run emit -- OrderCreated '{"orderId":"<uuid>","userId":"<uuid>"}'
+  sends to EVENTBRIDGE_ENDPOINT, else the local stack (PORT/HOST, else the running npm start, else http://127.0.0.1:3000)`;
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(usage);
+  process.exit(0);
+}
+const [detailType, detail] = args;
+if (!detailType || !detail || args.length > 2) {
+  console.error(usage);
   process.exit(2);
 }
+
+// The SDK's advice about future Node versions is not this command's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+const found = process.env.EVENTBRIDGE_ENDPOINT
+  ? { url: process.env.EVENTBRIDGE_ENDPOINT, source: 'EVENTBRIDGE_ENDPOINT' }
+  : discoverLocalStack();
 const client = new EventBridgeClient({
-  endpoint: process.env.EVENTBRIDGE_ENDPOINT ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`,
+  endpoint: found.url,
   region: process.env.AWS_REGION ?? 'us-east-1',
   credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  maxAttempts: 1,
 });
-const out = await client.send(
-  new PutEventsCommand({
-    Entries: [{ Source: process.env.ORDER_EVENT_SOURCE ?? 'order-service', DetailType: detailType, Detail: detail }],
-  }),
-);
-console.log(JSON.stringify({ FailedEntryCount: out.FailedEntryCount, Entries: out.Entries }, null, 2));
-process.exit(out.FailedEntryCount ? 1 : 0);
+try {
+  const out = await client.send(
+    new PutEventsCommand({
+      Entries: [{ Source: process.env.ORDER_EVENT_SOURCE ?? 'order-service', DetailType: detailType, Detail: detail }],
+    }),
+  );
+  console.log(JSON.stringify({ FailedEntryCount: out.FailedEntryCount, Entries: out.Entries }, null, 2));
+  process.exit(out.FailedEntryCount ? 1 : 0);
+} catch (error) {
+  const e = error as { code?: string; name?: string; message?: string; cause?: { code?: string } };
+  const code = e.code ?? e.cause?.code ?? e.name;
+  const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code ?? '');
+  console.error(
+    unreachable
+      ? `emit: no local stack answers at ${found.url} (from ${found.source}, ${code}): start it with \`npm start\`, or set PORT or EVENTBRIDGE_ENDPOINT`
+      : `emit: ${found.url} (from ${found.source}) refused the event: ${e.name ?? 'Error'}: ${(e.message ?? String(error)).split('\n')[0]}`,
+  );
+  process.exit(1);
+}

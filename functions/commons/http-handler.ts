@@ -6,7 +6,7 @@ import * as z from 'zod/mini';
 import { callerFromClaims } from '../../lib/http/identity';
 import type { RouteDefinition } from '../../lib/http/routes';
 import { DomainError, ForbiddenError, RateLimitedError, UnavailableError } from '../../lib/messaging/errors';
-import type { Caller } from '../../lib/messaging/types';
+import type { Caller, ParticipantRole } from '../../lib/messaging/types';
 import { config } from './config';
 import { logger } from './logger';
 import { useRuntime, type Runtime } from './runtime';
@@ -39,14 +39,17 @@ export const responseHeaders = {
 
 const validated = new WeakMap<object, { params: unknown; query: unknown; body: unknown }>();
 const callers = new WeakMap<object, Caller>();
-/** Users recorded by this container; the first request of each costs one extra statement. */
-const recordedUsers = new Set<string>();
+/**
+ * The role this container last recorded for each user. The first request of a user, and the first
+ * after their groups changed (promoted or demoted), costs one extra statement.
+ */
+const recordedRoles = new Map<string, ParticipantRole>();
 
 /**
  * The shared middy stack for every HTTP Lambda:
  * response shaping and error mapping → 413 body limit → the caller's identity and the route's
- * access (403) → JSON body parsing (415 when not JSON) → validation from the route's zod schemas
- * (through @middy/validator) → the handler.
+ * access (403) → UTF-8 check of a JSON body (400) → JSON body parsing (415 when not JSON) →
+ * validation from the route's zod schemas (through @middy/validator) → the handler.
  */
 export function httpHandler<R extends RouteDefinition>(
   route: R,
@@ -56,15 +59,14 @@ export function httpHandler<R extends RouteDefinition>(
     .use(responses(route))
     .use(bodyLimit(config.maxBodyBytes))
     .use(identity(route));
-  if (route.body) stack.use(httpJsonBodyParser());
+  if (route.body) stack.use(utf8Body()).use(httpJsonBodyParser());
   stack.use(validator({ eventSchema: zodEventSchema(route) }));
   return stack.handler(async (event) => {
     const runtime = await useRuntime();
     const caller = callers.get(event)!;
-    const key = `${caller.userId}:${caller.role}`;
-    if (!recordedUsers.has(key)) {
+    if (recordedRoles.get(caller.userId) !== caller.role) {
       await runtime.messaging.recordUser(caller.userId, caller.role);
-      recordedUsers.add(key);
+      recordedRoles.set(caller.userId, caller.role);
     }
     const input = validated.get(event)!;
     const output = await run({ caller, ...input } as HttpInput<R>, runtime);
@@ -137,6 +139,38 @@ function bodyLimit(maxBytes: number): MiddlewareObj<HttpEvent, HttpResult> {
       if (typeof body !== 'string') return;
       const bytes = isBase64Encoded ? Buffer.from(body, 'base64').length : Buffer.byteLength(body);
       if (bytes > maxBytes) throw new HttpProblem(413, 'payload_too_large', `The body is larger than ${maxBytes} bytes`);
+    },
+  };
+}
+
+const jsonMediaType = /^application\/(.+\+)?json($|;.+)/; // @middy/http-json-body-parser's test
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * A JSON body must be UTF-8 (RFC 8259 §8.1). API Gateway passes a body whose bytes are not text
+ * as base64 (`isBase64Encoded: true`); @middy/http-json-body-parser would decode it with
+ * `Buffer.toString`, turning bad bytes into U+FFFD that then gets stored. Decode it strictly
+ * here instead, and refuse a string body with lone surrogates (possible only when invoked
+ * directly), so invalid text answers 400 and stores nothing. Other media types are left to the
+ * parser, which answers 415.
+ */
+function utf8Body(): MiddlewareObj<HttpEvent, HttpResult> {
+  return {
+    before: async (request) => {
+      const { body, isBase64Encoded, headers } = request.event;
+      if (typeof body !== 'string' || !jsonMediaType.test(headers?.['content-type'] ?? headers?.['Content-Type'] ?? '')) return;
+      if (isBase64Encoded) {
+        let text: string;
+        try {
+          text = strictUtf8.decode(Buffer.from(body, 'base64'));
+        } catch {
+          throw new HttpProblem(400, 'invalid_encoding', 'The body is not valid UTF-8');
+        }
+        request.event.body = text;
+        request.event.isBase64Encoded = false;
+      } else if (!body.isWellFormed()) {
+        throw new HttpProblem(400, 'invalid_encoding', 'The body is not well-formed Unicode');
+      }
     },
   };
 }

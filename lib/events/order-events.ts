@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { described as meta, plainText, uuidOf as id } from '../http/zod-common';
+import { instant, described as meta, plainText, uuidOf as id } from '../http/zod-common';
 
 /**
  * The order service's events we consume: their `detail` contracts, and the only list of event
@@ -33,7 +33,7 @@ export const orderStatusChangedDetail = described(
     status: plainText(50).check(z.minLength(1)),
     previousStatus: z.nullish(plainText(50)),
     version: z.nullish(z.number().check(z.int(), z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))),
-    changedAt: z.nullish(z.iso.datetime({ offset: true })),
+    changedAt: z.nullish(instant()),
   }),
   'OrderStatusChanged',
   'Posts a system message; applied only if newer (version, else changedAt, else the event time).',
@@ -64,9 +64,9 @@ export const eventRules = {
 
 export const eventRuleList: EventRule[] = Object.values(eventRules);
 
-/** One JSON Schema per event detail, generated from the zod schemas above. */
+/** One JSON Schema per event detail, generated from the zod schemas above: what a producer may send. */
 export function eventJsonSchemas(): Record<string, unknown> {
   return Object.fromEntries(
-    eventRuleList.map((rule) => [rule.detailType, z.toJSONSchema(rule.detail, { target: 'draft-2020-12' })]),
+    eventRuleList.map((rule) => [rule.detailType, z.toJSONSchema(rule.detail, { target: 'draft-2020-12', io: 'input' })]),
   );
 }

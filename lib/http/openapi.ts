@@ -59,7 +59,8 @@ function parameters(route: RouteDefinition) {
     ['query', route.query],
   ] as const) {
     if (!schema) continue;
-    const json = inline(schema, 'output') as { properties?: Record<string, unknown>; required?: string[] };
+    // What the client sends (input): an instant's pattern, not the normalised UTC string it decodes to.
+    const json = inline(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
     for (const [name, property] of Object.entries(json.properties ?? {})) {
       const required = location === 'path' || ((json.required ?? []).includes(name) && !('default' in (property as object)));
       const { description, ...rest } = property as { description?: string };

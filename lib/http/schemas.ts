@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { conversationStatuses, conversationTypes, messageKinds, participantRoles } from '../db/schema';
 import { contentProblem, contentProblemMessages, MAX_CONTENT_CODE_POINTS } from '../messaging/content';
 import { MAX_PARTICIPANTS } from '../messaging/messaging-service';
-import { described as meta, plainText, uuidOf as id } from './zod-common';
+import { instant, described as meta, plainText, uuidOf as id } from './zod-common';
 
 /**
  * The API's shapes, in one place: the Lambdas validate with them, TypeScript types come from
@@ -31,8 +31,9 @@ const conversationFilters = {
   type: z.optional(z.enum(conversationTypes)),
   status: z.optional(z.enum(conversationStatuses)),
   orderId: z.optional(id('orderId')),
-  updatedSince: meta(z.optional(timestamp), {
-    description: 'Only conversations with activity after this instant (ISO 8601): cheap polling.',
+  updatedSince: meta(z.optional(instant()), {
+    description:
+      'Only conversations with activity after this instant: cheap polling. ISO 8601 with Z or an offset (at most ±15:59), year 0001 to 9999.',
   }),
   limit: limit(50, 20),
   offset,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { eventRuleList, type EventRule } from '../events/order-events';
+import { isInstant } from '../messaging/time';
 
 /**
  * EventBridge's PutEvents (AWS JSON 1.1), locally: entries are checked as EventBridge checks
@@ -97,14 +98,17 @@ export class LocalEventBus {
     if (detail === null || typeof detail !== 'object' || Array.isArray(detail)) {
       return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
     }
-    const time = entry.Time === undefined ? new Date() : new Date(typeof entry.Time === 'number' ? entry.Time * 1000 : entry.Time);
+    const given = entry.Time === undefined ? new Date() : new Date(typeof entry.Time === 'number' ? entry.Time * 1000 : entry.Time);
+    // An unreadable Time, or one outside years 0001-9999 (which PostgreSQL could not take back), is
+    // replaced by the time of receipt, as a missing one is.
+    const time = !Number.isNaN(given.getTime()) && isInstant(given.toISOString()) ? given : new Date();
     const event: EventBridgeEnvelope = {
       version: '0',
       id: randomUUID(),
       'detail-type': entry.DetailType,
       source: entry.Source,
       account: this.options.account ?? '000000000000',
-      time: (Number.isNaN(time.getTime()) ? new Date() : time).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      time: time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
       region: this.options.region ?? 'local',
       resources: entry.Resources ?? [],
       detail,

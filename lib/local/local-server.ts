@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,6 +7,7 @@ import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructured
 import { eventRuleList, type EventRule } from '../events/order-events';
 import { buildOpenApiDocument } from '../http/openapi';
 import { routeKey, routeList, type RouteDefinition } from '../http/routes';
+import { preflightHeaders, responseCorsHeaders, type CorsConfiguration } from './cors';
 import { createVerifier, flattenClaims, type LocalAuthConfig } from './local-auth';
 import { LocalEventBus, type LocalEventBusOptions } from './local-event-bus';
 
@@ -15,6 +16,11 @@ import { LocalEventBus, type LocalEventBusOptions } from './local-event-bus';
  * checked the way the Cognito JWT authorizer checks it, turned into the payload 2.0 event the
  * Lambda receives, and the Lambda's result turned back into the HTTP response. The same server
  * answers EventBridge's PutEvents (POST / with X-Amz-Target) and delivers to the event rules.
+ *
+ * The gateway's own answers (404, 400 for an undecodable path, 413, 401, 500 when the Lambda
+ * fails) are shaped like API Gateway's: `{"message": …}`, `content-type: application/json` and
+ * an `apigw-requestid`, and none of the Lambdas' security headers. CORS is answered as the
+ * deployed API's configuration would (./cors.ts).
  */
 type HttpHandler = (event: APIGatewayProxyEventV2WithJWTAuthorizer, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 type EventHandler = (event: unknown, context: Context) => Promise<unknown>;
@@ -26,6 +32,8 @@ export interface LocalServerOptions {
   events: Omit<LocalEventBusOptions, 'deliver'>;
   /** Served at GET /local/stats: the data layer's statement counts (the benchmark reads them). */
   stats?: () => unknown;
+  /** The HTTP API's CORS configuration; undefined answers no preflight (an API without CORS). */
+  cors?: CorsConfiguration;
 }
 
 export interface LocalServer {
@@ -38,6 +46,37 @@ export interface LocalServer {
 /** API Gateway's own payload limit for HTTP APIs. */
 const GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024;
 const textTypes = /^(application\/(.+\+)?json|text\/|application\/(x-www-form-urlencoded|xml|javascript))/i;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The body as text, or undefined when its bytes are not UTF-8 (so it must travel as base64). */
+function utf8Text(body: Buffer): string | undefined {
+  try {
+    return strictUtf8.decode(body);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An answer of the gateway itself, as API Gateway shapes them. */
+function gatewayAnswer(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}) {
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'apigw-requestid': gatewayRequestId(), ...headers })
+    .end(JSON.stringify({ message }));
+}
+
+/** API Gateway's request ids look like `Mc7UVioPPHcEKPA=`. */
+function gatewayRequestId(): string {
+  return randomBytes(10).toString('base64');
+}
+
+function decodable(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 interface CompiledRoute {
   route: RouteDefinition;
@@ -132,23 +171,31 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       return;
     }
 
+    const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
+    // A CORS preflight is answered by the gateway itself, before routing and the authorizer.
+    if (options.cors && method === 'OPTIONS' && origin && req.headers['access-control-request-method']) {
+      res.writeHead(204, { 'apigw-requestid': gatewayRequestId(), ...preflightHeaders(options.cors, origin) }).end();
+      return;
+    }
+    if (!decodable(url.pathname)) {
+      // A malformed percent escape (`%ZZ`, or bytes that are not UTF-8): refused at the door.
+      gatewayAnswer(res, 400, 'Bad Request');
+      return;
+    }
     const match = findRoute(compiled, method, url.pathname);
     if (!match) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
+      gatewayAnswer(res, 404, 'Not Found');
       return;
     }
     if (body.length > GATEWAY_PAYLOAD_LIMIT) {
-      res.writeHead(413, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Request Entity Too Large' }));
+      gatewayAnswer(res, 413, 'Request Entity Too Large');
       return;
     }
     const verified = await verifier.verify(req.headers.authorization);
     if (!verified.ok) {
-      res
-        .writeHead(401, {
-          'content-type': 'application/json',
-          'www-authenticate': `Bearer error="invalid_token" error_description="${verified.reason}"`,
-        })
-        .end(JSON.stringify({ message: 'Unauthorized' }));
+      gatewayAnswer(res, 401, 'Unauthorized', {
+        'www-authenticate': `Bearer scope="" error="invalid_token" error_description="${verified.reason}"`,
+      });
       return;
     }
     const event = toLambdaEvent(req, url, match, body, flattenClaims(verified.claims));
@@ -159,11 +206,16 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     } catch (error) {
       // What API Gateway answers when the Lambda itself fails.
       console.error(JSON.stringify({ level: 'error', message: 'lambda failed', route: match.route.id, error: String(error) }));
-      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Internal Server Error' }));
+      gatewayAnswer(res, 500, 'Internal Server Error');
       return;
     }
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
+    for (const [name, value] of Object.entries(result.headers ?? {})) {
+      // With CORS configured, API Gateway ignores the integration's own CORS headers.
+      if (options.cors && name.toLowerCase().startsWith('access-control-')) continue;
+      headers[name] = String(value);
+    }
+    if (options.cors) Object.assign(headers, responseCorsHeaders(options.cors, origin));
     if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
     const payload = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
     res.writeHead(result.statusCode ?? 200, { 'apigw-requestid': event.requestContext.requestId, ...headers }).end(payload);
@@ -175,8 +227,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     req.on('end', () => {
       handle(req, res, Buffer.concat(chunks)).catch((error) => {
         console.error(JSON.stringify({ level: 'error', message: 'local server failed', error: String(error) }));
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: 'Internal Server Error' }));
+        if (!res.headersSent) gatewayAnswer(res, 500, 'Internal Server Error');
+        else res.end();
       });
     });
   });
@@ -226,10 +278,13 @@ function toLambdaEvent(
   }
   const query: Record<string, string> = {};
   for (const [name, value] of url.searchParams) query[name] = name in query ? `${query[name]},${value}` : value;
+  // Payload 2.0 carries a body as a string, or base64 with isBase64Encoded: true. A text type's
+  // body goes as a string only when its bytes are UTF-8; anything else goes as base64, so the
+  // Lambda sees the bytes as sent (and refuses them), never a lossy U+FFFD decoding.
   const contentType = headers['content-type'] ?? '';
-  const isText = body.length === 0 || textTypes.test(contentType);
+  const text = body.length === 0 ? '' : textTypes.test(contentType) ? utf8Text(body) : undefined;
   const now = new Date();
-  const requestId = randomUUID();
+  const requestId = gatewayRequestId();
   const key = routeKey(match.route);
   return {
     version: '2.0',
@@ -259,8 +314,8 @@ function toLambdaEvent(
       time: now.toUTCString(),
       timeEpoch: now.getTime(),
     },
-    body: body.length ? (isText ? body.toString('utf8') : body.toString('base64')) : undefined,
-    isBase64Encoded: !isText,
+    body: body.length ? (text ?? body.toString('base64')) : undefined,
+    isBase64Encoded: text === undefined,
   } as APIGatewayProxyEventV2WithJWTAuthorizer;
 }
 

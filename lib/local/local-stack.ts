@@ -2,6 +2,7 @@ import type { DatabaseHandle } from '../db/create-database';
 import { migrateToLatest } from '../db/migrate';
 import { installRuntime } from '../../functions/commons/runtime';
 import { config } from '../../functions/commons/config';
+import { localCorsConfiguration } from './cors';
 import { localAuthConfig } from './local-auth';
 import { startLocalServer, type LocalServer } from './local-server';
 
@@ -20,6 +21,7 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
     port: options.port,
     host: options.host,
     auth: localAuthConfig(env),
+    cors: localCorsConfiguration(env),
     stats: () => ({ statements: database.counter.statements, transactions: database.counter.transactions }),
     events: {
       busName: env.EVENT_BUS_NAME ?? 'default',

@@ -1,4 +1,5 @@
 import { InvalidInputError } from './errors';
+import { parseInstant } from './time';
 
 /**
  * Opaque keyset cursor for conversation lists: the last item's activity time and id.
@@ -15,10 +16,15 @@ export function encodeActivityCursor(cursor: ActivityCursor): string {
   return Buffer.from(`${cursor.activityAt}|${cursor.id}`, 'utf8').toString('base64url');
 }
 
+/**
+ * A cursor is opaque but forgeable: its time must pass the same instant rule as `updatedSince`
+ * (lib/messaging/time.ts), or PostgreSQL would be handed a year 0000, +275760 or -000001.
+ */
 export function decodeActivityCursor(raw: string): ActivityCursor {
   const [activityAt, id, ...rest] = Buffer.from(raw, 'base64url').toString('utf8').split('|');
-  if (rest.length || !activityAt || !id || !uuidPattern.test(id) || Number.isNaN(Date.parse(activityAt))) {
+  const at = parseInstant(activityAt);
+  if (rest.length || !at || !id || !uuidPattern.test(id)) {
     throw new InvalidInputError('cursor is not valid', { field: 'cursor' });
   }
-  return { activityAt: new Date(activityAt).toISOString(), id };
+  return { activityAt: at.toISOString(), id };
 }
