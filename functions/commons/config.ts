@@ -1,5 +1,5 @@
 import { databaseConfigFromEnv, type DatabaseConfig } from '../../lib/db/create-database';
-import type { MessagingLimits } from '../../lib/messaging/messaging-service';
+import type { MessagingLimits } from '../../lib/messaging/limits';
 import { defaultClosingStatuses } from '../../lib/messaging/order-projection';
 
 /** Everything the functions read from the environment, read once when the module loads. */

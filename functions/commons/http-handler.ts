@@ -5,7 +5,17 @@ import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructured
 import * as z from 'zod/mini';
 import { callerFromClaims } from '../../lib/http/identity';
 import type { RouteDefinition } from '../../lib/http/routes';
-import { DomainError, ForbiddenError, RateLimitedError, UnavailableError } from '../../lib/messaging/errors';
+import { isDatabaseUnavailable } from '../../lib/db/unavailable';
+import type { HttpErrorCode } from '../../lib/http/error-codes';
+import {
+  DomainError,
+  type DomainErrorCode,
+  ForbiddenError,
+  InvalidInputError,
+  RateLimitedError,
+  UnauthorizedError,
+  UnavailableError,
+} from '../../lib/messaging/errors';
 import type { Caller, ParticipantRole } from '../../lib/messaging/types';
 import { config } from './config';
 import { logger } from './logger';
@@ -24,12 +34,31 @@ export interface HttpInput<R extends RouteDefinition> {
   body: Out<R['body']>;
 }
 
-export interface HttpOutput {
-  status: number;
-  body?: unknown;
-}
+/**
+ * What a handler returns: one of its route's success statuses with that status's body, typed
+ * from the route's response schemas, so a handler that drifts from its contract fails `tsc`.
+ */
+export type HttpOutput<R extends RouteDefinition> = {
+  [S in keyof R['responses'] & number]: R['responses'][S] extends { schema: infer T extends z.ZodMiniType }
+    ? { status: S; body: z.input<T> }
+    : { status: S; body?: undefined };
+}[keyof R['responses'] & number];
 
-/** Sent on every response, errors included. nosniff and the CSP keep browsers from rendering content as HTML. */
+/**
+ * What the middlewares hand on to the next ones and to the handler, on the Lambda context (the
+ * one object middy passes to both): the caller, the validated input, when the request started.
+ */
+interface RequestState {
+  startedAt?: number;
+  caller?: Caller;
+  input?: { params: unknown; query: unknown; body: unknown };
+}
+type HttpContext = Context & { request?: RequestState };
+type Middleware = MiddlewareObj<HttpEvent, HttpResult, Error, HttpContext>;
+
+const stateOf = (context: HttpContext): RequestState => (context.request ??= {});
+
+/** Sent on every Lambda response, errors included. nosniff and the CSP keep browsers from rendering content as HTML. */
 export const responseHeaders = {
   'content-type': 'application/json; charset=utf-8',
   'x-content-type-options': 'nosniff',
@@ -37,8 +66,6 @@ export const responseHeaders = {
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
 } as const;
 
-const validated = new WeakMap<object, { params: unknown; query: unknown; body: unknown }>();
-const callers = new WeakMap<object, Caller>();
 /**
  * The role this container last recorded for each user. The first request of a user, and the first
  * after their groups changed (promoted or demoted), costs one extra statement.
@@ -50,89 +77,114 @@ const recordedRoles = new Map<string, ParticipantRole>();
  * response shaping and error mapping → 413 body limit → the caller's identity and the route's
  * access (403) → UTF-8 check of a JSON body (400) → JSON body parsing (415 when not JSON) →
  * validation from the route's zod schemas (through @middy/validator) → the handler.
+ * Each middleware turns its own failures into an HttpProblem or a DomainError, so the error
+ * mapping knows types, never another package's messages.
  */
-export function httpHandler<R extends RouteDefinition>(
-  route: R,
-  run: (input: HttpInput<R>, runtime: Runtime) => Promise<HttpOutput>,
-) {
-  const stack = middy<HttpEvent, HttpResult>()
+export function httpHandler<R extends RouteDefinition>(route: R) {
+  // Curried so that R is fixed before the handler is checked: a handler's `{ status: 200, … }`
+  // then keeps its literal status and is checked against the route's responses.
+  return (run: (input: HttpInput<R>, runtime: Runtime) => Promise<HttpOutput<R>>) => middyHandler(route, run);
+}
+
+function middyHandler<R extends RouteDefinition>(route: R, run: (input: HttpInput<R>, runtime: Runtime) => Promise<HttpOutput<R>>) {
+  const stack = middy<HttpEvent, HttpResult, Error, HttpContext>()
     .use(responses(route))
     .use(bodyLimit(config.maxBodyBytes))
     .use(identity(route));
-  if (route.body) stack.use(utf8Body()).use(httpJsonBodyParser());
-  stack.use(validator({ eventSchema: zodEventSchema(route) }));
-  return stack.handler(async (event) => {
+  if (route.body) stack.use(utf8Body()).use(jsonBody());
+  stack.use(validation(route));
+  return stack.handler(async (_event, context) => {
     const runtime = await useRuntime();
-    const caller = callers.get(event)!;
+    const { caller, input } = stateOf(context);
+    if (!caller || !input) throw new Error('the middlewares did not run');
     if (recordedRoles.get(caller.userId) !== caller.role) {
       await runtime.messaging.recordUser(caller.userId, caller.role);
       recordedRoles.set(caller.userId, caller.role);
     }
-    const input = validated.get(event)!;
     const output = await run({ caller, ...input } as HttpInput<R>, runtime);
     return output as unknown as HttpResult;
   });
 }
 
 /**
- * Adapts a zod schema to @middy/validator's contract (a function returning a boolean, with
- * `errors`), so that zod stays the one source of validation, types and OpenAPI. The parsed,
- * coerced values are kept for the handler.
+ * Validation from the route's zod schemas, run by @middy/validator through an adapter to its
+ * contract (a function returning a boolean, with `errors`), so that zod stays the one source of
+ * validation, types and OpenAPI. The parsed, coerced values are handed on to the handler.
  */
-function zodEventSchema(route: RouteDefinition) {
+function validation(route: RouteDefinition): Middleware {
   const schema = z.object({
     pathParameters: route.params ?? z.unknown(),
     queryStringParameters: route.query ?? z.strictObject({}),
     body: route.body ?? z.unknown(),
   });
-  const validate = Object.assign(
+  let parsed: z.output<typeof schema> | undefined;
+  let problems: Array<{ field: string; message: string }> = [];
+  const eventSchema = Object.assign(
     (event: HttpEvent) => {
       const result = schema.safeParse({
         pathParameters: event.pathParameters ?? {},
         queryStringParameters: event.queryStringParameters ?? {},
         body: route.body ? event.body : undefined,
       });
-      if (result.success) {
-        validate.errors = null;
-        validated.set(event, {
-          params: result.data.pathParameters,
-          query: result.data.queryStringParameters,
-          body: result.data.body,
-        });
-        return true;
-      }
-      validate.errors = result.error.issues.map((issue) => ({
-        field: issue.path.map(String).join('.').replace(/^pathParameters\./, 'path.').replace(/^queryStringParameters\./, 'query.'),
-        message: issue.message,
-      }));
-      return false;
+      parsed = result.success ? result.data : undefined;
+      problems = result.success
+        ? []
+        : result.error.issues.map((issue) => ({
+            field: issue.path.map(String).join('.').replace(/^pathParameters\./, 'path.').replace(/^queryStringParameters\./, 'query.'),
+            message: issue.message,
+          }));
+      eventSchema.errors = result.success ? null : problems;
+      return result.success;
     },
     { errors: null as Array<{ field: string; message: string }> | null },
   );
-  return validate;
-}
-
-function identity(route: RouteDefinition): MiddlewareObj<HttpEvent, HttpResult> {
+  const validate = validator({ eventSchema });
   return {
     before: async (request) => {
-      const caller = callerFromClaims(request.event.requestContext?.authorizer?.jwt?.claims);
-      if (!caller) throw new UnauthorizedError();
-      if (route.access === 'admin' && !caller.isAdmin) throw new ForbiddenError('This route needs the admin group');
-      callers.set(request.event, caller);
+      try {
+        await validate.before!(request as never);
+      } catch {
+        throw new InvalidInputError('The request is not valid', problems);
+      }
+      // Validation runs synchronously inside before(): `parsed` is this request's.
+      stateOf(request.context).input = { params: parsed!.pathParameters, query: parsed!.queryStringParameters, body: parsed!.body };
     },
   };
 }
 
-/** Behind API Gateway's authorizer this never happens; it guards direct invocations. */
-class UnauthorizedError extends DomainError {
-  readonly status = 401;
-  readonly code = 'unauthorized';
-  constructor() {
-    super('A valid token with a sub claim is required');
-  }
+/**
+ * @middy/http-json-body-parser behind our own media-type check: the parser answers both a wrong
+ * media type and malformed JSON with the same status, so the media type is told apart here and
+ * whatever the parser still refuses is malformed JSON.
+ */
+function jsonBody(): Middleware {
+  const parser = httpJsonBodyParser();
+  return {
+    before: async (request) => {
+      if (!jsonMediaType.test(contentTypeOf(request.event))) {
+        throw new HttpProblem(415, 'unsupported_media_type', 'The body must be JSON (Content-Type: application/json)');
+      }
+      try {
+        await parser.before!(request as never);
+      } catch {
+        throw new HttpProblem(400, 'invalid_json', 'The body is not valid JSON');
+      }
+    },
+  };
 }
 
-function bodyLimit(maxBytes: number): MiddlewareObj<HttpEvent, HttpResult> {
+function identity(route: RouteDefinition): Middleware {
+  return {
+    before: async (request) => {
+      const caller = callerFromClaims(request.event.requestContext?.authorizer?.jwt?.claims);
+      if (!caller) throw new UnauthorizedError();
+      stateOf(request.context).caller = caller;
+      if (route.access === 'admin' && !caller.isAdmin) throw new ForbiddenError('This route needs the admin group');
+    },
+  };
+}
+
+function bodyLimit(maxBytes: number): Middleware {
   return {
     before: async (request) => {
       const { body, isBase64Encoded } = request.event;
@@ -144,6 +196,7 @@ function bodyLimit(maxBytes: number): MiddlewareObj<HttpEvent, HttpResult> {
 }
 
 const jsonMediaType = /^application\/(.+\+)?json($|;.+)/; // @middy/http-json-body-parser's test
+const contentTypeOf = (event: HttpEvent) => event.headers?.['content-type'] ?? event.headers?.['Content-Type'] ?? '';
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
@@ -154,11 +207,11 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * directly), so invalid text answers 400 and stores nothing. Other media types are left to the
  * parser, which answers 415.
  */
-function utf8Body(): MiddlewareObj<HttpEvent, HttpResult> {
+function utf8Body(): Middleware {
   return {
     before: async (request) => {
       const { body, isBase64Encoded, headers } = request.event;
-      if (typeof body !== 'string' || !jsonMediaType.test(headers?.['content-type'] ?? headers?.['Content-Type'] ?? '')) return;
+      if (typeof body !== 'string' || !jsonMediaType.test(contentTypeOf(request.event))) return;
       if (isBase64Encoded) {
         let text: string;
         try {
@@ -175,10 +228,11 @@ function utf8Body(): MiddlewareObj<HttpEvent, HttpResult> {
   };
 }
 
+/** A refusal of the HTTP layer itself: the body, its encoding or media type. */
 class HttpProblem extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: HttpErrorCode,
     message: string,
     readonly details?: unknown,
   ) {
@@ -186,24 +240,25 @@ class HttpProblem extends Error {
   }
 }
 
-function responses(route: RouteDefinition): MiddlewareObj<HttpEvent, HttpResult> {
-  const startedAt = new WeakMap<object, number>();
-  const log = (event: HttpEvent, context: Context, status: number, extra: Record<string, string> = {}) =>
+function responses(route: RouteDefinition): Middleware {
+  const log = (event: HttpEvent, context: HttpContext, status: number, extra: Record<string, string> = {}) => {
+    const state = stateOf(context);
     logger[status === 500 ? 'error' : status === 503 ? 'warn' : 'info']('request', {
       route: route.id,
       requestId: context.awsRequestId,
       apiRequestId: event.requestContext?.requestId,
-      userId: callers.get(event)?.userId,
+      userId: state.caller?.userId,
       status,
-      durationMs: Date.now() - (startedAt.get(event) ?? Date.now()),
+      durationMs: Date.now() - (state.startedAt ?? Date.now()),
       ...extra,
     });
+  };
   return {
     before: async (request) => {
-      startedAt.set(request.event, Date.now());
+      stateOf(request.context).startedAt = Date.now();
     },
     after: async (request) => {
-      const output = request.response as unknown as HttpOutput;
+      const output = request.response as unknown as { status: number; body?: unknown };
       request.response = {
         statusCode: output.status,
         headers: { ...responseHeaders },
@@ -241,7 +296,7 @@ function responses(route: RouteDefinition): MiddlewareObj<HttpEvent, HttpResult>
 
 interface Problem {
   status: number;
-  code: string;
+  code: DomainErrorCode | HttpErrorCode;
   message: string;
   details?: unknown;
   retryAfter?: number;
@@ -252,29 +307,7 @@ function toProblem(error: unknown): Problem {
     const retryAfter = error instanceof RateLimitedError || error instanceof UnavailableError ? error.retryAfterSeconds : undefined;
     return { status: error.status, code: error.code, message: error.message, details: error.details, retryAfter };
   }
-  if (error instanceof HttpProblem) return { ...error, message: error.message };
-  const e = error as { statusCode?: number; message?: string; cause?: { package?: string; data?: unknown } } | undefined;
-  if (e?.cause?.package === '@middy/http-json-body-parser') {
-    return e.message === 'Unsupported Media Type'
-      ? { status: 415, code: 'unsupported_media_type', message: 'The body must be JSON (Content-Type: application/json)' }
-      : { status: 400, code: 'invalid_json', message: 'The body is not valid JSON' };
-  }
-  if (e?.cause?.package === '@middy/validator' && e.statusCode === 400) {
-    return { status: 400, code: 'invalid_input', message: 'The request is not valid', details: e.cause.data };
-  }
+  if (error instanceof HttpProblem) return { status: error.status, code: error.code, message: error.message, details: error.details };
   if (isDatabaseUnavailable(error)) return toProblem(new UnavailableError(5, error));
   return { status: 500, code: 'internal_error', message: 'Something went wrong on our side' };
-}
-
-const unavailableNames = new Set(['DatabaseResumingException', 'DatabaseUnavailableException', 'DatabaseNotFoundException', 'ServiceUnavailableError', 'TimeoutError']);
-const unavailableCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006']);
-
-/** The database could not be reached or is resuming: nothing was written, a retry later is right. */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  if (!e) return false;
-  if (e.name && unavailableNames.has(e.name)) return true;
-  if (e.code && unavailableCodes.has(e.code)) return true;
-  if (e.name === 'AggregateError') return true; // node's net errors when every address refused
-  return /Connection terminated|connect ECONNREFUSED|timeout exceeded when trying to connect/i.test(e.message ?? '');
 }

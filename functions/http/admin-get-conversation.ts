@@ -1,7 +1,7 @@
 import { routes } from '../../lib/http/routes';
 import { httpHandler } from '../commons/http-handler';
 
-export const handler = httpHandler(routes.adminGetConversation, async ({ caller, params }, { messaging }) => ({
+export const handler = httpHandler(routes.adminGetConversation)(async ({ caller, params }, { messaging }) => ({
   status: 200,
   body: await messaging.adminGetConversation(caller, params.id),
 }));

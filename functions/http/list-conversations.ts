@@ -1,7 +1,7 @@
 import { routes } from '../../lib/http/routes';
 import { httpHandler } from '../commons/http-handler';
 
-export const handler = httpHandler(routes.listConversations, async ({ caller, query }, { messaging }) => {
+export const handler = httpHandler(routes.listConversations)(async ({ caller, query }, { messaging }) => {
   const { limit, offset, cursor, ...filters } = query;
   return { status: 200, body: await messaging.listConversations(caller, filters, { limit, offset, cursor }) };
 });

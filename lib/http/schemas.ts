@@ -1,7 +1,8 @@
 import * as z from 'zod/mini';
 import { conversationStatuses, conversationTypes, messageKinds, participantRoles } from '../db/schema';
 import { contentProblem, contentProblemMessages, MAX_CONTENT_CODE_POINTS } from '../messaging/content';
-import { MAX_PARTICIPANTS } from '../messaging/messaging-service';
+import { MAX_PARTICIPANTS } from '../messaging/limits';
+import { apiErrorCodes } from './error-codes';
 import { instant, described as meta, plainText, uuidOf as id } from './zod-common';
 
 /**
@@ -151,7 +152,7 @@ export const unreadTotalSchema = meta(
 );
 
 export const errorSchema = meta(
-  z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.optional(z.unknown()) }) }),
+  z.object({ error: z.object({ code: z.enum(apiErrorCodes), message: z.string(), details: z.optional(z.unknown()) }) }),
   { id: 'Error' },
 );
 

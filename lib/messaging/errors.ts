@@ -1,10 +1,28 @@
 /**
+ * Every code a domain error can carry, written once: the OpenAPI error schema lists them (with
+ * the HTTP layer's own, lib/http/error-codes.ts) and a code outside this list fails `tsc`.
+ */
+export const domainErrorCodes = [
+  'invalid_input',
+  'forbidden',
+  'not_found',
+  'conversation_closed',
+  'conversation_full',
+  'order_conversation_exists',
+  'unknown_users',
+  'rate_limited',
+  'unavailable',
+  'unauthorized',
+] as const;
+export type DomainErrorCode = (typeof domainErrorCodes)[number];
+
+/**
  * Domain errors. Each carries the HTTP status it maps to and a stable machine-readable code, so
  * the HTTP layer maps them without knowing the domain, and the domain never imports HTTP.
  */
 export abstract class DomainError extends Error {
   abstract readonly status: number;
-  abstract readonly code: string;
+  abstract readonly code: DomainErrorCode;
   readonly details?: unknown;
   constructor(message: string, details?: unknown) {
     super(message);
@@ -34,8 +52,8 @@ export class NotFoundError extends DomainError {
 
 export class ConflictError extends DomainError {
   readonly status = 409;
-  readonly code: string;
-  constructor(code: string, message: string, details?: unknown) {
+  readonly code: 'conversation_closed' | 'conversation_full' | 'order_conversation_exists';
+  constructor(code: ConflictError['code'], message: string, details?: unknown) {
     super(message, details);
     this.code = code;
   }
@@ -67,5 +85,14 @@ export class UnavailableError extends DomainError {
   constructor(readonly retryAfterSeconds: number, cause?: unknown) {
     super('The service is temporarily unavailable; retry shortly', { retryAfterSeconds });
     if (cause) this.cause = cause;
+  }
+}
+
+/** No valid caller: behind API Gateway's authorizer this never happens; it guards direct invocations. */
+export class UnauthorizedError extends DomainError {
+  readonly status = 401;
+  readonly code = 'unauthorized';
+  constructor() {
+    super('A valid token with a sub claim is required');
   }
 }

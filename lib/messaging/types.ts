@@ -95,7 +95,8 @@ export interface SendResult {
 export interface ReadMark {
   conversationId: string;
   lastReadAt: string | null;
-  unreadCount: number;
+  /** Always 0: everything up to the conversation's newest message is read. */
+  unreadCount: 0;
 }
 
 export interface UnreadTotal {

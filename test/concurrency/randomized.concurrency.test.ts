@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_PARTICIPANTS } from '../../lib/messaging/messaging-service';
+import { MAX_PARTICIPANTS } from '../../lib/messaging/limits';
 import { defaultClosingStatuses, statusMessage } from '../../lib/messaging/order-projection';
 import type { TestStack } from '../support/http-stack';
 import { invariantViolations } from '../support/invariants';

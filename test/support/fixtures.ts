@@ -9,3 +9,9 @@ export async function newUser(service: MessagingService, role: ParticipantRole =
   await service.recordUser(caller.userId, role);
   return caller;
 }
+
+/** A general conversation created by the first caller with the others. */
+export async function conversationOf(service: MessagingService, ...callers: Caller[]) {
+  const [creator, ...others] = callers;
+  return service.createConversation(creator!, { type: 'general', subject: 'Hello', participantIds: others.map((c) => c.userId) });
+}

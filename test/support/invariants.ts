@@ -1,4 +1,6 @@
 import { sql, type Kysely } from 'kysely';
+import { expect } from 'vitest';
+import type { DatabaseHandle } from '../../lib/db/create-database';
 import type { Database } from '../../lib/db/schema';
 
 /**
@@ -100,4 +102,27 @@ export async function invariantViolations(
     for (const r of bursts.rows) violations.push(`sender ${r.sender_id} has ${r.n} messages in one window`);
   }
   return violations;
+}
+
+/**
+ * The kept unread counts equal a recount from the messages, for every participant of these
+ * conversations: the invariant the triggers and read-mark statements maintain.
+ */
+export async function expectUnreadCountsExact(db: Kysely<Database>, ...conversationIds: string[]) {
+  const { rows } = await sql<{ user_id: string; kept: number; recounted: number }>`
+    SELECT p.user_id, p.unread_count AS kept,
+           (SELECT count(*)::int FROM messages m
+             WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
+               AND m.sender_id IS DISTINCT FROM p.user_id) AS recounted
+      FROM conversation_participants p
+     WHERE p.conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversationIds)} as jsonb)))`.execute(db);
+  expect(rows.length).toBeGreaterThan(0);
+  for (const row of rows) expect(row.kept, `unread of ${row.user_id}`).toBe(row.recounted);
+}
+
+/** Runs one operation and returns its result with the database round trips it cost. */
+export async function counted<T>(handle: DatabaseHandle, run: () => Promise<T>): Promise<{ result: T; roundTrips: number }> {
+  handle.counter.reset();
+  const result = await run();
+  return { result, roundTrips: handle.counter.roundTrips };
 }
