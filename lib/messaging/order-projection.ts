@@ -63,7 +63,7 @@ export class OrderProjection {
   /** Records the order and its people, and makes sure its conversation exists with owner and provider. */
   async orderCreated(event: OrderCreated): Promise<ProjectionOutcome> {
     const subject = event.title?.trim() || event.orderId;
-    const { rows } = await sql<{ conversation_id: string | null }>`
+    const { rows } = await sql<{ conversation_id: string | null }>`/* orders.created */
       WITH people AS (
         INSERT INTO users (id, role)
         SELECT p.id, p.role FROM (VALUES (${uuid(event.userId)}, 'user'), (${uuid(event.serviceProviderId)}, 'service_provider')) AS p (id, role)
@@ -101,7 +101,7 @@ export class OrderProjection {
    * earlier one). Assignments are ordered by the event's time: the contract gives them no version.
    */
   async serviceProviderAssigned(event: OrderServiceProviderAssigned, occurredAt: string): Promise<ProjectionOutcome> {
-    const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`
+    const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`/* orders.provider_assigned */
       WITH people AS (
         INSERT INTO users (id, role) VALUES (${uuid(event.serviceProviderId)}, 'service_provider')
         ON CONFLICT (id) DO NOTHING
@@ -136,7 +136,7 @@ export class OrderProjection {
     const changedAt = event.changedAt ?? occurredAt;
     const closes = this.closingStatuses.includes(event.status.toLowerCase());
     const version = event.version ?? null;
-    const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`
+    const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`/* orders.status_changed */
       WITH ord AS (
         INSERT INTO orders (id, status, status_version, status_changed_at, statuses_at_changed_at)
         VALUES (${uuid(event.orderId)}, ${text(event.status)}, cast(${version} as bigint), ${timestamptz(changedAt)},
@@ -181,7 +181,7 @@ export class OrderProjection {
 
   /** Deletes the order's conversation and messages, and leaves a tombstone so no late event revives it. */
   async orderDeleted(event: OrderDeleted): Promise<ProjectionOutcome> {
-    const { rows } = await sql<{ conversation_id: string | null }>`
+    const { rows } = await sql<{ conversation_id: string | null }>`/* orders.deleted */
       WITH tombstone AS (
         INSERT INTO orders (id, deleted_at) VALUES (${uuid(event.orderId)}, now())
         ON CONFLICT (id) DO UPDATE SET deleted_at = coalesce(orders.deleted_at, now())
