@@ -1,20 +1,43 @@
-import type { PostConfirmationTriggerEvent } from 'aws-lambda';
+import type { Context, PostConfirmationTriggerEvent } from 'aws-lambda';
+import type { MessagingService } from '../../lib/messaging/messaging-service';
 import { logger } from '../commons/logger';
 import { useRuntime } from '../commons/runtime';
 
 /**
  * Cognito post-confirmation trigger: records the new user, so others can add them to
- * conversations before their first API call. Failing here would leave the user confirmed but
- * told that sign-up failed, so a failure is logged and sign-up goes on: the API records every
- * caller on first sight anyway.
+ * conversations before their first API call. It must never fail a sign-up: Cognito waits at most
+ * 5 seconds for it (and retries on timeouts), and a paused dev cluster takes ~15 s to resume. So
+ * recording gets a budget; past it, or on any error, the trigger logs and returns, and the API
+ * records the user on their first call instead.
  */
-export const handler = async (event: PostConfirmationTriggerEvent): Promise<PostConfirmationTriggerEvent> => {
-  const sub = event.request.userAttributes.sub;
-  try {
-    const { messaging } = await useRuntime();
-    if (sub) await messaging.recordUser(sub, 'user');
-  } catch (error) {
-    logger.error('could not record confirmed user', { userId: sub, errorName: (error as Error).name });
-  }
-  return event;
-};
+export const recordBudgetMs = 3_000;
+
+export function postConfirmationHandler(options: { messaging: () => Promise<MessagingService>; budgetMs: number }) {
+  return async (event: PostConfirmationTriggerEvent, context?: Context): Promise<PostConfirmationTriggerEvent> => {
+    const sub = event.request.userAttributes.sub;
+    if (!sub) return event;
+    // Leave a second of the function's own time (cold starts count against Cognito's 5 s too).
+    const remaining = context?.getRemainingTimeInMillis ? context.getRemainingTimeInMillis() - 1_000 : options.budgetMs;
+    const budget = Math.max(0, Math.min(options.budgetMs, remaining));
+    let timer: NodeJS.Timeout | undefined;
+    const outOfTime = new Promise<'out of time'>((resolve) => {
+      timer = setTimeout(() => resolve('out of time'), budget);
+    });
+    const recording = options.messaging().then((messaging) => messaging.recordUser(sub, 'user'));
+    try {
+      const outcome = await Promise.race([recording.then(() => 'recorded' as const), outOfTime]);
+      if (outcome === 'out of time') {
+        // The statement may still complete later; if not, the first API call records the user.
+        recording.catch(() => {});
+        logger.warn('confirmed user not recorded in time', { userId: sub, budgetMs: budget });
+      }
+    } catch (error) {
+      logger.warn('could not record confirmed user', { userId: sub, errorName: (error as Error).name });
+    } finally {
+      clearTimeout(timer);
+    }
+    return event;
+  };
+}
+
+export const handler = postConfirmationHandler({ messaging: async () => (await useRuntime()).messaging, budgetMs: recordBudgetMs });

@@ -1,3 +1,4 @@
+import { businessMetrics, metricsNamespace } from './business-metrics';
 import { config } from './config';
 
 /**
@@ -5,6 +6,12 @@ import { config } from './config';
  * console, which Lambda prefixes with a timestamp and request id, so every CloudWatch line is pure
  * JSON that Logs Insights parses. Callers pass ids, statuses and timings only: never message
  * content, subjects or tokens.
+ *
+ * The business metrics ride on these lines in CloudWatch's embedded metric format (EMF): the line
+ * that records a fact (a request's status, an event's outcome) also carries the `_aws` block that
+ * makes CloudWatch extract a metric from it. No metrics library, no extra call, no extra line.
+ * They are info lines (503s are warn): a LOG_LEVEL above info drops them with the line, which is
+ * why the stack sets LOG_LEVEL=info.
  */
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -18,8 +25,42 @@ export const logger = {
   error: (message: string, fields?: LogFields) => write('error', message, fields),
 };
 
+/** Business metrics go to the namespace `Messaging` with the one dimension `Stage`. Set by the stack on every function; `local` for `npm start` and the tests. */
+const stage = process.env.STAGE ?? 'local';
+
+/**
+ * Which metrics a log line stands for. `request` lines come from the HTTP middleware once per
+ * response with the route id and status; `event projected` lines from the event handlers once per
+ * projected event with its outcome.
+ */
+export function metricsOf(message: string, fields: LogFields): string[] {
+  if (message === 'request') {
+    const found: string[] = [];
+    if (fields.route === 'send-message' && fields.status === 201) found.push(businessMetrics.messagesSent);
+    if (fields.route === 'send-message' && fields.status === 429) found.push(businessMetrics.sendsRateLimited);
+    if (fields.status === 503) found.push(businessMetrics.databaseUnavailable);
+    return found;
+  }
+  if (message === 'event projected' && typeof fields.applied === 'boolean') {
+    return [fields.applied ? businessMetrics.orderEventsApplied : businessMetrics.orderEventsIgnored];
+  }
+  return [];
+}
+
 function write(level: Level, message: string, fields: LogFields = {}) {
   if (order[level] < order[config.logLevel]) return;
-  const line = JSON.stringify({ level, message, timestamp: new Date().toISOString(), ...fields });
-  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${line}\n`);
+  const now = Date.now();
+  const record: Record<string, unknown> = { level, message, timestamp: new Date(now).toISOString(), ...fields };
+  const metrics = metricsOf(message, fields);
+  if (metrics.length) {
+    // EMF: every metric named in the directive must be a number member of the same line, and every
+    // dimension a string member (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+    record.Stage = stage;
+    for (const name of metrics) record[name] = 1;
+    record._aws = {
+      Timestamp: now,
+      CloudWatchMetrics: [{ Namespace: metricsNamespace, Dimensions: [['Stage']], Metrics: metrics.map((Name) => ({ Name, Unit: 'Count' })) }],
+    };
+  }
+  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${JSON.stringify(record)}\n`);
 }

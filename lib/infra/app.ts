@@ -1,22 +1,90 @@
-import { App, Validations, type AppProps } from 'aws-cdk-lib';
+import { App, Validations, type AppProps, type Stack } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { MessagingStack } from './messaging-stack';
+import { DatabaseBinding, EnvironmentBinding } from './messaging-function';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
-import { stageConfig } from './stage-config';
+import { AuthStack } from './stacks/auth-stack';
+import { DataStack, databaseName } from './stacks/data-stack';
+import { failureQueueNames } from './names';
+import { EventsStack } from './stacks/events-stack';
+import { HttpApiStack } from './stacks/http-api-stack';
+import { ObservabilityStack } from './stacks/observability-stack';
+import { stageConfig, type StageConfig } from './stage-config';
 
-/** The app as `cdk synth` and the tests build it: the stack for the stage, checked by cdk-nag. */
+export interface MessagingStacks {
+  data: DataStack;
+  auth: AuthStack;
+  httpApi: HttpApiStack;
+  events: EventsStack;
+  observability: ObservabilityStack;
+}
+
+/**
+ * The app as `cdk synth` and the tests build it: one stack per concern for the stage, each
+ * checked by cdk-nag. Later features get stacks of their own (Realtime for the WebSocket API,
+ * Attachments), bound to the database the same way.
+ *
+ * Order: Data (cluster, migration) → Auth, HttpApi, Events (every consumer of the database) →
+ * Observability. Each consumer stack depends on Data, so no function, route or rule exists or
+ * changes before the migration of the same deploy has run.
+ */
 export function buildApp(
   props: AppProps = {},
-  options: { acknowledge?: boolean } = {},
-): { app: App; stack: MessagingStack } & { synth(): void } {
+  options: { acknowledge?: boolean; env?: NodeJS.ProcessEnv } = {},
+): { app: App; config: StageConfig; stacks: MessagingStacks; synth(): void } {
   const app = new App(props);
-  const config = stageConfig((key) => app.node.tryGetContext(key));
-  const stack = new MessagingStack(app, `Messaging-${config.stage}`, {
+  const config = stageConfig((key) => app.node.tryGetContext(key), options.env ?? process.env);
+  const common = {
+    env: { account: config.account, region: config.region },
+    terminationProtection: config.terminationProtection,
+  };
+  const name = (concern: string) => `Messaging-${config.stage}-${concern}`;
+  const description = (what: string) => `Order and support messaging (${config.stage}): ${what}`;
+
+  const data = new DataStack(app, name('Data'), { ...common, config, description: description('database and migrations') });
+  // Runtime functions connect as the application role; only the migration holds the admin secret.
+  const database = new DatabaseBinding({ clusterArn: data.cluster.clusterArn, secret: data.appSecret, databaseName });
+  const auth = new AuthStack(app, name('Auth'), {
+    ...common,
     config,
-    description: `Order and support messaging (${config.stage})`,
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+    description: description('Cognito'),
+    // Cognito gives the trigger 5 s: do not wait 15 s for a resuming cluster.
+    database: new DatabaseBinding({ clusterArn: data.cluster.clusterArn, secret: data.appSecret, databaseName }, { resumeRetryMs: 2_000 }),
   });
-  if (options.acknowledge !== false) acknowledgeNagFindings(stack);
+  const httpApi = new HttpApiStack(app, name('HttpApi'), {
+    ...common,
+    config,
+    description: description('HTTP API'),
+    userPool: auth.userPool,
+    appClient: auth.appClient,
+    bindings: {
+      database,
+      sendRate: new EnvironmentBinding({ SEND_RATE_LIMIT: String(config.sendRateLimit), SEND_RATE_WINDOW_SECONDS: String(config.sendRateWindowSeconds) }),
+    },
+  });
+  const events = new EventsStack(app, name('Events'), {
+    ...common,
+    config,
+    description: description('order events'),
+    database,
+    orderEvents: new EnvironmentBinding({ ORDER_EVENT_SOURCE: config.orderEventSource }),
+  });
+  const observability = new ObservabilityStack(app, name('Observability'), {
+    ...common,
+    config,
+    description: description('alarms and dashboard'),
+    functions: [data.migrate, auth.postConfirmation, ...httpApi.functions.values(), ...events.functions.values()],
+    apiId: httpApi.api.apiId,
+    clusterIdentifier: data.clusterIdentifier,
+    failureQueues: failureQueueNames(config.stage),
+  });
+
+  for (const consumer of [auth, httpApi, events]) consumer.addStackDependency(data, 'consumers wait for the migration');
+  httpApi.addStackDependency(auth);
+  for (const watched of [data, auth, httpApi, events]) observability.addStackDependency(watched, 'alarms and dashboard watch what exists');
+
+  const stacks: MessagingStacks = { data, auth, httpApi, events, observability };
+  if (options.acknowledge !== false) for (const stack of Object.values(stacks) as Stack[]) acknowledgeNagFindings(stack, config);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
-  return { app, stack, synth: () => void app.synth() };
+  return { app, config, stacks, synth: () => void app.synth() };
 }
+

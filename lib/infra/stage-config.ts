@@ -4,6 +4,9 @@
  */
 export interface StageConfig {
   stage: 'dev' | 'prod';
+  /** Where the stacks go; both undefined only for an offline dev synth (environment-agnostic). */
+  account?: string;
+  region?: string;
   /** The order service's bus (imported by name); dev without one gets a bus of its own. */
   orderBusName?: string;
   orderEventSource: string;
@@ -13,33 +16,69 @@ export interface StageConfig {
   sendRateWindowSeconds: number;
   /** prod keeps data (deletion protection, snapshots, retained secrets); dev tears down cleanly. */
   keepData: boolean;
+  /** prod stacks cannot be deleted until this is turned off on purpose. */
+  terminationProtection: boolean;
   /** Aurora Serverless v2 capacity in ACUs; 0 lets an idle dev cluster pause. */
   minCapacity: number;
   maxCapacity: number;
+  /**
+   * Cognito's email through SES (required in prod: the built-in sender has a small daily cap).
+   * `fromEmail` must be a verified SES identity, or an address of the verified `verifiedDomain`.
+   */
+  ses?: { fromEmail: string; fromName?: string; verifiedDomain?: string; configurationSet?: string };
 }
 
 type Context = (key: string) => unknown;
 
-export function stageConfig(context: Context): StageConfig {
+export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.env): StageConfig {
   const stage = String(context('stage') ?? 'dev');
   if (stage !== 'dev' && stage !== 'prod') throw new Error(`stage must be dev or prod, got ${stage}`);
   const prod = stage === 'prod';
+  const text = (key: string) => (context(key) === undefined || context(key) === '' ? undefined : String(context(key)));
   const list = (value: unknown) =>
     (Array.isArray(value) ? value.map(String) : String(value ?? '').split(','))
       .map((s) => s.trim())
       .filter(Boolean);
-  const orderBusName = context('orderBusName') ? String(context('orderBusName')) : undefined;
+  const orderBusName = text('orderBusName');
   if (prod && !orderBusName) throw new Error('prod needs -c orderBusName=<the order service event bus>');
+  const sesFromEmail = text('sesFromEmail');
+  if (prod && !sesFromEmail) throw new Error('prod needs -c sesFromEmail=<a verified SES identity> (Cognito email goes through SES in prod)');
   return {
     stage,
+    ...deploymentEnvironment(stage, context, env),
     orderBusName,
-    orderEventSource: String(context('orderEventSource') ?? 'order-service'),
+    orderEventSource: text('orderEventSource') ?? 'order-service',
     corsOrigins: list(context('corsOrigins') ?? (prod ? '' : 'http://localhost:3000')),
-    alarmEmail: context('alarmEmail') ? String(context('alarmEmail')) : undefined,
+    alarmEmail: text('alarmEmail'),
     sendRateLimit: Number(context('sendRateLimit') ?? 20),
     sendRateWindowSeconds: Number(context('sendRateWindowSeconds') ?? 10),
     keepData: prod,
+    terminationProtection: prod,
     minCapacity: prod ? 0.5 : 0,
     maxCapacity: prod ? 16 : 2,
+    ses: sesFromEmail
+      ? { fromEmail: sesFromEmail, fromName: text('sesFromName'), verifiedDomain: text('sesVerifiedDomain'), configurationSet: text('sesConfigurationSet') }
+      : undefined,
   };
+}
+
+/**
+ * The account and region, from `-c account=… -c region=…`, else CDK_DEPLOY_ACCOUNT/REGION, else the
+ * standard AWS_REGION / AWS_DEFAULT_REGION (and the CLI's CDK_DEFAULT_ACCOUNT, which comes from the
+ * credentials). Never CDK_DEFAULT_REGION: the CLI fills it with us-east-1 when nothing says a region,
+ * and a stack silently in the wrong region is the failure this prevents. prod needs both; dev with
+ * credentials but no explicit region fails too; dev with neither synthesises environment-agnostic
+ * stacks (the offline `npm run synth`).
+ */
+export function deploymentEnvironment(stage: string, context: Context, env: NodeJS.ProcessEnv): { account?: string; region?: string } {
+  const first = (...values: unknown[]) => values.find((v): v is string => typeof v === 'string' && v !== '');
+  const account = first(context('account'), env.CDK_DEPLOY_ACCOUNT, env.CDK_DEFAULT_ACCOUNT);
+  const region = first(context('region'), env.CDK_DEPLOY_REGION, env.AWS_REGION, env.AWS_DEFAULT_REGION);
+  if (stage === 'prod' && (!account || !region)) {
+    throw new Error('prod needs an explicit account and region: -c account=<id> -c region=<region> (or CDK_DEPLOY_ACCOUNT / AWS_REGION)');
+  }
+  if (account && !region) {
+    throw new Error(`No region given for account ${account}: pass -c region=<region> or set AWS_REGION (the CLI's us-east-1 fallback is not used)`);
+  }
+  return { account, region };
 }

@@ -1,14 +1,20 @@
 import type { TestProject } from 'vitest/node';
 import pg from 'pg';
+import { appRoleName, ensureAppRole } from '../../lib/db/app-role';
 import { createDatabase } from '../../lib/db/create-database';
 import { migrateToLatest } from '../../lib/db/migrate';
 import { startDataApiStandIn, type DataApiStandIn } from './data-api-standin';
+
+/** Test-only; one fixed value because the role is server-wide and runs may overlap. */
+const appRolePassword = 'messaging-app-local-test';
 
 /**
  * Picks the back end for the whole run from TEST_BACKEND:
  * - `pglite` (default): each test file opens its own embedded database; nothing to set up;
  * - `postgres`: a fresh database on DATABASE_URL's server, migrated once, dropped at the end;
  * - `data-api`: the same, reached through the real RDS Data API client via the stand-in.
+ * Both server back ends migrate as the owner, then serve the tests as the application role (as the
+ * deployed functions do), so a grant the role lacks fails a test.
  */
 export type TestBackend = 'pglite' | 'postgres' | 'data-api';
 
@@ -38,12 +44,16 @@ export default async function setup(project: TestProject) {
   const databaseUrl = url.toString();
   const handle = await createDatabase({ kind: 'postgres', connectionString: databaseUrl, poolSize: 2 });
   await migrateToLatest(handle.db);
+  await ensureAppRole(handle.db, { password: appRolePassword });
   await handle.close();
-  project.provide('databaseUrl', databaseUrl);
+  url.username = appRoleName;
+  url.password = appRolePassword;
+  const appDatabaseUrl = url.toString();
+  project.provide('databaseUrl', appDatabaseUrl);
 
   let standIn: DataApiStandIn | undefined;
   if (backend === 'data-api') {
-    standIn = await startDataApiStandIn(databaseUrl);
+    standIn = await startDataApiStandIn(appDatabaseUrl);
     project.provide('dataApiEndpoint', standIn.endpoint);
   }
 

@@ -1,0 +1,142 @@
+import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { join } from 'node:path';
+import { functionName } from './names';
+import { esbuildTarget, esmRequireBanner, externalModules, functionEntry, projectRoot, sourceMapPathsScript } from './bundling';
+
+/**
+ * What a function may touch. A binding adds its grants and environment to the one function it is
+ * bound to, and nothing else does: a function without the database binding cannot reach the
+ * database. Later bindings (an attachments bucket, the WebSocket connections, SES) implement the
+ * same interface.
+ */
+export interface FunctionBinding {
+  bind(fn: MessagingFunction): void;
+}
+
+/**
+ * The Aurora Data API on one cluster, as the user in one secret. Runtime functions get the
+ * application role's secret; only the migration gets the admin secret.
+ *
+ * Not `cluster.grantDataApiAccess`: that also grants read on the cluster's master secret.
+ */
+export class DatabaseBinding implements FunctionBinding {
+  constructor(
+    private readonly database: { clusterArn: string; secret: secretsmanager.ISecret; databaseName: string },
+    private readonly options: { resumeRetryMs?: number } = {},
+  ) {}
+
+  bind(fn: MessagingFunction): void {
+    fn.addEnvironment('DB_CLUSTER_ARN', this.database.clusterArn);
+    fn.addEnvironment('DB_SECRET_ARN', this.database.secret.secretArn);
+    fn.addEnvironment('DB_NAME', this.database.databaseName);
+    // Within API Gateway's 30 s by default: retry a resuming cluster for up to 15 s, then answer 503.
+    fn.addEnvironment('DB_RESUME_RETRY_MS', String(this.options.resumeRetryMs ?? 15_000));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['rds-data:BatchExecuteStatement', 'rds-data:BeginTransaction', 'rds-data:CommitTransaction', 'rds-data:ExecuteStatement', 'rds-data:RollbackTransaction'],
+        resources: [this.database.clusterArn],
+      }),
+    );
+    this.database.secret.grantRead(fn);
+  }
+}
+
+/** Settings only: environment variables, no grant. */
+export class EnvironmentBinding implements FunctionBinding {
+  constructor(private readonly variables: Record<string, string>) {}
+
+  bind(fn: MessagingFunction): void {
+    for (const [key, value] of Object.entries(this.variables)) fn.addEnvironment(key, value);
+  }
+}
+
+/** Read access to one more secret, named by an environment variable (the migration reads the app role's). */
+export class SecretBinding implements FunctionBinding {
+  constructor(
+    private readonly variable: string,
+    private readonly secret: secretsmanager.ISecret,
+  ) {}
+
+  bind(fn: MessagingFunction): void {
+    fn.addEnvironment(this.variable, this.secret.secretArn);
+    this.secret.grantRead(fn);
+  }
+}
+
+export interface MessagingFunctionProps {
+  stage: string;
+  /** `functions/<folder>/<name>.ts` exporting `handler`. */
+  folder: 'http' | 'events' | 'ops' | 'cognito';
+  name: string;
+  description: string;
+  timeout: Duration;
+  bindings: FunctionBinding[];
+  removalPolicy: RemovalPolicy;
+  memorySize?: number;
+}
+
+/**
+ * One of our Lambdas: bundled with the project's one esbuild setting, on nodejs24.x/arm64, with a
+ * role of its own that may write only to its own log group (instead of the AWS-managed
+ * AWSLambdaBasicExecutionRole, which allows any log group), and whatever its bindings add.
+ *
+ * Its name is fixed (`messaging-<stage>-<name>`), so the dashboard, alarms, runbook and `npm run
+ * redrive` can name it without a cross-stack reference.
+ */
+export class MessagingFunction extends NodejsFunction {
+  readonly logicalName: string;
+  /** The function's name as a plain string (not a token): usable from any stack. */
+  readonly fixedName: string;
+
+  constructor(scope: Construct, id: string, props: MessagingFunctionProps) {
+    const fixedName = functionName(props.stage, props.name);
+    const logGroup = new logs.LogGroup(scope, `${id}-logs`, { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: props.removalPolicy });
+    const role = new iam.Role(scope, `${id}-role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+    logGroup.grantWrite(role);
+    super(scope, id, {
+      functionName: fixedName,
+      entry: functionEntry(props.folder, props.name),
+      handler: 'handler',
+      description: props.description,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout,
+      environment: {
+        // Business metrics are EMF on info lines (functions/commons/logger.ts): keep info.
+        LOG_LEVEL: 'info',
+        NODE_OPTIONS: '--enable-source-maps',
+        STAGE: props.stage,
+      },
+      logGroup,
+      role,
+      projectRoot,
+      depsLockFilePath: join(projectRoot, 'package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: esbuildTarget,
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        mainFields: ['module', 'main'],
+        externalModules,
+        banner: esmRequireBanner,
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir: string, outputDir: string) => [`node "${sourceMapPathsScript}" "${outputDir}" "${projectRoot}"`],
+        },
+      },
+    });
+    this.logicalName = props.name;
+    this.fixedName = fixedName;
+    for (const binding of props.bindings) binding.bind(this);
+  }
+}
+

@@ -1,0 +1,108 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { routeKey, routeList, type RouteBinding } from '../../http/routes';
+import { type FunctionBinding, MessagingFunction } from '../messaging-function';
+import type { StageConfig } from '../stage-config';
+
+export interface HttpApiStackProps extends StackProps {
+  config: StageConfig;
+  userPool: cognito.IUserPool;
+  appClient: cognito.IUserPoolClient;
+  /** What each binding named in the route table means here. */
+  bindings: Record<RouteBinding, FunctionBinding>;
+}
+
+/** Throttling for the whole API and, tighter, for `send` routes (the per-user limit is in the database). */
+export const throttling = {
+  default: { burst: 500, rate: 250 },
+  send: { burst: 100, rate: 50 },
+} as const;
+
+/** The HTTP API: one Lambda per route of the route table, every route behind the Cognito JWT authorizer. */
+export class HttpApiStack extends Stack {
+  readonly api: apigw.HttpApi;
+  readonly functions = new Map<string, MessagingFunction>();
+
+  constructor(scope: Construct, id: string, props: HttpApiStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const removalPolicy = config.keepData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    const authorizer = new HttpJwtAuthorizer('Cognito', `https://cognito-idp.${this.region}.amazonaws.com/${props.userPool.userPoolId}`, {
+      jwtAudience: [props.appClient.userPoolClientId],
+      identitySource: ['$request.header.Authorization'],
+    });
+    this.api = new apigw.HttpApi(this, 'Api', {
+      apiName: `messaging-${config.stage}`,
+      defaultAuthorizer: authorizer,
+      corsPreflight: config.corsOrigins.length
+        ? {
+            allowOrigins: config.corsOrigins,
+            allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.PATCH, apigw.CorsHttpMethod.DELETE],
+            allowHeaders: ['authorization', 'content-type'],
+            exposeHeaders: ['retry-after'],
+            maxAge: Duration.hours(1),
+          }
+        : undefined,
+    });
+    const stage = this.api.defaultStage!.node.defaultChild as apigw.CfnStage;
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy });
+    stage.accessLogSettings = {
+      destinationArn: accessLogs.logGroupArn,
+      format: JSON.stringify({
+        requestId: '$context.requestId',
+        routeKey: '$context.routeKey',
+        status: '$context.status',
+        sub: '$context.authorizer.claims.sub',
+        latencyMs: '$context.responseLatency',
+        integrationError: '$context.integrationErrorMessage',
+        authorizerError: '$context.authorizer.error',
+        ip: '$context.identity.sourceIp',
+      }),
+    };
+    // Detailed metrics give the per-route Count/4xx/5xx/Latency the dashboard shows.
+    stage.defaultRouteSettings = {
+      throttlingBurstLimit: throttling.default.burst,
+      throttlingRateLimit: throttling.default.rate,
+      detailedMetricsEnabled: true,
+    };
+    // RouteSettings is raw JSON in CloudFormation (a map of route key to settings): CDK passes it
+    // through unconverted, so the keys must be spelt as the AWS::ApiGatewayV2::Stage schema's
+    // RouteSettings definition spells them. test/infra checks every raw-JSON property we write.
+    const routeSettings: Record<string, { ThrottlingBurstLimit: number; ThrottlingRateLimit: number; DetailedMetricsEnabled: boolean }> = {};
+    for (const route of routeList) {
+      const fn = new MessagingFunction(this, `http-${route.id}`, {
+        stage: config.stage,
+        folder: 'http',
+        name: route.id,
+        description: `http ${routeKey(route)}`,
+        timeout: Duration.seconds(25),
+        removalPolicy,
+        bindings: route.bindings.map((name) => props.bindings[name]),
+      });
+      this.functions.set(route.id, fn);
+      const [created] = this.api.addRoutes({
+        path: route.path,
+        methods: [apigw.HttpMethod[route.method]],
+        integration: new HttpLambdaIntegration(`${route.id}-integration`, fn),
+      });
+      // Route settings name routes by key; the stage must come after the routes exist.
+      stage.node.addDependency(created!);
+      if (route.rateLimit === 'send') {
+        routeSettings[routeKey(route)] = {
+          ThrottlingBurstLimit: throttling.send.burst,
+          ThrottlingRateLimit: throttling.send.rate,
+          DetailedMetricsEnabled: true,
+        };
+      }
+    }
+    stage.routeSettings = routeSettings;
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
+  }
+}
