@@ -20,7 +20,7 @@ recordRunningStack(url);
 const where =
   config.database.kind === 'pglite' ? `embedded PGlite in ${config.database.dataDir ?? 'memory'}` : config.database.kind;
 
-console.log(`Messaging API on ${stack.url}  (database: ${where})
+console.log(`Messaging API on ${stack.url}  (database: ${where}; Node ${process.version})
   API docs:     ${url}/docs   (OpenAPI: ${url}/openapi.json)
   Get a token:  TOKEN=$(npm run -s token -- --sub 11111111-1111-4111-8111-111111111111)
   Try it:       curl -s -H "Authorization: Bearer $TOKEN" ${url}/v1/messages/conversations

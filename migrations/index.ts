@@ -1,6 +1,7 @@
-import type { Migration } from 'kysely';
+import type { Migration } from 'kysely/migration';
 import * as messaging from './0001-messaging';
 import * as serialisedWrites from './0002-serialised-writes';
+import * as leanHotPaths from './0003-lean-hot-paths';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -9,4 +10,5 @@ import * as serialisedWrites from './0002-serialised-writes';
 export const migrations: Record<string, Migration> = {
   '0001-messaging': messaging,
   '0002-serialised-writes': serialisedWrites,
+  '0003-lean-hot-paths': leanHotPaths,
 };

@@ -1,6 +1,6 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import httpJsonBodyParser from '@middy/http-json-body-parser';
-import validator from '@middy/validator';
+import validator, { type Options as ValidatorOptions } from '@middy/validator';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { callerFromClaims } from '../../lib/http/identity';
@@ -138,7 +138,9 @@ function validation(route: RouteDefinition): Middleware {
     },
     { errors: null as Array<{ field: string; message: string }> | null },
   );
-  const validate = validator({ eventSchema });
+  // @middy/validator calls eventSchema(event) synchronously and reads `.errors`, as an ajv
+  // validate function; its types name the Ajv class.
+  const validate = validator({ eventSchema: eventSchema as unknown as ValidatorOptions['eventSchema'] });
   return {
     before: async (request) => {
       try {
@@ -195,7 +197,8 @@ function bodyLimit(maxBytes: number): Middleware {
   };
 }
 
-const jsonMediaType = /^application\/(.+\+)?json($|;.+)/; // @middy/http-json-body-parser's test
+// @middy/http-json-body-parser's own test (7.x): case-insensitive, suffixes such as +json allowed.
+const jsonMediaType = /^application\/([a-z0-9.+-]+\+)?json(;|$)/i;
 const contentTypeOf = (event: HttpEvent) => event.headers?.['content-type'] ?? event.headers?.['Content-Type'] ?? '';
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 

@@ -1,4 +1,4 @@
-import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, TransactionSettings } from 'kysely';
+import type { AbortableOperationOptions, CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, TransactionSettings } from 'kysely';
 
 /**
  * Counts what each request costs in round trips to the database: every statement, and every
@@ -54,11 +54,11 @@ class InterceptedConnection implements DatabaseConnection {
     readonly inner: DatabaseConnection,
     private readonly interceptor: Interceptor,
   ) {}
-  executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    return this.interceptor.statement(query, (q) => this.inner.executeQuery<R>(q));
+  executeQuery<R>(query: CompiledQuery, options?: AbortableOperationOptions): Promise<QueryResult<R>> {
+    return this.interceptor.statement(query, (q) => this.inner.executeQuery<R>(q, options));
   }
-  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    return this.inner.streamQuery<R>(query, chunkSize);
+  streamQuery<R>(query: CompiledQuery, chunkSize: number, options?: AbortableOperationOptions): AsyncIterableIterator<QueryResult<R>> {
+    return this.inner.streamQuery<R>(query, chunkSize, options);
   }
 }
 

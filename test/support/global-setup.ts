@@ -29,6 +29,8 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const backend = (process.env.TEST_BACKEND ?? 'pglite') as TestBackend;
   if (!['pglite', 'postgres', 'data-api'].includes(backend)) throw new Error(`Unknown TEST_BACKEND ${backend}`);
+  // The header says what ran: the Node that npm's PATH put first (the pinned `node` package) and the back end.
+  console.log(`tests on Node ${process.version}, back end ${backend}`);
   project.provide('backend', backend);
   project.provide('databaseUrl', '');
   project.provide('dataApiEndpoint', '');
