@@ -7,7 +7,7 @@ export {};
  */
 if (!process.env.DATABASE_URL && !process.env.DB_CLUSTER_ARN) process.env.PGLITE_DATA_DIR ??= '.data/pglite';
 
-const { config } = await import('../functions/commons/config');
+const { config } = await import('../lib/runtime');
 const { createDatabase } = await import('../lib/db/create-database');
 const { startLocalStack } = await import('../lib/local/local-stack');
 const { clientUrl, forgetRunningStack, listenAddress, recordRunningStack } = await import('../lib/local/local-address');

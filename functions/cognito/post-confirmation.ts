@@ -1,7 +1,7 @@
 import type { Context, PostConfirmationTriggerEvent } from 'aws-lambda';
 import type { MessagingService } from '../../lib/messaging/messaging-service';
 import { logger } from '../commons/logger';
-import { useRuntime } from '../commons/runtime';
+import { useRuntime } from '../../lib/runtime';
 
 /**
  * Cognito post-confirmation trigger: records the new user, so others can add them to

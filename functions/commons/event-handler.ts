@@ -1,9 +1,8 @@
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import type { EventRule } from '../../lib/events/order-events';
-import { config } from './config';
 import { logger } from './logger';
-import { useRuntime, type Runtime } from './runtime';
+import { config, useRuntime, type Runtime } from '../../lib/runtime';
 
 export type OrderEvent = EventBridgeEvent<string, unknown>;
 

@@ -17,9 +17,8 @@ import {
   UnavailableError,
 } from '../../lib/messaging/errors';
 import type { Caller, ParticipantRole } from '../../lib/messaging/types';
-import { config } from './config';
 import { logger } from './logger';
-import { useRuntime, type Runtime } from './runtime';
+import { config, useRuntime, type Runtime } from '../../lib/runtime';
 
 export type HttpEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
 export type HttpResult = APIGatewayProxyStructuredResultV2;

@@ -1,5 +1,5 @@
-import { businessMetrics, metricsNamespace } from './business-metrics';
-import { config } from './config';
+import { businessMetrics, metricsNamespace } from '../../lib/business-metrics';
+import { config } from '../../lib/runtime';
 
 /**
  * Structured JSON logs, one object per line. Written to stdout/stderr directly rather than through
@@ -26,7 +26,7 @@ export const logger = {
 };
 
 /** Business metrics go to the namespace `Messaging` with the one dimension `Stage`. Set by the stack on every function; `local` for `npm start` and the tests. */
-const stage = process.env.STAGE ?? 'local';
+const stage = config.stage;
 
 /**
  * Which metrics a log line stands for. `request` lines come from the HTTP middleware once per

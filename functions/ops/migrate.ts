@@ -2,7 +2,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { ensureAppRole } from '../../lib/db/app-role';
 import { migrateToLatest } from '../../lib/db/migrate';
 import { logger } from '../commons/logger';
-import { useRuntime } from '../commons/runtime';
+import { config, useRuntime } from '../../lib/runtime';
 
 /**
  * Runs at deploy time (a CDK trigger, after the cluster exists and before any consumer stack):
@@ -14,7 +14,8 @@ export const handler = async (): Promise<{ applied: string[] }> => {
   const { database } = await useRuntime();
   const result = await migrateToLatest(database.db);
   const applied = (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
-  const { username, password } = await appRoleSecret(required('APP_DB_SECRET_ARN'));
+  if (!config.appDatabaseSecretArn) throw new Error('APP_DB_SECRET_ARN must be set');
+  const { username, password } = await appRoleSecret(config.appDatabaseSecretArn);
   await ensureAppRole(database.db, { name: username, password });
   logger.info('migrations applied', { applied: applied.join(',') || 'none', appRole: username });
   return { applied };
@@ -32,8 +33,3 @@ async function appRoleSecret(secretId: string): Promise<{ username: string; pass
   }
 }
 
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} must be set`);
-  return value;
-}

@@ -4,7 +4,7 @@ import { DataApiDialect } from './data-api-dialect';
 import type { Database } from './schema';
 import { StatementCounter, countingDialect } from './statement-counter';
 
-/** Which database the service talks to; chosen from the environment by `databaseConfigFromEnv`. */
+/** Which database the service talks to; chosen from the environment by lib/config.ts. */
 export type DatabaseConfig =
   | {
       kind: 'data-api';
@@ -17,32 +17,6 @@ export type DatabaseConfig =
     }
   | { kind: 'postgres'; connectionString: string; poolSize?: number }
   | { kind: 'pglite'; dataDir?: string };
-
-/**
- * The rule, in order: the Data API when a cluster ARN is set (Lambda), node-postgres when
- * DATABASE_URL is set, else embedded PGlite (in memory, or in PGLITE_DATA_DIR).
- */
-export function databaseConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
-  if (env.DB_CLUSTER_ARN) {
-    return {
-      kind: 'data-api',
-      resourceArn: env.DB_CLUSTER_ARN,
-      secretArn: required(env, 'DB_SECRET_ARN'),
-      database: env.DB_NAME ?? 'messaging',
-      resumeRetryMs: Number(env.DB_RESUME_RETRY_MS ?? 15_000),
-    };
-  }
-  if (env.DATABASE_URL) {
-    return { kind: 'postgres', connectionString: env.DATABASE_URL, poolSize: Number(env.DATABASE_POOL_SIZE ?? 10) };
-  }
-  return { kind: 'pglite', dataDir: env.PGLITE_DATA_DIR || undefined };
-}
-
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value) throw new Error(`${name} must be set when DB_CLUSTER_ARN is`);
-  return value;
-}
 
 export interface DatabaseHandle {
   db: Kysely<Database>;

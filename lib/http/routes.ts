@@ -8,7 +8,7 @@ import * as s from './schemas';
  */
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
-export type RouteBinding = 'database' | 'sendRate';
+export type RouteBinding = 'database' | 'sendRate' | 'conversationRate' | 'participantRate';
 
 export interface RouteDefinition {
   id: string;
@@ -22,7 +22,8 @@ export interface RouteDefinition {
   /**
    * What the route's Lambda may touch; the CDK stack grants it these and nothing else
    * (lib/infra/messaging-function.ts). `database`: the Data API as the application role;
-   * `sendRate`: the per-user send limit settings.
+   * `sendRate`, `conversationRate`, `participantRate`: the per-user limits of sending, creating
+   * conversations and adding people.
    */
   bindings: readonly RouteBinding[];
   summary: string;
@@ -58,7 +59,7 @@ export const routes = {
     path: '/v1/messages/conversations',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database'],
+    bindings: ['database', 'conversationRate'],
     tag: 'Conversations',
     summary: 'Create a conversation; the caller joins it with the named participants',
     body: s.createConversationBody,
@@ -141,7 +142,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/participants',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database'],
+    bindings: ['database', 'participantRate'],
     tag: 'Participants',
     summary: 'Add a participant (any participant may; admins anywhere)',
     params: s.conversationPath,

@@ -58,7 +58,15 @@ export function buildApp(
     appClient: auth.appClient,
     bindings: {
       database,
-      sendRate: new EnvironmentBinding({ SEND_RATE_LIMIT: String(config.sendRateLimit), SEND_RATE_WINDOW_SECONDS: String(config.sendRateWindowSeconds) }),
+      sendRate: new EnvironmentBinding({ SEND_RATE_LIMIT: config.sendRateLimit, SEND_RATE_WINDOW_SECONDS: config.sendRateWindowSeconds }),
+      conversationRate: new EnvironmentBinding({
+        CREATE_CONVERSATION_RATE_LIMIT: config.createConversationRateLimit,
+        CREATE_CONVERSATION_RATE_WINDOW_SECONDS: config.createConversationRateWindowSeconds,
+      }),
+      participantRate: new EnvironmentBinding({
+        ADD_PARTICIPANT_RATE_LIMIT: config.addParticipantRateLimit,
+        ADD_PARTICIPANT_RATE_WINDOW_SECONDS: config.addParticipantRateWindowSeconds,
+      }),
     },
   });
   const events = new EventsStack(app, name('Events'), {

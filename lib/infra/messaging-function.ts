@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { join } from 'node:path';
+import { functionEnvironment, type FunctionEnvironmentValues } from '../config';
 import { functionName } from './names';
 import { esbuildTarget, esmRequireBanner, externalModules, functionEntry, projectRoot, sourceMapPathsScript } from './bundling';
 
@@ -32,11 +33,13 @@ export class DatabaseBinding implements FunctionBinding {
   ) {}
 
   bind(fn: MessagingFunction): void {
-    fn.addEnvironment('DB_CLUSTER_ARN', this.database.clusterArn);
-    fn.addEnvironment('DB_SECRET_ARN', this.database.secret.secretArn);
-    fn.addEnvironment('DB_NAME', this.database.databaseName);
-    // Within API Gateway's 30 s by default: retry a resuming cluster for up to 15 s, then answer 503.
-    fn.addEnvironment('DB_RESUME_RETRY_MS', String(this.options.resumeRetryMs ?? 15_000));
+    fn.addEnvironmentOf({
+      DB_CLUSTER_ARN: this.database.clusterArn,
+      DB_SECRET_ARN: this.database.secret.secretArn,
+      DB_NAME: this.database.databaseName,
+      // Within API Gateway's 30 s by default: retry a resuming cluster for up to 15 s, then answer 503.
+      DB_RESUME_RETRY_MS: this.options.resumeRetryMs ?? 15_000,
+    });
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['rds-data:BatchExecuteStatement', 'rds-data:BeginTransaction', 'rds-data:CommitTransaction', 'rds-data:ExecuteStatement', 'rds-data:RollbackTransaction'],
@@ -49,22 +52,22 @@ export class DatabaseBinding implements FunctionBinding {
 
 /** Settings only: environment variables, no grant. */
 export class EnvironmentBinding implements FunctionBinding {
-  constructor(private readonly variables: Record<string, string>) {}
+  constructor(private readonly variables: FunctionEnvironmentValues) {}
 
   bind(fn: MessagingFunction): void {
-    for (const [key, value] of Object.entries(this.variables)) fn.addEnvironment(key, value);
+    fn.addEnvironmentOf(this.variables);
   }
 }
 
 /** Read access to one more secret, named by an environment variable (the migration reads the app role's). */
 export class SecretBinding implements FunctionBinding {
   constructor(
-    private readonly variable: string,
+    private readonly variable: keyof FunctionEnvironmentValues,
     private readonly secret: secretsmanager.ISecret,
   ) {}
 
   bind(fn: MessagingFunction): void {
-    fn.addEnvironment(this.variable, this.secret.secretArn);
+    fn.addEnvironmentOf({ [this.variable]: this.secret.secretArn });
     this.secret.grantRead(fn);
   }
 }
@@ -94,6 +97,11 @@ export class MessagingFunction extends NodejsFunction {
   /** The function's name as a plain string (not a token): usable from any stack. */
   readonly fixedName: string;
 
+  /** Adds environment variables by the names lib/config.ts defines, so a misspelt one fails `tsc`. */
+  addEnvironmentOf(values: FunctionEnvironmentValues): void {
+    for (const [name, value] of Object.entries(functionEnvironment(values))) this.addEnvironment(name, value);
+  }
+
   constructor(scope: Construct, id: string, props: MessagingFunctionProps) {
     const fixedName = functionName(props.stage, props.name);
     const logGroup = new logs.LogGroup(scope, `${id}-logs`, { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: props.removalPolicy });
@@ -110,9 +118,9 @@ export class MessagingFunction extends NodejsFunction {
       timeout: props.timeout,
       environment: {
         // Business metrics are EMF on info lines (functions/commons/logger.ts): keep info.
-        LOG_LEVEL: 'info',
+        ...functionEnvironment({ LOG_LEVEL: 'info', STAGE: props.stage }),
+        // Node's own, not ours.
         NODE_OPTIONS: '--enable-source-maps',
-        STAGE: props.stage,
       },
       logGroup,
       role,

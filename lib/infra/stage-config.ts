@@ -1,3 +1,5 @@
+import { defaultLimits } from '../messaging/limits';
+
 /**
  * What differs between stages, read from CDK context (`cdk deploy -c stage=prod -c orderBusName=orders`).
  * Nothing here reaches AWS at synth time: synth stays offline.
@@ -14,6 +16,10 @@ export interface StageConfig {
   alarmEmail?: string;
   sendRateLimit: number;
   sendRateWindowSeconds: number;
+  createConversationRateLimit: number;
+  createConversationRateWindowSeconds: number;
+  addParticipantRateLimit: number;
+  addParticipantRateWindowSeconds: number;
   /** prod keeps data (deletion protection, snapshots, retained secrets); dev tears down cleanly. */
   keepData: boolean;
   /** prod stacks cannot be deleted until this is turned off on purpose. */
@@ -50,8 +56,12 @@ export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.e
     orderEventSource: text('orderEventSource') ?? 'order-service',
     corsOrigins: list(context('corsOrigins') ?? (prod ? '' : 'http://localhost:3000')),
     alarmEmail: text('alarmEmail'),
-    sendRateLimit: Number(context('sendRateLimit') ?? 20),
-    sendRateWindowSeconds: Number(context('sendRateWindowSeconds') ?? 10),
+    sendRateLimit: Number(context('sendRateLimit') ?? defaultLimits.sendLimit),
+    sendRateWindowSeconds: Number(context('sendRateWindowSeconds') ?? defaultLimits.sendWindowSeconds),
+    createConversationRateLimit: Number(context('createConversationRateLimit') ?? defaultLimits.createConversationLimit),
+    createConversationRateWindowSeconds: Number(context('createConversationRateWindowSeconds') ?? defaultLimits.createConversationWindowSeconds),
+    addParticipantRateLimit: Number(context('addParticipantRateLimit') ?? defaultLimits.addParticipantLimit),
+    addParticipantRateWindowSeconds: Number(context('addParticipantRateWindowSeconds') ?? defaultLimits.addParticipantWindowSeconds),
     keepData: prod,
     terminationProtection: prod,
     minCapacity: prod ? 0.5 : 0,

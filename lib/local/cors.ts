@@ -1,4 +1,5 @@
 import { stageConfig } from '../infra/stage-config';
+import { localSettings } from '../config';
 
 /**
  * The deployed HTTP API's CORS configuration (lib/infra/messaging-stack.ts, `corsPreflight`),
@@ -36,10 +37,11 @@ const deployed = {
  * stage's default (`http://localhost:3000`); empty, no CORS (as prod without corsOrigins).
  */
 export function localCorsConfiguration(env: NodeJS.ProcessEnv = process.env): CorsConfiguration | undefined {
+  const configured = localSettings(env).CORS_ORIGINS;
   const origins =
-    env.CORS_ORIGINS === undefined
+    configured === undefined
       ? stageConfig(() => undefined).corsOrigins
-      : env.CORS_ORIGINS.split(',')
+      : configured.split(',')
           .map((s) => s.trim())
           .filter(Boolean);
   return origins.length ? { allowOrigins: origins, ...deployed } : undefined;

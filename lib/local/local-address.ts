@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { localSettings } from '../config';
 
 /**
  * Where the local stack listens, and how the other commands find it: `npm start` listens on
@@ -11,11 +12,12 @@ export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = '127.0.0.1';
 
 export function listenAddress(env: NodeJS.ProcessEnv = process.env): { port: number; host: string } {
-  return { port: Number(env.PORT ?? DEFAULT_PORT), host: env.HOST ?? DEFAULT_HOST };
+  const { PORT, HOST } = localSettings(env);
+  return { port: PORT, host: HOST };
 }
 
 export function runningStackFile(env: NodeJS.ProcessEnv = process.env): string {
-  return env.LOCAL_STACK_FILE ?? '.data/local-stack.json';
+  return localSettings(env).LOCAL_STACK_FILE;
 }
 
 /** A URL a client can connect to: a wildcard listen address means this machine. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { localSettings } from '../config';
 import {
   SignJWT,
   createLocalJWKSet,
@@ -25,11 +26,8 @@ export interface LocalAuthConfig {
 }
 
 export function localAuthConfig(env: NodeJS.ProcessEnv = process.env): LocalAuthConfig {
-  return {
-    keyFile: env.LOCAL_JWT_KEY_FILE ?? '.data/local-jwt-key.json',
-    issuer: env.LOCAL_JWT_ISSUER ?? 'https://cognito-idp.local.amazonaws.com/local_messaging',
-    audience: env.LOCAL_JWT_AUDIENCE ?? 'local-messaging-client',
-  };
+  const settings = localSettings(env);
+  return { keyFile: settings.LOCAL_JWT_KEY_FILE, issuer: settings.LOCAL_JWT_ISSUER, audience: settings.LOCAL_JWT_AUDIENCE };
 }
 
 interface StoredKey {

@@ -1,10 +1,10 @@
 import type { DatabaseHandle } from '../db/create-database';
 import { migrateToLatest } from '../db/migrate';
-import { installRuntime } from '../../functions/commons/runtime';
-import { config } from '../../functions/commons/config';
+import { config, installRuntime } from '../runtime';
 import { localCorsConfiguration } from './cors';
 import { localAuthConfig } from './local-auth';
 import { startLocalServer, type LocalServer } from './local-server';
+import { localSettings } from '../config';
 
 export interface LocalStackOptions {
   port: number;
@@ -15,6 +15,7 @@ export interface LocalStackOptions {
 /** Migrates the database, hands it to the functions, and serves the route table and the event bus. */
 export async function startLocalStack(database: DatabaseHandle, options: LocalStackOptions): Promise<LocalServer> {
   const env = options.env ?? process.env;
+  const settings = localSettings(env);
   await migrateToLatest(database.db);
   installRuntime(database);
   return startLocalServer({
@@ -24,10 +25,10 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
     cors: localCorsConfiguration(env),
     stats: () => ({ statements: database.counter.statements, transactions: database.counter.transactions }),
     events: {
-      busName: env.EVENT_BUS_NAME ?? 'default',
+      busName: settings.EVENT_BUS_NAME,
       source: config.orderEventSource,
-      maxAttempts: Number(env.LOCAL_EVENT_MAX_ATTEMPTS ?? 3),
-      retryDelayMs: Number(env.LOCAL_EVENT_RETRY_DELAY_MS ?? 200),
+      maxAttempts: settings.LOCAL_EVENT_MAX_ATTEMPTS,
+      retryDelayMs: settings.LOCAL_EVENT_RETRY_DELAY_MS,
     },
   });
 }

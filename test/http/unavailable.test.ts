@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../lib/db/create-database';
 import { localAuthConfig, signLocalToken } from '../../lib/local/local-auth';
 import { startLocalServer, type LocalServer } from '../../lib/local/local-server';
-import { installRuntime } from '../../functions/commons/runtime';
+import { installRuntime } from '../../lib/runtime';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 

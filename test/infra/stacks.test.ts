@@ -5,7 +5,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { businessMetrics } from '../../functions/commons/business-metrics';
+import { businessMetrics } from '../../lib/business-metrics';
 import { eventRuleList } from '../../lib/events/order-events';
 import { routeKey, routeList, routes } from '../../lib/http/routes';
 import { buildApp, type MessagingStacks } from '../../lib/infra/app';
@@ -165,7 +165,12 @@ describe('functions and their bindings', () => {
     const database = ['DB_CLUSTER_ARN', 'DB_NAME', 'DB_RESUME_RETRY_MS', 'DB_SECRET_ARN'];
     expect(routes.sendMessage.bindings).toEqual(['database', 'sendRate']);
     expect(env('send-message')).toEqual([...base, ...database, 'SEND_RATE_LIMIT', 'SEND_RATE_WINDOW_SECONDS'].sort());
-    for (const route of routeList.filter((r) => r !== routes.sendMessage)) expect(env(route.id)).toEqual([...base, ...database].sort());
+    expect(env('create-conversation')).toEqual(
+      [...base, ...database, 'CREATE_CONVERSATION_RATE_LIMIT', 'CREATE_CONVERSATION_RATE_WINDOW_SECONDS'].sort(),
+    );
+    expect(env('add-participant')).toEqual([...base, ...database, 'ADD_PARTICIPANT_RATE_LIMIT', 'ADD_PARTICIPANT_RATE_WINDOW_SECONDS'].sort());
+    const limited: unknown[] = [routes.sendMessage, routes.createConversation, routes.addParticipant];
+    for (const route of routeList.filter((r) => !limited.includes(r))) expect(env(route.id)).toEqual([...base, ...database].sort());
     for (const rule of eventRuleList) expect(env(rule.id)).toEqual([...base, ...database, 'ORDER_EVENT_SOURCE'].sort());
     expect(env('migrate')).toEqual([...base, ...database, 'APP_DB_SECRET_ARN'].sort());
   });

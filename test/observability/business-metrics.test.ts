@@ -97,7 +97,7 @@ describe('business metrics in embedded metric format', () => {
 
   it('counts requests answered 503 because the database is unavailable', async () => {
     const { createDatabase } = await import('../../lib/db/create-database');
-    const { installRuntime } = await import('../../functions/commons/runtime');
+    const { installRuntime } = await import('../../lib/runtime');
     const { startLocalServer } = await import('../../lib/local/local-server');
     const { localAuthConfig, signLocalToken } = await import('../../lib/local/local-auth');
     // Port 1 on loopback: nothing listens there, so connecting is refused at once.

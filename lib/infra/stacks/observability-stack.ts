@@ -6,7 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import { businessMetrics, metricsNamespace } from '../../../functions/commons/business-metrics';
+import { businessMetrics, metricsNamespace } from '../../business-metrics';
 import { routeKey, routeList } from '../../http/routes';
 import type { MessagingFunction } from '../messaging-function';
 import type { StageConfig } from '../stage-config';

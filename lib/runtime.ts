@@ -1,7 +1,14 @@
-import { createDatabase, type DatabaseHandle } from '../../lib/db/create-database';
-import { MessagingService } from '../../lib/messaging/messaging-service';
-import { OrderProjection } from '../../lib/messaging/order-projection';
-import { config } from './config';
+import { readConfig, type FunctionConfig } from './config';
+import { createDatabase, type DatabaseHandle } from './db/create-database';
+import { MessagingService } from './messaging/messaging-service';
+import { OrderProjection } from './messaging/order-projection';
+
+/**
+ * The composition root: the configuration, read and checked once when a function's module loads
+ * (a bad variable fails the cold start with one line naming it), and the services over the
+ * database. `functions/` and the local stack both depend on it; nothing here imports from them.
+ */
+export const config: FunctionConfig = readConfig(process.env);
 
 /**
  * What every function shares, created once per Lambda container (or once per local server):

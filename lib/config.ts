@@ -1,0 +1,158 @@
+import * as z from 'zod/mini';
+import { defaultLimits, type MessagingLimits } from './messaging/limits';
+import { defaultClosingStatuses } from './messaging/order-projection';
+import type { DatabaseConfig } from './db/create-database';
+
+/**
+ * Every environment variable a function or the local stack reads, written once as a zod schema.
+ * Functions read it once, at cold start: a bad value fails there, with one line naming the
+ * variable, instead of becoming NaN somewhere later. The CDK stack writes each function's
+ * environment through `functionEnvironment`, whose keys are this schema's, so no name is typed
+ * twice.
+ */
+
+/** A whole number at least `min`, from its decimal string, with a default. */
+const whole = (fallback: number, min = 1) =>
+  z.prefault(
+    z.pipe(
+      z.string().check(z.regex(/^\d+$/, { error: `must be a whole number ≥ ${min}` })),
+      z.pipe(z.transform(Number), z.number().check(z.int(), z.gte(min, { error: `must be a whole number ≥ ${min}` }))),
+    ),
+    String(fallback),
+  );
+const text = (fallback: string) => z.prefault(z.string().check(z.minLength(1, { error: 'must not be empty' })), fallback);
+const optionalText = () => z.optional(z.string());
+/** Comma-separated, trimmed, empty entries dropped. */
+const list = (fallback: string[]) =>
+  z.prefault(
+    z.pipe(
+      z.string(),
+      z.transform((raw) =>
+        raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ),
+    ),
+    fallback.join(','),
+  );
+
+/** What every function reads. */
+export const functionEnvironmentSchema = z.object({
+  DB_CLUSTER_ARN: optionalText(),
+  DB_SECRET_ARN: optionalText(),
+  DB_NAME: text('messaging'),
+  DB_RESUME_RETRY_MS: whole(15_000, 0),
+  DATABASE_URL: optionalText(),
+  DATABASE_POOL_SIZE: whole(10),
+  PGLITE_DATA_DIR: optionalText(),
+  SEND_RATE_LIMIT: whole(defaultLimits.sendLimit),
+  SEND_RATE_WINDOW_SECONDS: whole(defaultLimits.sendWindowSeconds),
+  CREATE_CONVERSATION_RATE_LIMIT: whole(defaultLimits.createConversationLimit),
+  CREATE_CONVERSATION_RATE_WINDOW_SECONDS: whole(defaultLimits.createConversationWindowSeconds),
+  ADD_PARTICIPANT_RATE_LIMIT: whole(defaultLimits.addParticipantLimit),
+  ADD_PARTICIPANT_RATE_WINDOW_SECONDS: whole(defaultLimits.addParticipantWindowSeconds),
+  MAX_BODY_BYTES: whole(256 * 1024),
+  LOG_LEVEL: z.prefault(z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'must be one of debug, info, warn, error, silent' }), 'info'),
+  ORDER_EVENT_SOURCE: text('order-service'),
+  /** Labels logs and metrics; the stack sets it. */
+  STAGE: text('local'),
+  /** The migration's: the application role's secret, whose user it creates. */
+  APP_DB_SECRET_ARN: optionalText(),
+  ORDER_CLOSING_STATUSES: z.pipe(list(defaultClosingStatuses), z.transform((statuses) => statuses.map((s) => s.toLowerCase()))),
+});
+
+/** What the local stack (`npm start`, the tests) and its commands read besides. */
+export const localEnvironmentSchema = z.object({
+  PORT: whole(3000, 0),
+  HOST: text('127.0.0.1'),
+  EVENT_BUS_NAME: text('default'),
+  LOCAL_EVENT_MAX_ATTEMPTS: whole(3),
+  LOCAL_EVENT_RETRY_DELAY_MS: whole(200, 0),
+  LOCAL_JWT_KEY_FILE: text('.data/local-jwt-key.json'),
+  LOCAL_JWT_ISSUER: text('https://cognito-idp.local.amazonaws.com/local_messaging'),
+  LOCAL_JWT_AUDIENCE: text('local-messaging-client'),
+  LOCAL_STACK_FILE: text('.data/local-stack.json'),
+  /** Comma-separated; unset: the dev stage's origins; empty: no CORS. */
+  CORS_ORIGINS: z.optional(z.string()),
+  EVENTBRIDGE_ENDPOINT: z.optional(z.url({ error: 'must be a URL' })),
+});
+
+/** The local stack's settings, parsed (throws one line naming a bad variable). */
+export const localSettings = (env: NodeJS.ProcessEnv = process.env) => parseEnvironment(localEnvironmentSchema, env);
+
+export type FunctionEnvironment = z.input<typeof functionEnvironmentSchema>;
+
+/** Everything the functions read from the environment, typed. */
+export interface FunctionConfig {
+  /** `dev`, `prod`, or `local` (npm start, tests): labels logs and metrics. */
+  stage: string;
+  /** The migration's only: the application role's secret. */
+  appDatabaseSecretArn?: string;
+  database: DatabaseConfig;
+  limits: MessagingLimits;
+  /** Bodies larger than this answer 413 before any parsing. */
+  maxBodyBytes: number;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** The EventBridge source of order events. */
+  orderEventSource: string;
+  /** Order statuses that close the order's conversation. */
+  closingStatuses: string[];
+}
+
+/** Parses a schema from the environment, or throws one line naming each bad variable. */
+export function parseEnvironment<S extends z.ZodMiniObject>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const input = Object.fromEntries(Object.keys(schema.shape).flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]])));
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+  throw new ConfigurationError(`Invalid configuration: ${problems.join('; ')}`);
+}
+
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+}
+
+export function readConfig(env: NodeJS.ProcessEnv): FunctionConfig {
+  const e = parseEnvironment(functionEnvironmentSchema, env);
+  return {
+    stage: e.STAGE,
+    appDatabaseSecretArn: e.APP_DB_SECRET_ARN,
+    database: databaseConfigOf(e),
+    limits: {
+      sendLimit: e.SEND_RATE_LIMIT,
+      sendWindowSeconds: e.SEND_RATE_WINDOW_SECONDS,
+      createConversationLimit: e.CREATE_CONVERSATION_RATE_LIMIT,
+      createConversationWindowSeconds: e.CREATE_CONVERSATION_RATE_WINDOW_SECONDS,
+      addParticipantLimit: e.ADD_PARTICIPANT_RATE_LIMIT,
+      addParticipantWindowSeconds: e.ADD_PARTICIPANT_RATE_WINDOW_SECONDS,
+    },
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    logLevel: e.LOG_LEVEL,
+    orderEventSource: e.ORDER_EVENT_SOURCE,
+    closingStatuses: e.ORDER_CLOSING_STATUSES,
+  };
+}
+
+/**
+ * The database, in order: the Data API when a cluster ARN is set (Lambda), node-postgres when
+ * DATABASE_URL is set, else embedded PGlite (in memory, or in PGLITE_DATA_DIR).
+ */
+function databaseConfigOf(e: z.output<typeof functionEnvironmentSchema>): DatabaseConfig {
+  if (e.DB_CLUSTER_ARN) {
+    if (!e.DB_SECRET_ARN) throw new ConfigurationError('Invalid configuration: DB_SECRET_ARN must be set when DB_CLUSTER_ARN is');
+    return { kind: 'data-api', resourceArn: e.DB_CLUSTER_ARN, secretArn: e.DB_SECRET_ARN, database: e.DB_NAME, resumeRetryMs: e.DB_RESUME_RETRY_MS };
+  }
+  if (e.DATABASE_URL) return { kind: 'postgres', connectionString: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE };
+  return { kind: 'pglite', dataDir: e.PGLITE_DATA_DIR || undefined };
+}
+
+/**
+ * A function's environment as the CDK stack writes it: keys checked against the schema, values
+ * as strings. Only what differs from the defaults needs to be given.
+ */
+export type FunctionEnvironmentValues = { [K in keyof FunctionEnvironment]?: string | number };
+
+export function functionEnvironment(values: FunctionEnvironmentValues): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).flatMap(([name, value]) => (value === undefined ? [] : [[name, String(value)]])));
+}
