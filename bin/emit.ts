@@ -44,7 +44,9 @@ try {
 } catch (error) {
   const e = error as { code?: string; name?: string; message?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code ?? e.name;
-  const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(code ?? '');
+  const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(
+    code ?? '',
+  );
   console.error(
     unreachable
       ? `emit: no local stack answers at ${found.url} (from ${found.source}, ${code}): start it with \`npm start\`, or set PORT or EVENTBRIDGE_ENDPOINT`

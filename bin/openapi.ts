@@ -5,7 +5,10 @@ import { eventJsonSchemas } from '../lib/events/order-events';
 import { buildOpenApiDocument } from '../lib/http/openapi';
 
 const file = process.argv[2] ?? 'openapi.json';
-writeFileSync(file, `${JSON.stringify(buildOpenApiDocument({ serverUrl: process.env.API_URL ?? 'http://127.0.0.1:3000' }), null, 2)}\n`);
+writeFileSync(
+  file,
+  `${JSON.stringify(buildOpenApiDocument({ serverUrl: process.env.API_URL ?? 'http://127.0.0.1:3000' }), null, 2)}\n`,
+);
 console.log(`wrote ${file}`);
 const dir = join('lib', 'events', 'schemas');
 mkdirSync(dir, { recursive: true });

@@ -7,9 +7,15 @@
  * deleted. Uses the standard AWS credentials and region (AWS_PROFILE, AWS_REGION, …).
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { ChangeMessageVisibilityCommand, DeleteMessageCommand, GetQueueUrlCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { failureQueueNames, functionName } from '../lib/infra/names';
-import { redrive, type FailureQueue, type FailureQueueKind, type Replay } from '../lib/ops/redrive';
+import { type FailureQueue, type FailureQueueKind, type Replay, redrive } from '../lib/ops/redrive';
 
 const usage = `usage: npm run redrive -- --stage <dev|prod> [--dry-run] [--queue delivery|processing] [--limit N] [--region R]
   replays the order events in messaging-<stage>-event-{delivery,processing}-failures through their handlers;
@@ -45,11 +51,19 @@ async function sqsQueue(queueName: string): Promise<FailureQueue> {
   return {
     async receive(max) {
       const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: max, WaitTimeSeconds: 1, VisibilityTimeout: 900, MessageAttributeNames: ['All'] }),
+        new ReceiveMessageCommand({
+          QueueUrl,
+          MaxNumberOfMessages: max,
+          WaitTimeSeconds: 1,
+          VisibilityTimeout: 900,
+          MessageAttributeNames: ['All'],
+        }),
       );
       return Messages.map((m) => {
         handles.set(m.MessageId!, m.ReceiptHandle!);
-        const attributes = Object.fromEntries(Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']));
+        const attributes = Object.fromEntries(
+          Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']),
+        );
         return { id: m.MessageId!, body: m.Body ?? '', attributes };
       });
     },
@@ -57,7 +71,9 @@ async function sqsQueue(queueName: string): Promise<FailureQueue> {
       await sqs.send(new DeleteMessageCommand({ QueueUrl, ReceiptHandle: handles.get(message.id) }));
     },
     async release(message) {
-      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl, ReceiptHandle: handles.get(message.id), VisibilityTimeout: 0 }));
+      await sqs.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl, ReceiptHandle: handles.get(message.id), VisibilityTimeout: 0 }),
+      );
     },
   };
 }
@@ -65,7 +81,11 @@ async function sqsQueue(queueName: string): Promise<FailureQueue> {
 /** The deployed handler, invoked synchronously (which has no retries and no on-failure destination). */
 const invokeDeployed: Replay = async (rule, event) => {
   const out = await lambda.send(
-    new InvokeCommand({ FunctionName: functionName(stage, rule.id), InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(event)) }),
+    new InvokeCommand({
+      FunctionName: functionName(stage, rule.id),
+      InvocationType: 'RequestResponse',
+      Payload: new TextEncoder().encode(JSON.stringify(event)),
+    }),
   );
   if (out.FunctionError) {
     const payload = out.Payload ? new TextDecoder().decode(out.Payload) : '';
@@ -82,7 +102,8 @@ for (const kind of only ? [only] : (['delivery', 'processing'] as const)) {
   for (const r of report.replayed) console.log(`  replayed ${r.eventId} → ${r.rule}`);
   for (const r of report.failed) console.log(`  FAILED ${r.eventId} → ${r.rule}: ${r.error}`);
   for (const r of report.unroutable) console.log(`  left in the queue ${r.messageId}: ${r.problem}`);
-  if (!report.wouldReplay.length && !report.replayed.length && !report.failed.length && !report.unroutable.length) console.log('  empty');
+  if (!report.wouldReplay.length && !report.replayed.length && !report.failed.length && !report.unroutable.length)
+    console.log('  empty');
   stillWaiting += report.failed.length + report.unroutable.length;
 }
 sqs.destroy();

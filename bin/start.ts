@@ -18,7 +18,9 @@ const stack = await startLocalStack(database, { port, host });
 const url = clientUrl(host, Number(new URL(stack.url).port));
 recordRunningStack(url);
 const where =
-  config.database.kind === 'pglite' ? `embedded PGlite in ${config.database.dataDir ?? 'memory'}` : config.database.kind;
+  config.database.kind === 'pglite'
+    ? `embedded PGlite in ${config.database.dataDir ?? 'memory'}`
+    : config.database.kind;
 
 console.log(`Messaging API on ${stack.url}  (database: ${where}; Node ${process.version})
   API docs:     ${url}/docs   (OpenAPI: ${url}/openapi.json)

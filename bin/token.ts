@@ -40,7 +40,10 @@ if (expiresIn !== undefined && !/^-?\d+$/.test(expiresIn)) {
 }
 const token = await signLocalToken(localAuthConfig(), {
   sub: values.sub,
-  groups: values.groups?.split(',').map((g) => g.trim()).filter(Boolean),
+  groups: values.groups
+    ?.split(',')
+    .map((g) => g.trim())
+    .filter(Boolean),
   expiresInSeconds: expiresIn !== undefined ? Number(expiresIn) : undefined,
 });
 process.stdout.write(`${token}\n`);

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
+import type { DatabaseConfig } from './db/create-database';
 import { defaultLimits, type MessagingLimits } from './messaging/limits';
 import { defaultClosingStatuses } from './messaging/order-projection';
-import type { DatabaseConfig } from './db/create-database';
 
 /**
  * Every environment variable a function or the local stack reads, written once as a zod schema.
@@ -20,7 +20,8 @@ const whole = (fallback: number, min = 1) =>
     ),
     String(fallback),
   );
-const text = (fallback: string) => z.prefault(z.string().check(z.minLength(1, { error: 'must not be empty' })), fallback);
+const text = (fallback: string) =>
+  z.prefault(z.string().check(z.minLength(1, { error: 'must not be empty' })), fallback);
 const optionalText = () => z.optional(z.string());
 /** Comma-separated, trimmed, empty entries dropped. */
 const list = (fallback: string[]) =>
@@ -53,13 +54,19 @@ export const functionEnvironmentSchema = z.object({
   ADD_PARTICIPANT_RATE_LIMIT: whole(defaultLimits.addParticipantLimit),
   ADD_PARTICIPANT_RATE_WINDOW_SECONDS: whole(defaultLimits.addParticipantWindowSeconds),
   MAX_BODY_BYTES: whole(256 * 1024),
-  LOG_LEVEL: z.prefault(z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'must be one of debug, info, warn, error, silent' }), 'info'),
+  LOG_LEVEL: z.prefault(
+    z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'must be one of debug, info, warn, error, silent' }),
+    'info',
+  ),
   ORDER_EVENT_SOURCE: text('order-service'),
   /** Labels logs and metrics; the stack sets it. */
   STAGE: text('local'),
   /** The migration's: the application role's secret, whose user it creates. */
   APP_DB_SECRET_ARN: optionalText(),
-  ORDER_CLOSING_STATUSES: z.pipe(list(defaultClosingStatuses), z.transform((statuses) => statuses.map((s) => s.toLowerCase()))),
+  ORDER_CLOSING_STATUSES: z.pipe(
+    list(defaultClosingStatuses),
+    z.transform((statuses) => statuses.map((s) => s.toLowerCase())),
+  ),
 });
 
 /** What the local stack (`npm start`, the tests) and its commands read besides. */
@@ -102,7 +109,9 @@ export interface FunctionConfig {
 
 /** Parses a schema from the environment, or throws one line naming each bad variable. */
 export function parseEnvironment<S extends z.ZodMiniObject>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
-  const input = Object.fromEntries(Object.keys(schema.shape).flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]])));
+  const input = Object.fromEntries(
+    Object.keys(schema.shape).flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]]])),
+  );
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
@@ -140,8 +149,15 @@ export function readConfig(env: NodeJS.ProcessEnv): FunctionConfig {
  */
 function databaseConfigOf(e: z.output<typeof functionEnvironmentSchema>): DatabaseConfig {
   if (e.DB_CLUSTER_ARN) {
-    if (!e.DB_SECRET_ARN) throw new ConfigurationError('Invalid configuration: DB_SECRET_ARN must be set when DB_CLUSTER_ARN is');
-    return { kind: 'data-api', resourceArn: e.DB_CLUSTER_ARN, secretArn: e.DB_SECRET_ARN, database: e.DB_NAME, resumeRetryMs: e.DB_RESUME_RETRY_MS };
+    if (!e.DB_SECRET_ARN)
+      throw new ConfigurationError('Invalid configuration: DB_SECRET_ARN must be set when DB_CLUSTER_ARN is');
+    return {
+      kind: 'data-api',
+      resourceArn: e.DB_CLUSTER_ARN,
+      secretArn: e.DB_SECRET_ARN,
+      database: e.DB_NAME,
+      resumeRetryMs: e.DB_RESUME_RETRY_MS,
+    };
   }
   if (e.DATABASE_URL) return { kind: 'postgres', connectionString: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE };
   return { kind: 'pglite', dataDir: e.PGLITE_DATA_DIR || undefined };
@@ -154,5 +170,7 @@ function databaseConfigOf(e: z.output<typeof functionEnvironmentSchema>): Databa
 export type FunctionEnvironmentValues = { [K in keyof FunctionEnvironment]?: string | number };
 
 export function functionEnvironment(values: FunctionEnvironmentValues): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).flatMap(([name, value]) => (value === undefined ? [] : [[name, String(value)]])));
+  return Object.fromEntries(
+    Object.entries(values).flatMap(([name, value]) => (value === undefined ? [] : [[name, String(value)]])),
+  );
 }

@@ -1,4 +1,4 @@
-import { readConfig, type FunctionConfig } from './config';
+import { type FunctionConfig, readConfig } from './config';
 import { createDatabase, type DatabaseHandle } from './db/create-database';
 import { MessagingService } from './messaging/messaging-service';
 import { OrderProjection } from './messaging/order-projection';

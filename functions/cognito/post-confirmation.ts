@@ -1,7 +1,7 @@
 import type { Context, PostConfirmationTriggerEvent } from 'aws-lambda';
 import type { MessagingService } from '../../lib/messaging/messaging-service';
-import { logger } from '../commons/logger';
 import { useRuntime } from '../../lib/runtime';
+import { logger } from '../commons/logger';
 
 /**
  * Cognito post-confirmation trigger: records the new user, so others can add them to
@@ -40,4 +40,7 @@ export function postConfirmationHandler(options: { messaging: () => Promise<Mess
   };
 }
 
-export const handler = postConfirmationHandler({ messaging: async () => (await useRuntime()).messaging, budgetMs: recordBudgetMs });
+export const handler = postConfirmationHandler({
+  messaging: async () => (await useRuntime()).messaging,
+  budgetMs: recordBudgetMs,
+});

@@ -1,8 +1,8 @@
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import type { EventRule } from '../../lib/events/order-events';
+import { config, type Runtime, useRuntime } from '../../lib/runtime';
 import { logger } from './logger';
-import { config, useRuntime, type Runtime } from '../../lib/runtime';
 
 export type OrderEvent = EventBridgeEvent<string, unknown>;
 
@@ -25,7 +25,11 @@ export class MalformedEventError extends Error {
  */
 export function eventHandler<R extends EventRule>(
   rule: R,
-  run: (detail: z.output<R['detail']>, event: OrderEvent, runtime: Runtime) => Promise<{ conversationId: string | null; applied: boolean }>,
+  run: (
+    detail: z.output<R['detail']>,
+    event: OrderEvent,
+    runtime: Runtime,
+  ) => Promise<{ conversationId: string | null; applied: boolean }>,
 ) {
   return async (event: OrderEvent, context?: Context): Promise<{ conversationId: string | null; applied: boolean }> => {
     const base = { rule: rule.id, eventId: event?.id, requestId: context?.awsRequestId };
@@ -34,7 +38,8 @@ export function eventHandler<R extends EventRule>(
     if (event?.['detail-type'] !== rule.detailType) problems.push(`detail-type must be ${rule.detailType}`);
     if (!event?.time || Number.isNaN(Date.parse(event.time))) problems.push('time must be an ISO 8601 instant');
     const parsed = rule.detail.safeParse(event?.detail);
-    if (!parsed.success) problems.push(...parsed.error.issues.map((i) => `${i.path.join('.') || 'detail'}: ${i.message}`));
+    if (!parsed.success)
+      problems.push(...parsed.error.issues.map((i) => `${i.path.join('.') || 'detail'}: ${i.message}`));
     if (problems.length) {
       logger.error('malformed event', { ...base, problems: problems.join('; ') });
       throw new MalformedEventError(String(event?.id), problems);

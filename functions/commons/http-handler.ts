@@ -3,10 +3,10 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import validator, { type Options as ValidatorOptions } from '@middy/validator';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod/mini';
-import { callerFromClaims } from '../../lib/http/identity';
-import type { RouteDefinition } from '../../lib/http/routes';
 import { isDatabaseUnavailable } from '../../lib/db/unavailable';
 import type { HttpErrorCode } from '../../lib/http/error-codes';
+import { callerFromClaims } from '../../lib/http/identity';
+import type { RouteDefinition } from '../../lib/http/routes';
 import {
   DomainError,
   type DomainErrorCode,
@@ -17,8 +17,8 @@ import {
   UnavailableError,
 } from '../../lib/messaging/errors';
 import type { Caller, ParticipantRole } from '../../lib/messaging/types';
+import { config, type Runtime, useRuntime } from '../../lib/runtime';
 import { logger } from './logger';
-import { config, useRuntime, type Runtime } from '../../lib/runtime';
 
 export type HttpEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -85,7 +85,10 @@ export function httpHandler<R extends RouteDefinition>(route: R) {
   return (run: (input: HttpInput<R>, runtime: Runtime) => Promise<HttpOutput<R>>) => middyHandler(route, run);
 }
 
-function middyHandler<R extends RouteDefinition>(route: R, run: (input: HttpInput<R>, runtime: Runtime) => Promise<HttpOutput<R>>) {
+function middyHandler<R extends RouteDefinition>(
+  route: R,
+  run: (input: HttpInput<R>, runtime: Runtime) => Promise<HttpOutput<R>>,
+) {
   const stack = middy<HttpEvent, HttpResult, Error, HttpContext>()
     .use(responses(route))
     .use(bodyLimit(config.maxBodyBytes))
@@ -129,7 +132,11 @@ function validation(route: RouteDefinition): Middleware {
       problems = result.success
         ? []
         : result.error.issues.map((issue) => ({
-            field: issue.path.map(String).join('.').replace(/^pathParameters\./, 'path.').replace(/^queryStringParameters\./, 'query.'),
+            field: issue.path
+              .map(String)
+              .join('.')
+              .replace(/^pathParameters\./, 'path.')
+              .replace(/^queryStringParameters\./, 'query.'),
             message: issue.message,
           }));
       eventSchema.errors = result.success ? null : problems;
@@ -148,7 +155,11 @@ function validation(route: RouteDefinition): Middleware {
         throw new InvalidInputError('The request is not valid', problems);
       }
       // Validation runs synchronously inside before(): `parsed` is this request's.
-      stateOf(request.context).input = { params: parsed!.pathParameters, query: parsed!.queryStringParameters, body: parsed!.body };
+      stateOf(request.context).input = {
+        params: parsed!.pathParameters,
+        query: parsed!.queryStringParameters,
+        body: parsed!.body,
+      };
     },
   };
 }
@@ -191,7 +202,8 @@ function bodyLimit(maxBytes: number): Middleware {
       const { body, isBase64Encoded } = request.event;
       if (typeof body !== 'string') return;
       const bytes = isBase64Encoded ? Buffer.from(body, 'base64').length : Buffer.byteLength(body);
-      if (bytes > maxBytes) throw new HttpProblem(413, 'payload_too_large', `The body is larger than ${maxBytes} bytes`);
+      if (bytes > maxBytes)
+        throw new HttpProblem(413, 'payload_too_large', `The body is larger than ${maxBytes} bytes`);
     },
   };
 }
@@ -212,7 +224,7 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 function utf8Body(): Middleware {
   return {
     before: async (request) => {
-      const { body, isBase64Encoded, headers } = request.event;
+      const { body, isBase64Encoded } = request.event;
       if (typeof body !== 'string' || !jsonMediaType.test(contentTypeOf(request.event))) return;
       if (isBase64Encoded) {
         let text: string;
@@ -278,7 +290,11 @@ function responses(route: RouteDefinition): Middleware {
         statusCode: problem.status,
         headers,
         body: JSON.stringify({
-          error: { code: problem.code, message: problem.message, ...(problem.details ? { details: problem.details } : {}) },
+          error: {
+            code: problem.code,
+            message: problem.message,
+            ...(problem.details ? { details: problem.details } : {}),
+          },
         }),
       };
       const error = request.error as Error | undefined;
@@ -306,10 +322,12 @@ interface Problem {
 
 function toProblem(error: unknown): Problem {
   if (error instanceof DomainError) {
-    const retryAfter = error instanceof RateLimitedError || error instanceof UnavailableError ? error.retryAfterSeconds : undefined;
+    const retryAfter =
+      error instanceof RateLimitedError || error instanceof UnavailableError ? error.retryAfterSeconds : undefined;
     return { status: error.status, code: error.code, message: error.message, details: error.details, retryAfter };
   }
-  if (error instanceof HttpProblem) return { status: error.status, code: error.code, message: error.message, details: error.details };
+  if (error instanceof HttpProblem)
+    return { status: error.status, code: error.code, message: error.message, details: error.details };
   if (isDatabaseUnavailable(error)) return toProblem(new UnavailableError(5, error));
   return { status: 500, code: 'internal_error', message: 'Something went wrong on our side' };
 }

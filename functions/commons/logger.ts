@@ -59,7 +59,13 @@ function write(level: Level, message: string, fields: LogFields = {}) {
     for (const name of metrics) record[name] = 1;
     record._aws = {
       Timestamp: now,
-      CloudWatchMetrics: [{ Namespace: metricsNamespace, Dimensions: [['Stage']], Metrics: metrics.map((Name) => ({ Name, Unit: 'Count' })) }],
+      CloudWatchMetrics: [
+        {
+          Namespace: metricsNamespace,
+          Dimensions: [['Stage']],
+          Metrics: metrics.map((Name) => ({ Name, Unit: 'Count' })),
+        },
+      ],
     };
   }
   (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${JSON.stringify(record)}\n`);

@@ -1,4 +1,6 @@
 import { eventRules } from '../../lib/events/order-events';
 import { eventHandler } from '../commons/event-handler';
 
-export const handler = eventHandler(eventRules.orderDeleted, (detail, _event, { orders }) => orders.orderDeleted(detail));
+export const handler = eventHandler(eventRules.orderDeleted, (detail, _event, { orders }) =>
+  orders.orderDeleted(detail),
+);

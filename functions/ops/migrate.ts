@@ -1,8 +1,8 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ensureAppRole } from '../../lib/db/app-role';
 import { migrateToLatest } from '../../lib/db/migrate';
-import { logger } from '../commons/logger';
 import { config, useRuntime } from '../../lib/runtime';
+import { logger } from '../commons/logger';
 
 /**
  * Runs at deploy time (a CDK trigger, after the cluster exists and before any consumer stack):
@@ -32,4 +32,3 @@ async function appRoleSecret(secretId: string): Promise<{ username: string; pass
     client.destroy();
   }
 }
-

@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 /**
  * The application's database role: what every runtime function connects as. It may read and
@@ -36,7 +36,9 @@ export async function ensureAppRole(db: Kysely<any>, { password, name = appRoleN
   // The password goes as a SCRAM verifier, never in clear text, so it cannot show up in the
   // server's statement logs. Aurora's master user is not a superuser, so the attributes it may not
   // touch (SUPERUSER, REPLICATION, BYPASSRLS) are left at CREATE ROLE's defaults, which are off.
-  await sql`ALTER ROLE ${role} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD '${sql.raw(scramSha256Verifier(password))}'`.execute(db);
+  await sql`ALTER ROLE ${role} WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD '${sql.raw(scramSha256Verifier(password))}'`.execute(
+    db,
+  );
   await sql`GRANT USAGE ON SCHEMA public TO ${role}`.execute(db);
   // Trigger functions run with the privileges of whoever fired them, so the role needs rights on
   // every table a trigger touches: that is every table, hence ALL TABLES.
@@ -46,11 +48,15 @@ export async function ensureAppRole(db: Kysely<any>, { password, name = appRoleN
   // if a migration revokes that default for a function.
   await sql`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ${role}`.execute(db);
   // What later migrations create is covered as it appears.
-  await sql`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${role}`.execute(db);
+  await sql`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${role}`.execute(
+    db,
+  );
   await sql`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${role}`.execute(db);
   await sql`ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT EXECUTE ON FUNCTIONS TO ${role}`.execute(db);
   const { rows } = await sql<{ name: string }>`
-    SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename IN (${sql.join(migrationTables.map((t) => sql.lit(t)))})`.execute(db);
+    SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename IN (${sql.join(migrationTables.map((t) => sql.lit(t)))})`.execute(
+    db,
+  );
   for (const { name: table } of rows) {
     await sql`REVOKE ALL ON TABLE ${sql.id(table)} FROM ${role}`.execute(db);
     await sql`GRANT SELECT ON TABLE ${sql.id(table)} TO ${role}`.execute(db);

@@ -1,4 +1,4 @@
-import { sql, type RawBuilder } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 
 /**
  * Typed parameters. The Data API sends every string as varchar (`uuid = varchar` does not exist),
@@ -6,4 +6,5 @@ import { sql, type RawBuilder } from 'kysely';
  */
 export const uuid = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as uuid)`;
 export const text = (value: string | null | undefined): RawBuilder<string> => sql`cast(${value ?? null} as text)`;
-export const timestamptz = (value: string | null | undefined): RawBuilder<Date> => sql`cast(${value ?? null} as timestamptz)`;
+export const timestamptz = (value: string | null | undefined): RawBuilder<Date> =>
+  sql`cast(${value ?? null} as timestamptz)`;

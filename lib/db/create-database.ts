@@ -1,8 +1,8 @@
 import { RDSDataClient } from '@aws-sdk/client-rds-data';
-import { Kysely, PostgresDialect, type Dialect } from 'kysely';
+import { type Dialect, Kysely, PostgresDialect } from 'kysely';
 import { DataApiDialect } from './data-api-dialect';
 import type { Database } from './schema';
-import { StatementCounter, countingDialect } from './statement-counter';
+import { countingDialect, StatementCounter } from './statement-counter';
 
 /** Which database the service talks to; chosen from the environment by lib/config.ts. */
 export type DatabaseConfig =

@@ -1,23 +1,23 @@
 import {
   BeginTransactionCommand,
+  type ColumnMetadata,
   CommitTransactionCommand,
   ExecuteStatementCommand,
-  RollbackTransactionCommand,
-  type ColumnMetadata,
   type ExecuteStatementCommandOutput,
   type Field,
   type RDSDataClient,
+  RollbackTransactionCommand,
   type SqlParameter,
 } from '@aws-sdk/client-rds-data';
 import {
-  PostgresAdapter,
-  PostgresIntrospector,
-  PostgresQueryCompiler,
   type CompiledQuery,
   type DatabaseConnection,
   type Dialect,
   type Driver,
   type Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
   type QueryResult,
 } from 'kysely';
 import { rewritePlaceholders } from './placeholders';
@@ -58,6 +58,7 @@ export class DataApiDialect implements Dialect {
   createQueryCompiler() {
     return new PostgresQueryCompiler();
   }
+  // biome-ignore lint/suspicious/noExplicitAny: the signature of Kysely's Dialect interface
   createIntrospector(db: Kysely<any>) {
     return new PostgresIntrospector(db);
   }
@@ -103,7 +104,9 @@ class DataApiConnection implements DatabaseConnection {
 
   async begin(): Promise<void> {
     const { resourceArn, secretArn, database } = this.config;
-    const out = await this.send<{ transactionId?: string }>(new BeginTransactionCommand({ resourceArn, secretArn, database }));
+    const out = await this.send<{ transactionId?: string }>(
+      new BeginTransactionCommand({ resourceArn, secretArn, database }),
+    );
     this.transactionId = out.transactionId;
   }
 
@@ -136,7 +139,7 @@ class DataApiConnection implements DatabaseConnection {
     return { rows, numAffectedRows: BigInt(out.numberOfRecordsUpdated ?? 0) };
   }
 
-  // eslint-disable-next-line require-yield
+  // biome-ignore lint/correctness/useYield: the interface asks for a stream; the Data API has none, so it throws before yielding
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('The Data API returns whole results; streaming is not supported');
   }

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { Migrator, type MigrationResultSet } from 'kysely/migration';
+import { type MigrationResultSet, Migrator } from 'kysely/migration';
 import { migrations } from '../../migrations/index';
 
 /** Runs Kysely's Migrator to the latest migration; throws (with the failing name) on failure. */

@@ -1,4 +1,12 @@
-import type { AbortableOperationOptions, CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, TransactionSettings } from 'kysely';
+import type {
+  AbortableOperationOptions,
+  CompiledQuery,
+  DatabaseConnection,
+  Dialect,
+  Driver,
+  QueryResult,
+  TransactionSettings,
+} from 'kysely';
 
 /**
  * Counts what each request costs in round trips to the database: every statement, and every
@@ -21,7 +29,10 @@ export class StatementCounter {
 
 export interface Interceptor {
   /** Runs instead of each statement; `execute` sends it (or another) to the real connection. */
-  statement<R>(query: CompiledQuery, execute: (query: CompiledQuery) => Promise<QueryResult<R>>): Promise<QueryResult<R>>;
+  statement<R>(
+    query: CompiledQuery,
+    execute: (query: CompiledQuery) => Promise<QueryResult<R>>,
+  ): Promise<QueryResult<R>>;
   /** Told of each BEGIN, COMMIT and ROLLBACK. */
   transaction?(): void;
 }
@@ -57,7 +68,11 @@ class InterceptedConnection implements DatabaseConnection {
   executeQuery<R>(query: CompiledQuery, options?: AbortableOperationOptions): Promise<QueryResult<R>> {
     return this.interceptor.statement(query, (q) => this.inner.executeQuery<R>(q, options));
   }
-  streamQuery<R>(query: CompiledQuery, chunkSize: number, options?: AbortableOperationOptions): AsyncIterableIterator<QueryResult<R>> {
+  streamQuery<R>(
+    query: CompiledQuery,
+    chunkSize: number,
+    options?: AbortableOperationOptions,
+  ): AsyncIterableIterator<QueryResult<R>> {
     return this.inner.streamQuery<R>(query, chunkSize, options);
   }
 }

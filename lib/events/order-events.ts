@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { instant, described as meta, plainText, uuidOf as id } from '../http/zod-common';
+import { uuidOf as id, instant, described as meta, plainText } from '../http/zod-common';
 
 /**
  * The order service's events we consume: their `detail` contracts, and the only list of event
@@ -7,7 +7,8 @@ import { instant, described as meta, plainText, uuidOf as id } from '../http/zod
  * routes with it, and the README's contract table and the JSON Schemas come from it.
  * A rule's handler is `functions/events/<id>.ts`, exporting `handler`.
  */
-const described = <T extends z.ZodMiniType>(schema: T, id: string, description: string): T => meta(schema, { id, description });
+const described = <T extends z.ZodMiniType>(schema: T, id: string, description: string): T =>
+  meta(schema, { id, description });
 
 export const orderCreatedDetail = described(
   z.object({
@@ -67,6 +68,9 @@ export const eventRuleList: EventRule[] = Object.values(eventRules);
 /** One JSON Schema per event detail, generated from the zod schemas above: what a producer may send. */
 export function eventJsonSchemas(): Record<string, unknown> {
   return Object.fromEntries(
-    eventRuleList.map((rule) => [rule.detailType, z.toJSONSchema(rule.detail, { target: 'draft-2020-12', io: 'input' })]),
+    eventRuleList.map((rule) => [
+      rule.detailType,
+      z.toJSONSchema(rule.detail, { target: 'draft-2020-12', io: 'input' }),
+    ]),
   );
 }

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { routeList, type RouteDefinition } from './routes';
+import { type RouteDefinition, routeList } from './routes';
 import { errorSchema, gatewayErrorSchema } from './schemas';
 
 /**
@@ -62,7 +62,8 @@ function parameters(route: RouteDefinition) {
     // What the client sends (input): an instant's pattern, not the normalised UTC string it decodes to.
     const json = inline(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
     for (const [name, property] of Object.entries(json.properties ?? {})) {
-      const required = location === 'path' || ((json.required ?? []).includes(name) && !('default' in (property as object)));
+      const required =
+        location === 'path' || ((json.required ?? []).includes(name) && !('default' in (property as object)));
       const { description, ...rest } = property as { description?: string };
       list.push({ name, in: location, required, ...(description ? { description } : {}), schema: rest });
     }
@@ -74,12 +75,18 @@ function operation(route: RouteDefinition) {
   const responses: Record<string, unknown> = {};
   for (const [status, response] of Object.entries(route.responses)) {
     responses[status] = response.schema
-      ? { description: response.description, content: { 'application/json': { schema: schemaFor(response.schema, 'output') } } }
+      ? {
+          description: response.description,
+          content: { 'application/json': { schema: schemaFor(response.schema, 'output') } },
+        }
       : { description: response.description };
   }
   for (const status of [...new Set([400, 401, ...route.errors, 500, 503])].sort()) {
     const schema = status === 401 ? ref('GatewayError') : ref('Error');
-    responses[String(status)] = { description: errorDescriptions[status] ?? 'Error', content: { 'application/json': { schema } } };
+    responses[String(status)] = {
+      description: errorDescriptions[status] ?? 'Error',
+      content: { 'application/json': { schema } },
+    };
   }
   return {
     operationId: route.id.replace(/-(\w)/g, (_m, c: string) => c.toUpperCase()),

@@ -3,7 +3,7 @@ import { conversationStatuses, conversationTypes, messageKinds, participantRoles
 import { contentProblem, contentProblemMessages, MAX_CONTENT_CODE_POINTS } from '../messaging/content';
 import { MAX_PARTICIPANTS } from '../messaging/limits';
 import { apiErrorCodes } from './error-codes';
-import { instant, described as meta, plainText, uuidOf as id } from './zod-common';
+import { uuidOf as id, instant, described as meta, plainText } from './zod-common';
 
 /**
  * The API's shapes, in one place: the Lambdas validate with them, TypeScript types come from
@@ -51,7 +51,9 @@ export const listMessagesQuery = z.strictObject({
   limit: limit(100, 50),
   offset,
   before: meta(z.optional(id('before')), { description: 'A message id: return the messages just older than it.' }),
-  after: meta(z.optional(id('after')), { description: 'A message id: return the messages just newer than it (polling).' }),
+  after: meta(z.optional(id('after')), {
+    description: 'A message id: return the messages just newer than it (polling).',
+  }),
 });
 
 // ---- bodies -----------------------------------------------------------------------------------
@@ -60,7 +62,8 @@ export const content = meta(
   z.string().check(
     z.superRefine((value, ctx) => {
       const problem = contentProblem(value);
-      if (problem) ctx.addIssue({ code: 'custom', message: contentProblemMessages[problem], input: value, params: { problem } });
+      if (problem)
+        ctx.addIssue({ code: 'custom', message: contentProblemMessages[problem], input: value, params: { problem } });
     }),
   ),
   {
@@ -70,7 +73,9 @@ export const content = meta(
 );
 
 export const clientMessageId = meta(
-  z.string().check(z.regex(/^[A-Za-z0-9._:-]{1,100}$/, { error: 'clientMessageId is 1 to 100 of A-Z a-z 0-9 . _ : -' })),
+  z
+    .string()
+    .check(z.regex(/^[A-Za-z0-9._:-]{1,100}$/, { error: 'clientMessageId is 1 to 100 of A-Z a-z 0-9 . _ : -' })),
   { description: 'Chosen by the client; a retry with the same id returns the message already stored (200).' },
 );
 
@@ -127,7 +132,9 @@ export const conversationSchema = meta(
     createdAt: timestamp,
     updatedAt: timestamp,
     participants: z.array(participantSchema),
-    lastMessage: meta(z.nullable(messageSchema), { description: 'Preview of the newest message; content cut to 200 code points.' }),
+    lastMessage: meta(z.nullable(messageSchema), {
+      description: 'Preview of the newest message; content cut to 200 code points.',
+    }),
     unreadCount: meta(z.nullable(z.number().check(z.int(), z.minimum(0))), {
       description: "The caller's unread messages; null for an admin who is not a participant.",
     }),
@@ -147,7 +154,10 @@ export const readMarkSchema = meta(
 );
 
 export const unreadTotalSchema = meta(
-  z.object({ unreadCount: z.number().check(z.int(), z.minimum(0)), conversationCount: z.number().check(z.int(), z.minimum(0)) }),
+  z.object({
+    unreadCount: z.number().check(z.int(), z.minimum(0)),
+    conversationCount: z.number().check(z.int(), z.minimum(0)),
+  }),
   { id: 'UnreadTotal' },
 );
 

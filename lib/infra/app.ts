@@ -1,14 +1,14 @@
-import { App, Validations, type AppProps, type Stack } from 'aws-cdk-lib';
+import { App, type AppProps, type Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DatabaseBinding, EnvironmentBinding } from './messaging-function';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
+import { failureQueueNames } from './names';
 import { AuthStack } from './stacks/auth-stack';
 import { DataStack, databaseName } from './stacks/data-stack';
-import { failureQueueNames } from './names';
 import { EventsStack } from './stacks/events-stack';
 import { HttpApiStack } from './stacks/http-api-stack';
 import { ObservabilityStack } from './stacks/observability-stack';
-import { stageConfig, type StageConfig } from './stage-config';
+import { type StageConfig, stageConfig } from './stage-config';
 
 export interface MessagingStacks {
   data: DataStack;
@@ -40,7 +40,11 @@ export function buildApp(
   const name = (concern: string) => `Messaging-${config.stage}-${concern}`;
   const description = (what: string) => `Order and support messaging (${config.stage}): ${what}`;
 
-  const data = new DataStack(app, name('Data'), { ...common, config, description: description('database and migrations') });
+  const data = new DataStack(app, name('Data'), {
+    ...common,
+    config,
+    description: description('database and migrations'),
+  });
   // Runtime functions connect as the application role; only the migration holds the admin secret.
   const database = new DatabaseBinding({ clusterArn: data.cluster.clusterArn, secret: data.appSecret, databaseName });
   const auth = new AuthStack(app, name('Auth'), {
@@ -48,7 +52,10 @@ export function buildApp(
     config,
     description: description('Cognito'),
     // Cognito gives the trigger 5 s: do not wait 15 s for a resuming cluster.
-    database: new DatabaseBinding({ clusterArn: data.cluster.clusterArn, secret: data.appSecret, databaseName }, { resumeRetryMs: 2_000 }),
+    database: new DatabaseBinding(
+      { clusterArn: data.cluster.clusterArn, secret: data.appSecret, databaseName },
+      { resumeRetryMs: 2_000 },
+    ),
   });
   const httpApi = new HttpApiStack(app, name('HttpApi'), {
     ...common,
@@ -58,7 +65,10 @@ export function buildApp(
     appClient: auth.appClient,
     bindings: {
       database,
-      sendRate: new EnvironmentBinding({ SEND_RATE_LIMIT: config.sendRateLimit, SEND_RATE_WINDOW_SECONDS: config.sendRateWindowSeconds }),
+      sendRate: new EnvironmentBinding({
+        SEND_RATE_LIMIT: config.sendRateLimit,
+        SEND_RATE_WINDOW_SECONDS: config.sendRateWindowSeconds,
+      }),
       conversationRate: new EnvironmentBinding({
         CREATE_CONVERSATION_RATE_LIMIT: config.createConversationRateLimit,
         CREATE_CONVERSATION_RATE_WINDOW_SECONDS: config.createConversationRateWindowSeconds,
@@ -88,11 +98,12 @@ export function buildApp(
 
   for (const consumer of [auth, httpApi, events]) consumer.addStackDependency(data, 'consumers wait for the migration');
   httpApi.addStackDependency(auth);
-  for (const watched of [data, auth, httpApi, events]) observability.addStackDependency(watched, 'alarms and dashboard watch what exists');
+  for (const watched of [data, auth, httpApi, events])
+    observability.addStackDependency(watched, 'alarms and dashboard watch what exists');
 
   const stacks: MessagingStacks = { data, auth, httpApi, events, observability };
-  if (options.acknowledge !== false) for (const stack of Object.values(stacks) as Stack[]) acknowledgeNagFindings(stack, config);
+  if (options.acknowledge !== false)
+    for (const stack of Object.values(stacks) as Stack[]) acknowledgeNagFindings(stack, config);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
   return { app, config, stacks, synth: () => void app.synth() };
 }
-

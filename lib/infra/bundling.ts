@@ -15,13 +15,21 @@ export const lambdaRuntimeName = 'nodejs24.x';
  *   function and ~40 ms to every cold start);
  * - what only the local stack loads (node-postgres, PGlite): in Lambda the Data API is always used.
  */
-export const externalModules = ['@aws-sdk/*', '@smithy/*', 'pg', 'pg-native', '@electric-sql/pglite', 'kysely-pglite-dialect'];
+export const externalModules = [
+  '@aws-sdk/*',
+  '@smithy/*',
+  'pg',
+  'pg-native',
+  '@electric-sql/pglite',
+  'kysely-pglite-dialect',
+];
 
 /** Matches the runtime, so esbuild lowers nothing that Node 24 runs natively. */
 export const esbuildTarget = 'node24';
 
 /** Lets bundled CommonJS code call require() inside an ES module. */
-export const esmRequireBanner = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
+export const esmRequireBanner =
+  "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 
 export function functionEntry(folder: string, name: string): string {
   return join(projectRoot, 'functions', folder, `${name}.ts`);

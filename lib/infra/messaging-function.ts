@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -5,10 +6,16 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { join } from 'node:path';
-import { functionEnvironment, type FunctionEnvironmentValues } from '../config';
+import { type FunctionEnvironmentValues, functionEnvironment } from '../config';
+import {
+  esbuildTarget,
+  esmRequireBanner,
+  externalModules,
+  functionEntry,
+  projectRoot,
+  sourceMapPathsScript,
+} from './bundling';
 import { functionName } from './names';
-import { esbuildTarget, esmRequireBanner, externalModules, functionEntry, projectRoot, sourceMapPathsScript } from './bundling';
 
 /**
  * What a function may touch. A binding adds its grants and environment to the one function it is
@@ -42,7 +49,13 @@ export class DatabaseBinding implements FunctionBinding {
     });
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['rds-data:BatchExecuteStatement', 'rds-data:BeginTransaction', 'rds-data:CommitTransaction', 'rds-data:ExecuteStatement', 'rds-data:RollbackTransaction'],
+        actions: [
+          'rds-data:BatchExecuteStatement',
+          'rds-data:BeginTransaction',
+          'rds-data:CommitTransaction',
+          'rds-data:ExecuteStatement',
+          'rds-data:RollbackTransaction',
+        ],
         resources: [this.database.clusterArn],
       }),
     );
@@ -104,7 +117,10 @@ export class MessagingFunction extends NodejsFunction {
 
   constructor(scope: Construct, id: string, props: MessagingFunctionProps) {
     const fixedName = functionName(props.stage, props.name);
-    const logGroup = new logs.LogGroup(scope, `${id}-logs`, { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: props.removalPolicy });
+    const logGroup = new logs.LogGroup(scope, `${id}-logs`, {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.removalPolicy,
+    });
     const role = new iam.Role(scope, `${id}-role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     logGroup.grantWrite(role);
     super(scope, id, {
@@ -138,7 +154,9 @@ export class MessagingFunction extends NodejsFunction {
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [`node "${sourceMapPathsScript}" "${outputDir}" "${projectRoot}"`],
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            `node "${sourceMapPathsScript}" "${outputDir}" "${projectRoot}"`,
+          ],
         },
       },
     });
@@ -147,4 +165,3 @@ export class MessagingFunction extends NodejsFunction {
     for (const binding of props.bindings) binding.bind(this);
   }
 }
-

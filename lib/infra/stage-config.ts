@@ -42,13 +42,12 @@ export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.e
   const prod = stage === 'prod';
   const text = (key: string) => (context(key) === undefined || context(key) === '' ? undefined : String(context(key)));
   const list = (value: unknown) =>
-    (Array.isArray(value) ? value.map(String) : String(value ?? '').split(','))
-      .map((s) => s.trim())
-      .filter(Boolean);
+    (Array.isArray(value) ? value.map(String) : String(value ?? '').split(',')).map((s) => s.trim()).filter(Boolean);
   const orderBusName = text('orderBusName');
   if (prod && !orderBusName) throw new Error('prod needs -c orderBusName=<the order service event bus>');
   const sesFromEmail = text('sesFromEmail');
-  if (prod && !sesFromEmail) throw new Error('prod needs -c sesFromEmail=<a verified SES identity> (Cognito email goes through SES in prod)');
+  if (prod && !sesFromEmail)
+    throw new Error('prod needs -c sesFromEmail=<a verified SES identity> (Cognito email goes through SES in prod)');
   return {
     stage,
     ...deploymentEnvironment(stage, context, env),
@@ -58,16 +57,27 @@ export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.e
     alarmEmail: text('alarmEmail'),
     sendRateLimit: Number(context('sendRateLimit') ?? defaultLimits.sendLimit),
     sendRateWindowSeconds: Number(context('sendRateWindowSeconds') ?? defaultLimits.sendWindowSeconds),
-    createConversationRateLimit: Number(context('createConversationRateLimit') ?? defaultLimits.createConversationLimit),
-    createConversationRateWindowSeconds: Number(context('createConversationRateWindowSeconds') ?? defaultLimits.createConversationWindowSeconds),
+    createConversationRateLimit: Number(
+      context('createConversationRateLimit') ?? defaultLimits.createConversationLimit,
+    ),
+    createConversationRateWindowSeconds: Number(
+      context('createConversationRateWindowSeconds') ?? defaultLimits.createConversationWindowSeconds,
+    ),
     addParticipantRateLimit: Number(context('addParticipantRateLimit') ?? defaultLimits.addParticipantLimit),
-    addParticipantRateWindowSeconds: Number(context('addParticipantRateWindowSeconds') ?? defaultLimits.addParticipantWindowSeconds),
+    addParticipantRateWindowSeconds: Number(
+      context('addParticipantRateWindowSeconds') ?? defaultLimits.addParticipantWindowSeconds,
+    ),
     keepData: prod,
     terminationProtection: prod,
     minCapacity: prod ? 0.5 : 0,
     maxCapacity: prod ? 16 : 2,
     ses: sesFromEmail
-      ? { fromEmail: sesFromEmail, fromName: text('sesFromName'), verifiedDomain: text('sesVerifiedDomain'), configurationSet: text('sesConfigurationSet') }
+      ? {
+          fromEmail: sesFromEmail,
+          fromName: text('sesFromName'),
+          verifiedDomain: text('sesVerifiedDomain'),
+          configurationSet: text('sesConfigurationSet'),
+        }
       : undefined,
   };
 }
@@ -80,15 +90,23 @@ export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.e
  * credentials but no explicit region fails too; dev with neither synthesises environment-agnostic
  * stacks (the offline `npm run synth`).
  */
-export function deploymentEnvironment(stage: string, context: Context, env: NodeJS.ProcessEnv): { account?: string; region?: string } {
+export function deploymentEnvironment(
+  stage: string,
+  context: Context,
+  env: NodeJS.ProcessEnv,
+): { account?: string; region?: string } {
   const first = (...values: unknown[]) => values.find((v): v is string => typeof v === 'string' && v !== '');
   const account = first(context('account'), env.CDK_DEPLOY_ACCOUNT, env.CDK_DEFAULT_ACCOUNT);
   const region = first(context('region'), env.CDK_DEPLOY_REGION, env.AWS_REGION, env.AWS_DEFAULT_REGION);
   if (stage === 'prod' && (!account || !region)) {
-    throw new Error('prod needs an explicit account and region: -c account=<id> -c region=<region> (or CDK_DEPLOY_ACCOUNT / AWS_REGION)');
+    throw new Error(
+      'prod needs an explicit account and region: -c account=<id> -c region=<region> (or CDK_DEPLOY_ACCOUNT / AWS_REGION)',
+    );
   }
   if (account && !region) {
-    throw new Error(`No region given for account ${account}: pass -c region=<region> or set AWS_REGION (the CLI's us-east-1 fallback is not used)`);
+    throw new Error(
+      `No region given for account ${account}: pass -c region=<region> or set AWS_REGION (the CLI's us-east-1 fallback is not used)`,
+    );
   }
   return { account, region };
 }

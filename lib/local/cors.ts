@@ -1,5 +1,5 @@
-import { stageConfig } from '../infra/stage-config';
 import { localSettings } from '../config';
+import { stageConfig } from '../infra/stage-config';
 
 /**
  * The deployed HTTP API's CORS configuration (lib/infra/messaging-stack.ts, `corsPreflight`),
@@ -41,7 +41,8 @@ export function localCorsConfiguration(env: NodeJS.ProcessEnv = process.env): Co
   const origins =
     configured === undefined
       ? stageConfig(() => undefined).corsOrigins
-      : configured.split(',')
+      : configured
+          .split(',')
           .map((s) => s.trim())
           .filter(Boolean);
   return origins.length ? { allowOrigins: origins, ...deployed } : undefined;

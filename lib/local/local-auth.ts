@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { localSettings } from '../config';
 import {
-  SignJWT,
   createLocalJWKSet,
   decodeProtectedHeader,
   exportJWK,
   generateKeyPair,
   importJWK,
-  jwtVerify,
   type JWK,
   type JWTPayload,
+  jwtVerify,
+  SignJWT,
 } from 'jose';
+import { localSettings } from '../config';
 
 /**
  * Local stand-in for Cognito: an RSA key pair kept under .data/, tokens shaped like Cognito
@@ -27,7 +27,11 @@ export interface LocalAuthConfig {
 
 export function localAuthConfig(env: NodeJS.ProcessEnv = process.env): LocalAuthConfig {
   const settings = localSettings(env);
-  return { keyFile: settings.LOCAL_JWT_KEY_FILE, issuer: settings.LOCAL_JWT_ISSUER, audience: settings.LOCAL_JWT_AUDIENCE };
+  return {
+    keyFile: settings.LOCAL_JWT_KEY_FILE,
+    issuer: settings.LOCAL_JWT_ISSUER,
+    audience: settings.LOCAL_JWT_AUDIENCE,
+  };
 }
 
 interface StoredKey {
@@ -139,7 +143,8 @@ export async function createVerifier(config: LocalAuthConfig) {
         }
         if (payload.aud !== undefined) {
           const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-          if (!audiences.includes(config.audience)) return { ok: false, reason: 'the token does not have a valid audience' };
+          if (!audiences.includes(config.audience))
+            return { ok: false, reason: 'the token does not have a valid audience' };
         } else if (payload.client_id !== config.audience) {
           return { ok: false, reason: 'the token does not have a valid audience' };
         }
@@ -155,7 +160,11 @@ export async function createVerifier(config: LocalAuthConfig) {
 export function flattenClaims(claims: JWTPayload): Record<string, string> {
   const flat: Record<string, string> = {};
   for (const [name, value] of Object.entries(claims)) {
-    flat[name] = Array.isArray(value) ? `[${value.join(' ')}]` : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    flat[name] = Array.isArray(value)
+      ? `[${value.join(' ')}]`
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
   }
   return flat;
 }

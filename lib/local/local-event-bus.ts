@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eventRuleList, type EventRule } from '../events/order-events';
+import { type EventRule, eventRuleList } from '../events/order-events';
 import { isInstant } from '../messaging/time';
 
 /**
@@ -57,7 +57,10 @@ export class LocalEventBus {
 
   constructor(private readonly options: LocalEventBusOptions) {}
 
-  async handleApiCall(target: string, body: string): Promise<{ status: number; headers?: Record<string, string>; body: string }> {
+  async handleApiCall(
+    target: string,
+    body: string,
+  ): Promise<{ status: number; headers?: Record<string, string>; body: string }> {
     if (target !== 'AWSEvents.PutEvents') {
       return error(400, 'UnknownOperationException', `Operation ${target} is not served locally`);
     }
@@ -69,7 +72,11 @@ export class LocalEventBus {
     }
     const entries = request.Entries;
     if (!Array.isArray(entries) || entries.length < 1 || entries.length > 10) {
-      return error(400, 'ValidationException', "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10");
+      return error(
+        400,
+        'ValidationException',
+        "1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length between 1 and 10",
+      );
     }
     const results = entries.map((entry) => this.accept(entry));
     return {
@@ -80,14 +87,20 @@ export class LocalEventBus {
 
   private accept(entry: PutEventsEntry): { EventId: string } | { ErrorCode: string; ErrorMessage: string } {
     if (!entry.Source || !entry.DetailType || entry.Detail === undefined) {
-      return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Parameters Source, DetailType and Detail must be specified.' };
+      return {
+        ErrorCode: 'InvalidArgument',
+        ErrorMessage: 'Parameters Source, DetailType and Detail must be specified.',
+      };
     }
     const bus = entry.EventBusName;
     if (bus && bus !== this.options.busName && !bus.endsWith(`:event-bus/${this.options.busName}`)) {
       return { ErrorCode: 'ResourceNotFoundException', ErrorMessage: `Event bus ${bus} does not exist.` };
     }
     if (Buffer.byteLength(JSON.stringify(entry)) > MAX_ENTRY_BYTES) {
-      return { ErrorCode: 'InvalidArgument', ErrorMessage: 'Total size of the entries in the request is over the limit.' };
+      return {
+        ErrorCode: 'InvalidArgument',
+        ErrorMessage: 'Total size of the entries in the request is over the limit.',
+      };
     }
     let detail: unknown;
     try {
@@ -98,7 +111,8 @@ export class LocalEventBus {
     if (detail === null || typeof detail !== 'object' || Array.isArray(detail)) {
       return { ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' };
     }
-    const given = entry.Time === undefined ? new Date() : new Date(typeof entry.Time === 'number' ? entry.Time * 1000 : entry.Time);
+    const given =
+      entry.Time === undefined ? new Date() : new Date(typeof entry.Time === 'number' ? entry.Time * 1000 : entry.Time);
     // An unreadable Time, or one outside years 0001-9999 (which PostgreSQL could not take back), is
     // replaced by the time of receipt, as a missing one is.
     const time = !Number.isNaN(given.getTime()) && isInstant(given.toISOString()) ? given : new Date();
@@ -130,7 +144,8 @@ export class LocalEventBus {
           return;
         } catch (e) {
           lastError = e;
-          if (attempt < this.options.maxAttempts) await new Promise((r) => setTimeout(r, this.options.retryDelayMs * attempt));
+          if (attempt < this.options.maxAttempts)
+            await new Promise((r) => setTimeout(r, this.options.retryDelayMs * attempt));
         }
       }
       const failure: FailedDelivery = {

@@ -4,10 +4,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { eventRuleList, type EventRule } from '../events/order-events';
+import type { EventRule } from '../events/order-events';
 import { buildOpenApiDocument } from '../http/openapi';
-import { routeKey, routeList, type RouteDefinition } from '../http/routes';
-import { preflightHeaders, responseCorsHeaders, type CorsConfiguration } from './cors';
+import { type RouteDefinition, routeKey, routeList } from '../http/routes';
+import { type CorsConfiguration, preflightHeaders, responseCorsHeaders } from './cors';
 import { createVerifier, flattenClaims, type LocalAuthConfig } from './local-auth';
 import { LocalEventBus, type LocalEventBusOptions } from './local-event-bus';
 
@@ -22,7 +22,10 @@ import { LocalEventBus, type LocalEventBusOptions } from './local-event-bus';
  * an `apigw-requestid`, and none of the Lambdas' security headers. CORS is answered as the
  * deployed API's configuration would (./cors.ts).
  */
-type HttpHandler = (event: APIGatewayProxyEventV2WithJWTAuthorizer, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+type HttpHandler = (
+  event: APIGatewayProxyEventV2WithJWTAuthorizer,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 type EventHandler = (event: unknown, context: Context) => Promise<unknown>;
 
 export interface LocalServerOptions {
@@ -147,7 +150,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
 
     if (method === 'POST' && url.pathname === '/' && typeof target === 'string') {
       const answer = await bus.handleApiCall(target, body.toString('utf8'));
-      res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.1', ...answer.headers }).end(answer.body);
+      res
+        .writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.1', ...answer.headers })
+        .end(answer.body);
       return;
     }
     if (method === 'GET' && url.pathname === '/openapi.json') {
@@ -205,7 +210,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       result = await handler(event, lambdaContext(match.route.id));
     } catch (error) {
       // What API Gateway answers when the Lambda itself fails.
-      console.error(JSON.stringify({ level: 'error', message: 'lambda failed', route: match.route.id, error: String(error) }));
+      console.error(
+        JSON.stringify({ level: 'error', message: 'lambda failed', route: match.route.id, error: String(error) }),
+      );
       gatewayAnswer(res, 500, 'Internal Server Error');
       return;
     }
@@ -217,8 +224,11 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     }
     if (options.cors) Object.assign(headers, responseCorsHeaders(options.cors, origin));
     if (result.cookies?.length) res.setHeader('set-cookie', result.cookies);
-    const payload = result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
-    res.writeHead(result.statusCode ?? 200, { 'apigw-requestid': event.requestContext.requestId, ...headers }).end(payload);
+    const payload =
+      result.body === undefined ? '' : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body;
+    res
+      .writeHead(result.statusCode ?? 200, { 'apigw-requestid': event.requestContext.requestId, ...headers })
+      .end(payload);
   }
 
   const server = createServer((req, res) => {
@@ -298,7 +308,11 @@ function toLambdaEvent(
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
-      authorizer: { principalId: '', integrationLatency: 0, jwt: { claims, scopes: claims.scope ? claims.scope.split(' ') : [] } },
+      authorizer: {
+        principalId: '',
+        integrationLatency: 0,
+        jwt: { claims, scopes: claims.scope ? claims.scope.split(' ') : [] },
+      },
       domainName: headers.host ?? 'localhost',
       domainPrefix: 'localhost',
       http: {
@@ -326,7 +340,12 @@ const docsPage = `<!doctype html>
 <script src="/docs/swagger-ui-bundle.js"></script>
 <script src="/docs/init.js"></script></body></html>`;
 const docsInit = `window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#ui', persistAuthorization: true });`;
-const mime: Record<string, string> = { '.css': 'text/css', '.js': 'application/javascript', '.png': 'image/png', '.html': 'text/html' };
+const mime: Record<string, string> = {
+  '.css': 'text/css',
+  '.js': 'application/javascript',
+  '.png': 'image/png',
+  '.html': 'text/html',
+};
 
 /** The OpenAPI page, from the installed swagger-ui-dist package: no CDN, works offline. */
 async function serveDocs(pathname: string, swaggerDir: string, res: ServerResponse) {

@@ -1,10 +1,10 @@
+import { localSettings } from '../config';
 import type { DatabaseHandle } from '../db/create-database';
 import { migrateToLatest } from '../db/migrate';
 import { config, installRuntime } from '../runtime';
 import { localCorsConfiguration } from './cors';
 import { localAuthConfig } from './local-auth';
-import { startLocalServer, type LocalServer } from './local-server';
-import { localSettings } from '../config';
+import { type LocalServer, startLocalServer } from './local-server';
 
 export interface LocalStackOptions {
   port: number;

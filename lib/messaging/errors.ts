@@ -82,7 +82,10 @@ export class RateLimitedError extends DomainError {
 export class UnavailableError extends DomainError {
   readonly status = 503;
   readonly code = 'unavailable';
-  constructor(readonly retryAfterSeconds: number, cause?: unknown) {
+  constructor(
+    readonly retryAfterSeconds: number,
+    cause?: unknown,
+  ) {
     super('The service is temporarily unavailable; retry shortly', { retryAfterSeconds });
     if (cause) this.cause = cause;
   }

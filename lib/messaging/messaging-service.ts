@@ -24,8 +24,8 @@ import type {
 } from './types';
 import * as users from './users';
 
-export { LAST_MESSAGE_PREVIEW_CODE_POINTS, MAX_PARTICIPANTS, MESSAGE_PAGE_BYTE_BUDGET, defaultLimits } from './limits';
 export type { MessagingLimits } from './limits';
+export { defaultLimits, LAST_MESSAGE_PREVIEW_CODE_POINTS, MAX_PARTICIPANTS, MESSAGE_PAGE_BYTE_BUDGET } from './limits';
 
 /**
  * The messaging domain behind one object, so handlers and tests hold one thing. Each method is
@@ -73,7 +73,11 @@ export class MessagingService {
     return readMarks.markConversationRead(this.domain, caller, conversationId);
   }
 
-  addParticipant(caller: Caller, conversationId: string, userId: string): Promise<{ participant: Participant; added: boolean }> {
+  addParticipant(
+    caller: Caller,
+    conversationId: string,
+    userId: string,
+  ): Promise<{ participant: Participant; added: boolean }> {
     return participants.addParticipant(this.domain, caller, conversationId, userId);
   }
 
@@ -85,7 +89,11 @@ export class MessagingService {
     return readMarks.getUnreadTotal(this.domain, caller);
   }
 
-  adminListConversations(caller: Caller, filters: AdminConversationFilters, page: PageRequest): Promise<Page<Conversation>> {
+  adminListConversations(
+    caller: Caller,
+    filters: AdminConversationFilters,
+    page: PageRequest,
+  ): Promise<Page<Conversation>> {
     return conversations.adminListConversations(this.domain, caller, filters, page);
   }
 
@@ -93,7 +101,11 @@ export class MessagingService {
     return conversations.adminGetConversation(this.domain, caller, conversationId);
   }
 
-  adminSetConversationStatus(caller: Caller, conversationId: string, status: Conversation['status']): Promise<Conversation> {
+  adminSetConversationStatus(
+    caller: Caller,
+    conversationId: string,
+    status: Conversation['status'],
+  ): Promise<Conversation> {
     return conversations.adminSetConversationStatus(this.domain, caller, conversationId, status);
   }
 }

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { text, timestamptz, uuid } from '../db/casts';
 import type { Database } from '../db/schema';
 
@@ -48,7 +48,6 @@ export interface ProjectionOutcome {
 
 /** Statuses after which the order's conversation accepts no more messages; any other status reopens it. */
 export const defaultClosingStatuses = ['cancelled', 'canceled', 'refunded', 'closed', 'archived'];
-
 
 export function statusMessage(status: string): string {
   return `Order status changed to ${status}`;

@@ -3,8 +3,8 @@ import { uuid } from '../db/casts';
 import { getConversation } from './conversations';
 import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UnknownUsersError } from './errors';
 import { MAX_PARTICIPANTS } from './limits';
-import { toParticipant, type ParticipantRow } from './rows';
-import { retryAfter, visibleTo, windowOf, type Domain } from './sql';
+import { type ParticipantRow, toParticipant } from './rows';
+import { type Domain, retryAfter, visibleTo, windowOf } from './sql';
 import type { Caller, Participant } from './types';
 
 /** Participants: adding people and removing them (or leaving). Each operation is one statement. */
@@ -24,7 +24,11 @@ export async function addParticipant(
   userId: string,
 ): Promise<{ participant: Participant; added: boolean }> {
   const { addParticipantLimit, addParticipantWindowSeconds } = d.limits;
-  const { rows } = await sql<{ outcome: AddOutcome; retry_after: number | null; participant: ParticipantRow | null }>`/* participants.add */
+  const { rows } = await sql<{
+    outcome: AddOutcome;
+    retry_after: number | null;
+    participant: ParticipantRow | null;
+  }>`/* participants.add */
     SELECT outcome, retry_after, participant FROM participants_add(
       ${uuid(conversationId)}, ${uuid(caller.userId)}, ${caller.isAdmin}, ${uuid(userId)},
       ${sql.lit(MAX_PARTICIPANTS)}, ${sql.lit(addParticipantLimit)}, ${windowOf(addParticipantWindowSeconds)})
@@ -46,7 +50,12 @@ export async function addParticipant(
 }
 
 /** Removes a participant: anyone may leave; only admins remove others. The removed user loses access at once. */
-export async function removeParticipant(d: Domain, caller: Caller, conversationId: string, userId: string): Promise<void> {
+export async function removeParticipant(
+  d: Domain,
+  caller: Caller,
+  conversationId: string,
+  userId: string,
+): Promise<void> {
   if (userId !== caller.userId && !caller.isAdmin) {
     // Check visibility first so a non-participant still sees only "not found".
     await getConversation(d, caller, conversationId);

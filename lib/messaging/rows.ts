@@ -59,7 +59,12 @@ export function toMessage(row: MessageRow): Message {
 }
 
 export function toParticipant(row: ParticipantRow): Participant {
-  return { userId: row.user_id, role: row.role, joinedAt: toIso(row.joined_at), lastReadAt: toIsoOrNull(row.last_read_at) };
+  return {
+    userId: row.user_id,
+    role: row.role,
+    joinedAt: toIso(row.joined_at),
+    lastReadAt: toIsoOrNull(row.last_read_at),
+  };
 }
 
 export function toConversation(row: ConversationRow): Conversation {

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { uuid } from '../db/casts';
 import type { Database } from '../db/schema';
 import type { MessagingLimits } from './limits';
@@ -37,14 +37,19 @@ function messageValues(alias: string, overrides: Partial<Record<MessageColumn, R
 }
 
 /** The columns of a message row (`m.id, m.conversation_id, …`), as MessageRow names them. */
-export function messageColumns(alias: string, overrides: Partial<Record<MessageColumn, RawBuilder<unknown>>> = {}): RawBuilder<MessageRow> {
+export function messageColumns(
+  alias: string,
+  overrides: Partial<Record<MessageColumn, RawBuilder<unknown>>> = {},
+): RawBuilder<MessageRow> {
   return sql.join(messageValues(alias, overrides).map(([column, value]) => sql`${value} AS ${sql.id(column)}`));
 }
 
 /** A message as JSON with its column names; `previewCodePoints` cuts the content (inbox previews). */
 export function messageJson(alias: string, previewCodePoints?: number): RawBuilder<MessageRow> {
   const overrides =
-    previewCodePoints === undefined ? {} : { content: sql`left(${sql.ref(`${alias}.content`)}, ${sql.lit(previewCodePoints)})` };
+    previewCodePoints === undefined
+      ? {}
+      : { content: sql`left(${sql.ref(`${alias}.content`)}, ${sql.lit(previewCodePoints)})` };
   return sql`json_build_object(${sql.join(messageValues(alias, overrides).map(([column, value]) => sql`${sql.lit(column)}, ${value}`))})`;
 }
 
@@ -58,7 +63,10 @@ export function participantJson(alias: string): RawBuilder<ParticipantRow> {
  * A conversation's participants as a JSON array in join order, read from `source` (the table,
  * or the rows a statement just inserted).
  */
-export function participantsJson(source: RawBuilder<unknown>, conversationId: RawBuilder<unknown>): RawBuilder<ParticipantRow[]> {
+export function participantsJson(
+  source: RawBuilder<unknown>,
+  conversationId: RawBuilder<unknown>,
+): RawBuilder<ParticipantRow[]> {
   return sql`(SELECT json_agg(${participantJson('p')} ORDER BY p.joined_at, p.user_id)
                 FROM ${source} p WHERE p.conversation_id = ${conversationId})`;
 }

@@ -1,4 +1,4 @@
-import { eventRuleList, type EventRule } from '../events/order-events';
+import { type EventRule, eventRuleList } from '../events/order-events';
 
 /**
  * Replays the order events waiting in the two failure queues through the handler of their rule:
@@ -59,20 +59,29 @@ export function routeFailure(kind: FailureQueueKind, message: QueueMessage): Rou
   let functionArn: string | undefined;
   if (kind === 'delivery') {
     event = body;
-    why = [message.attributes.ERROR_CODE, message.attributes.ERROR_MESSAGE].filter(Boolean).join(': ') || 'not delivered';
+    why =
+      [message.attributes.ERROR_CODE, message.attributes.ERROR_MESSAGE].filter(Boolean).join(': ') || 'not delivered';
   } else {
     const record = body as {
       requestContext?: { functionArn?: string; condition?: string; approximateInvokeCount?: number };
       requestPayload?: unknown;
       responsePayload?: { errorType?: string; errorMessage?: string } | null;
     };
-    if (!record?.requestContext || record.requestPayload === undefined) return { ok: false, problem: 'not a Lambda invocation record' };
+    if (!record?.requestContext || record.requestPayload === undefined)
+      return { ok: false, problem: 'not a Lambda invocation record' };
     event = record.requestPayload;
     functionArn = record.requestContext.functionArn;
-    why = [record.requestContext.condition, record.responsePayload?.errorType, record.responsePayload?.errorMessage].filter(Boolean).join(': ');
+    why = [record.requestContext.condition, record.responsePayload?.errorType, record.responsePayload?.errorMessage]
+      .filter(Boolean)
+      .join(': ');
   }
   const envelope = event as Partial<OrderEventEnvelope> | null;
-  if (!envelope || typeof envelope !== 'object' || typeof envelope['detail-type'] !== 'string' || typeof envelope.id !== 'string') {
+  if (
+    !envelope ||
+    typeof envelope !== 'object' ||
+    typeof envelope['detail-type'] !== 'string' ||
+    typeof envelope.id !== 'string'
+  ) {
     return { ok: false, problem: 'not an EventBridge event' };
   }
   const rule = eventRuleList.find((r) => r.detailType === envelope['detail-type']);
@@ -80,7 +89,10 @@ export function routeFailure(kind: FailureQueueKind, message: QueueMessage): Rou
   // `arn:aws:lambda:<region>:<account>:function:messaging-<stage>-<rule id>[:<qualifier>]`
   const failedFunction = functionArn?.split(':')[6];
   if (failedFunction && !failedFunction.endsWith(`-${rule.id}`)) {
-    return { ok: false, problem: `${envelope['detail-type']} failed in ${failedFunction}, which is not the ${rule.id} handler` };
+    return {
+      ok: false,
+      problem: `${envelope['detail-type']} failed in ${failedFunction}, which is not the ${rule.id} handler`,
+    };
   }
   return { ok: true, rule, event: envelope as OrderEventEnvelope, why };
 }

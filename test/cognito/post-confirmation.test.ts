@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import type { PostConfirmationTriggerEvent } from 'aws-lambda';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,13 +36,21 @@ beforeAll(async () => {
   silent = createServer((socket) => void sockets.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const silentPort = (silent.address() as AddressInfo).port;
-  stalled = await createDatabase({ kind: 'postgres', connectionString: `postgres://app@127.0.0.1:${silentPort}/messaging`, poolSize: 1 });
+  stalled = await createDatabase({
+    kind: 'postgres',
+    connectionString: `postgres://app@127.0.0.1:${silentPort}/messaging`,
+    poolSize: 1,
+  });
   // A port nobody listens on: the connection is refused at once.
   const closed = createServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const closedPort = (closed.address() as AddressInfo).port;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
-  refused = await createDatabase({ kind: 'postgres', connectionString: `postgres://app@127.0.0.1:${closedPort}/messaging`, poolSize: 1 });
+  refused = await createDatabase({
+    kind: 'postgres',
+    connectionString: `postgres://app@127.0.0.1:${closedPort}/messaging`,
+    poolSize: 1,
+  });
 });
 afterAll(async () => {
   for (const socket of sockets) socket.destroy();
@@ -54,10 +62,15 @@ afterAll(async () => {
 describe('the Cognito post-confirmation trigger', () => {
   it('records the confirmed user and hands the event back', async () => {
     const sub = randomUUID();
-    const handler = postConfirmationHandler({ messaging: async () => new MessagingService(database.db), budgetMs: 3_000 });
+    const handler = postConfirmationHandler({
+      messaging: async () => new MessagingService(database.db),
+      budgetMs: 3_000,
+    });
     const event = confirmation(sub);
     expect(await handler(event)).toBe(event);
-    const { rows } = await sql<{ role: string }>`SELECT role FROM users WHERE id = cast(${sub} as uuid)`.execute(database.db);
+    const { rows } = await sql<{ role: string }>`SELECT role FROM users WHERE id = cast(${sub} as uuid)`.execute(
+      database.db,
+    );
     expect(rows).toEqual([{ role: 'user' }]);
   });
 
@@ -70,14 +83,20 @@ describe('the Cognito post-confirmation trigger', () => {
   });
 
   it('keeps within the time Lambda has left, when that is shorter than the budget', async () => {
-    const handler = postConfirmationHandler({ messaging: async () => new MessagingService(stalled.db), budgetMs: 3_000 });
+    const handler = postConfirmationHandler({
+      messaging: async () => new MessagingService(stalled.db),
+      budgetMs: 3_000,
+    });
     const started = Date.now();
     await handler(confirmation(randomUUID()), { getRemainingTimeInMillis: () => 1_200 } as never);
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('returns the event when the database refuses the connection', async () => {
-    const handler = postConfirmationHandler({ messaging: async () => new MessagingService(refused.db), budgetMs: 3_000 });
+    const handler = postConfirmationHandler({
+      messaging: async () => new MessagingService(refused.db),
+      budgetMs: 3_000,
+    });
     const event = confirmation(randomUUID());
     expect(await handler(event)).toBe(event);
   });

@@ -58,13 +58,43 @@ const actor = fc.integer({ min: 0, max: ACTORS });
 const conv = fc.integer({ min: 0, max: 2 });
 const person = fc.integer({ min: 0, max: ACTORS + POOL - 1 });
 const op: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ kind: fc.constant('send' as const), actor, conv, clientMessageId: fc.option(fc.constantFrom('k0', 'k1', 'k2'), { nil: null }) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('setStatus' as const), conv, status: fc.constantFrom('active' as const, 'closed' as const) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({
+      kind: fc.constant('send' as const),
+      actor,
+      conv,
+      clientMessageId: fc.option(fc.constantFrom('k0', 'k1', 'k2'), { nil: null }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('setStatus' as const),
+      conv,
+      status: fc.constantFrom('active' as const, 'closed' as const),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('add' as const), actor, conv, target: person }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('remove' as const), actor, conv, target: person }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('markMessageRead' as const), actor, conv, message: fc.integer({ min: 0, max: 1 }) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('markMessageRead' as const),
+      actor,
+      conv,
+      message: fc.integer({ min: 0, max: 1 }),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('markConversationRead' as const), actor, conv }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('create' as const), actor: fc.integer({ min: 0, max: ACTORS - 1 }), others: fc.uniqueArray(person, { maxLength: 3 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('create' as const),
+      actor: fc.integer({ min: 0, max: ACTORS - 1 }),
+      others: fc.uniqueArray(person, { maxLength: 3 }),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('orderEvent' as const), event: fc.nat() }) },
 );
 
@@ -107,7 +137,9 @@ beforeAll(async () => {
   onOrderCreated = (await import('../../functions/events/on-order-created')).handler as never;
   onStatusChanged = (await import('../../functions/events/on-order-status-changed')).handler as never;
   onProviderAssigned = (await import('../../functions/events/on-order-service-provider-assigned')).handler as never;
-  console.log(`randomized concurrency suite on ${backend}: seed ${seed}, ${runs} runs of up to ${maxOps} operations (replay: CONCURRENCY_SEED=${seed})`);
+  console.log(
+    `randomized concurrency suite on ${backend}: seed ${seed}, ${runs} runs of up to ${maxOps} operations (replay: CONCURRENCY_SEED=${seed})`,
+  );
 });
 afterAll(async () => stack?.close());
 
@@ -131,9 +163,14 @@ async function world() {
   const actors = await Promise.all(Array.from({ length: ACTORS }, () => stack.user()));
   const pool = await Promise.all(Array.from({ length: POOL }, () => stack.user()));
   const fillers = Array.from({ length: MAX_PARTICIPANTS - 4 }, () => randomUUID());
-  await sql`INSERT INTO users (id) SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(fillers)} as jsonb))`.execute(db);
+  await sql`INSERT INTO users (id) SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(fillers)} as jsonb))`.execute(
+    db,
+  );
   const create = async (participantIds: string[], type = 'general') => {
-    const response = await stack.request('POST', '/v1/messages/conversations', { token: host.token, body: { type, participantIds } });
+    const response = await stack.request('POST', '/v1/messages/conversations', {
+      token: host.token,
+      body: { type, participantIds },
+    });
     if (response.status !== 201) throw new Error(`setup: ${response.status} ${response.text}`);
     return response.body.id as string;
   };
@@ -147,7 +184,10 @@ async function world() {
   for (const id of conversations.slice(0, 2)) {
     const ids: string[] = [];
     for (const content of ['first', 'second']) {
-      const sent = await stack.request('POST', `/v1/messages/conversations/${id}/messages`, { token: host.token, body: { content } });
+      const sent = await stack.request('POST', `/v1/messages/conversations/${id}/messages`, {
+        token: host.token,
+        body: { content },
+      });
       if (sent.status !== 201) throw new Error(`setup: ${sent.status} ${sent.text}`);
       ids.push(sent.body.id);
     }
@@ -177,17 +217,42 @@ function buildOrderEvents(world: World, story: { versioned: boolean; statuses: s
   const owner = world.actors[4]!.id;
   const providers = [world.actors[5]!.id, world.pool[0]!.id, world.pool[1]!.id].slice(0, story.providers);
   const events: OrderEventRun[] = [
-    { status: false, run: () => onOrderCreated(envelope('OrderCreated', { orderId: world.orderId, userId: owner, serviceProviderId: providers[0], title: 'Randomized' }, at(0))) },
+    {
+      status: false,
+      run: () =>
+        onOrderCreated(
+          envelope(
+            'OrderCreated',
+            { orderId: world.orderId, userId: owner, serviceProviderId: providers[0], title: 'Randomized' },
+            at(0),
+          ),
+        ),
+    },
     ...story.statuses.map((status, i) => ({
       status: true,
-      run: () => onStatusChanged(envelope('OrderStatusChanged', { orderId: world.orderId, status, ...(story.versioned ? { version: i + 1 } : {}) }, at(10 + i))),
+      run: () =>
+        onStatusChanged(
+          envelope(
+            'OrderStatusChanged',
+            { orderId: world.orderId, status, ...(story.versioned ? { version: i + 1 } : {}) },
+            at(10 + i),
+          ),
+        ),
     })),
     ...providers.map((provider, i) => ({
       status: false,
-      run: () => onProviderAssigned(envelope('OrderServiceProviderAssigned', { orderId: world.orderId, serviceProviderId: provider }, at(1 + i))),
+      run: () =>
+        onProviderAssigned(
+          envelope('OrderServiceProviderAssigned', { orderId: world.orderId, serviceProviderId: provider }, at(1 + i)),
+        ),
     })),
   ];
-  return { events, owner, finalProvider: providers[providers.length - 1]!, finalStatus: story.statuses[story.statuses.length - 1]! };
+  return {
+    events,
+    owner,
+    finalProvider: providers[providers.length - 1]!,
+    finalStatus: story.statuses[story.statuses.length - 1]!,
+  };
 }
 
 async function perform(world: World, order: ReturnType<typeof buildOrderEvents>, o: Op): Promise<Observed> {
@@ -205,17 +270,28 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
         ...(o.clientMessageId ? { clientMessageId: o.clientMessageId } : {}),
       });
     case 'setStatus':
-      return call('PATCH', `/v1/admin/messages/conversations/${conversation(o.conv)}`, world.admin.token, { status: o.status });
+      return call('PATCH', `/v1/admin/messages/conversations/${conversation(o.conv)}`, world.admin.token, {
+        status: o.status,
+      });
     case 'add':
-      return call('POST', `/v1/messages/conversations/${conversation(o.conv)}/participants`, who(o.actor).token, { userId: target(o.target) });
+      return call('POST', `/v1/messages/conversations/${conversation(o.conv)}/participants`, who(o.actor).token, {
+        userId: target(o.target),
+      });
     case 'remove':
-      return call('DELETE', `/v1/messages/conversations/${conversation(o.conv)}/participants/${target(o.target)}`, who(o.actor).token);
+      return call(
+        'DELETE',
+        `/v1/messages/conversations/${conversation(o.conv)}/participants/${target(o.target)}`,
+        who(o.actor).token,
+      );
     case 'markMessageRead':
       return call('PATCH', `/v1/messages/${world.seeded[o.conv]![o.message]}/read`, who(o.actor).token);
     case 'markConversationRead':
       return call('PATCH', `/v1/messages/conversations/${conversation(o.conv)}/read`, who(o.actor).token);
     case 'create':
-      return call('POST', '/v1/messages/conversations', who(o.actor).token, { type: 'general', participantIds: o.others.map(target) });
+      return call('POST', '/v1/messages/conversations', who(o.actor).token, {
+        type: 'general',
+        participantIds: o.others.map(target),
+      });
     case 'orderEvent': {
       const event = order.events[o.event % order.events.length]!;
       try {
@@ -232,11 +308,18 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
 async function readMarks(conversationIds: string[]) {
   const { rows } = await sql<{ id: string; seq: number }>`
     SELECT id, last_read_seq::int AS seq FROM conversation_participants
-     WHERE conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversationIds)} as jsonb)))`.execute(stack.database.db);
+     WHERE conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversationIds)} as jsonb)))`.execute(
+    stack.database.db,
+  );
   return new Map(rows.map((r) => [r.id, r.seq]));
 }
 
-async function check(world: World, order: ReturnType<typeof buildOrderEvents>, observed: Observed[], marks: Array<Map<string, number>>) {
+async function check(
+  world: World,
+  order: ReturnType<typeof buildOrderEvents>,
+  observed: Observed[],
+  marks: Array<Map<string, number>>,
+) {
   const db = stack.database.db;
   const problems: string[] = [];
   for (const o of observed) {
@@ -247,36 +330,61 @@ async function check(world: World, order: ReturnType<typeof buildOrderEvents>, o
   const created = observed.filter((o) => o.op.kind === 'create' && o.status === 201).map((o) => o.body.id as string);
   const conversationIds = [...world.conversations, ...created];
   const everyone = [world.host, world.admin, ...world.actors, ...world.pool].map((u) => u.id);
-  problems.push(...(await invariantViolations(db, { conversationIds, senderIds: everyone }, { maxParticipants: MAX_PARTICIPANTS, send: limits.send })));
+  problems.push(
+    ...(await invariantViolations(
+      db,
+      { conversationIds, senderIds: everyone },
+      { maxParticipants: MAX_PARTICIPANTS, send: limits.send },
+    )),
+  );
 
   // Every 201 is exactly one stored message, and every retry returns the stored one.
   const sends = observed.filter((o) => o.op.kind === 'send' && (o.status === 201 || o.status === 200));
-  const { rows: stored } = await sql<{ id: string; sender_id: string; conversation_id: string; client_message_id: string | null; content: string }>`
+  const { rows: stored } = await sql<{
+    id: string;
+    sender_id: string;
+    conversation_id: string;
+    client_message_id: string | null;
+    content: string;
+  }>`
     SELECT id, sender_id, conversation_id, client_message_id, content FROM messages
-     WHERE sender_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(everyone)} as jsonb)))`.execute(db);
+     WHERE sender_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(everyone)} as jsonb)))`.execute(
+    db,
+  );
   const byId = new Map(stored.map((m) => [m.id, m]));
   const createdIds = sends.filter((o) => o.status === 201).map((o) => o.body.id as string);
   if (new Set(createdIds).size !== createdIds.length) problems.push('two 201s returned the same message');
   for (const o of sends) {
     const m = byId.get(o.body.id);
-    if (!m || m.content !== o.body.content || m.sender_id !== o.body.senderId) problems.push(`send ${o.body.id} (${o.status}) is not stored as answered`);
+    if (!m || m.content !== o.body.content || m.sender_id !== o.body.senderId)
+      problems.push(`send ${o.body.id} (${o.status}) is not stored as answered`);
     if (o.status === 200 && !o.body.clientMessageId) problems.push('a 200 send without clientMessageId');
   }
   for (const m of stored) {
     if (m.client_message_id === null || m.sender_id === world.host.id) continue;
-    const answers = sends.filter((o) => o.body.senderId === m.sender_id && o.body.conversationId === m.conversation_id && o.body.clientMessageId === m.client_message_id);
-    if (answers.some((o) => o.body.id !== m.id)) problems.push(`a retry of ${m.client_message_id} returned another message`);
+    const answers = sends.filter(
+      (o) =>
+        o.body.senderId === m.sender_id &&
+        o.body.conversationId === m.conversation_id &&
+        o.body.clientMessageId === m.client_message_id,
+    );
+    if (answers.some((o) => o.body.id !== m.id))
+      problems.push(`a retry of ${m.client_message_id} returned another message`);
   }
 
   // Every rate slot is one admitted action, and a refusal means the limit was reached exactly.
   const { rows: slots } = await sql<{ user_id: string; action: string; n: number }>`
     SELECT user_id, action, cardinality(recent) AS n FROM rate_limits
-     WHERE user_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(everyone)} as jsonb)))`.execute(db);
-  const slotsOf = (user: string, action: string) => slots.find((s) => s.user_id === user && s.action === action)?.n ?? 0;
+     WHERE user_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(everyone)} as jsonb)))`.execute(
+    db,
+  );
+  const slotsOf = (user: string, action: string) =>
+    slots.find((s) => s.user_id === user && s.action === action)?.n ?? 0;
   const people = [world.admin, ...world.actors];
   for (const [index, user] of people.entries()) {
     const actorIndex = index === 0 ? ACTORS : index - 1;
-    const mine = (kind: Op['kind']) => observed.filter((o) => o.op.kind === kind && 'actor' in o.op && o.op.actor === actorIndex);
+    const mine = (kind: Op['kind']) =>
+      observed.filter((o) => o.op.kind === kind && 'actor' in o.op && o.op.actor === actorIndex);
     const sent = stored.filter((m) => m.sender_id === user.id).length;
     const admitted = {
       send_message: sent,
@@ -288,11 +396,18 @@ async function check(world: World, order: ReturnType<typeof buildOrderEvents>, o
       add_participant: mine('add').some((o) => o.status === 429),
       create_conversation: mine('create').some((o) => o.status === 429),
     };
-    const limitOf = { send_message: limits.send.limit, add_participant: limits.addParticipant.limit, create_conversation: limits.createConversation.limit };
+    const limitOf = {
+      send_message: limits.send.limit,
+      add_participant: limits.addParticipant.limit,
+      create_conversation: limits.createConversation.limit,
+    };
     for (const action of ['send_message', 'add_participant', 'create_conversation'] as const) {
-      if (slotsOf(user.id, action) !== admitted[action]) problems.push(`user ${index}: ${slotsOf(user.id, action)} ${action} slots for ${admitted[action]} admitted`);
-      if (admitted[action] > limitOf[action]) problems.push(`user ${index}: ${admitted[action]} ${action} over the limit`);
-      if (refused[action] && admitted[action] !== limitOf[action]) problems.push(`user ${index}: ${action} refused at ${admitted[action]} of ${limitOf[action]}`);
+      if (slotsOf(user.id, action) !== admitted[action])
+        problems.push(`user ${index}: ${slotsOf(user.id, action)} ${action} slots for ${admitted[action]} admitted`);
+      if (admitted[action] > limitOf[action])
+        problems.push(`user ${index}: ${admitted[action]} ${action} over the limit`);
+      if (refused[action] && admitted[action] !== limitOf[action])
+        problems.push(`user ${index}: ${action} refused at ${admitted[action]} of ${limitOf[action]}`);
     }
   }
 
@@ -313,7 +428,13 @@ async function check(world: World, order: ReturnType<typeof buildOrderEvents>, o
       const outcome = (await event.run()) as { applied: boolean };
       if (event.status && outcome.applied) applied++;
     }
-    const { rows } = await sql<{ conversations: number; status: string | null; messages: string[] | null; conversation_status: string | null; participants: string[] | null }>`
+    const { rows } = await sql<{
+      conversations: number;
+      status: string | null;
+      messages: string[] | null;
+      conversation_status: string | null;
+      participants: string[] | null;
+    }>`
       SELECT (SELECT count(*)::int FROM conversations c WHERE c.order_id = o.id) AS conversations, o.status,
              (SELECT json_agg(m.content ORDER BY m.seq) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.order_id = o.id) AS messages,
              (SELECT c.status FROM conversations c WHERE c.order_id = o.id) AS conversation_status,
@@ -321,16 +442,19 @@ async function check(world: World, order: ReturnType<typeof buildOrderEvents>, o
         FROM orders o WHERE o.id = cast(${world.orderId} as uuid)`.execute(db);
     const o = rows[0];
     const messages = o?.messages ?? [];
-    if (!o || o.conversations !== 1) problems.push(`order has ${o?.conversations ?? 0} conversations`);
+    if (o?.conversations !== 1) problems.push(`order has ${o?.conversations ?? 0} conversations`);
     else {
       if (o.status !== order.finalStatus) problems.push(`order status ${o.status}, newest ${order.finalStatus}`);
-      if (messages[messages.length - 1] !== statusMessage(order.finalStatus)) problems.push(`last status message ${messages[messages.length - 1]}`);
+      if (messages[messages.length - 1] !== statusMessage(order.finalStatus))
+        problems.push(`last status message ${messages[messages.length - 1]}`);
       if (new Set(messages).size !== messages.length) problems.push(`a status message twice: ${messages.join(', ')}`);
       if (messages.length !== applied) problems.push(`${applied} statuses applied, ${messages.length} status messages`);
       const closed = defaultClosingStatuses.includes(order.finalStatus);
-      if ((o.conversation_status === 'closed') !== closed) problems.push(`order conversation ${o.conversation_status} after ${order.finalStatus}`);
+      if ((o.conversation_status === 'closed') !== closed)
+        problems.push(`order conversation ${o.conversation_status} after ${order.finalStatus}`);
       const expected = [order.owner, order.finalProvider].sort();
-      if (JSON.stringify(o.participants) !== JSON.stringify(expected)) problems.push(`order participants ${o.participants}, expected ${expected}`);
+      if (JSON.stringify(o.participants) !== JSON.stringify(expected))
+        problems.push(`order participants ${o.participants}, expected ${expected}`);
     }
   }
   return problems;
@@ -355,6 +479,8 @@ describe(`randomized concurrency on ${backend}`, () => {
       }),
       { seed, numRuns: runs, endOnFailure: true },
     );
-    console.log(`randomized concurrency suite on ${backend}: ${runs} runs, ${executed} operations, every invariant held`);
+    console.log(
+      `randomized concurrency suite on ${backend}: ${runs} runs, ${executed} operations, every invariant held`,
+    );
   });
 });

@@ -50,7 +50,14 @@ describe('the application role', () => {
       SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls
       FROM pg_roles WHERE rolname = ${appRoleName}`.execute(handle.db);
     expect(rows).toEqual([
-      { rolcanlogin: true, rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false, rolbypassrls: false },
+      {
+        rolcanlogin: true,
+        rolsuper: false,
+        rolcreatedb: false,
+        rolcreaterole: false,
+        rolreplication: false,
+        rolbypassrls: false,
+      },
     ]);
     const owned = await sql`SELECT tablename FROM pg_tables WHERE tableowner = ${appRoleName}`.execute(handle.db);
     expect(owned.rows).toEqual([]);
@@ -82,7 +89,12 @@ describe('the application role', () => {
       await messaging.removeParticipant(bob, conversation.id, bob.userId);
       // The order projection fires sync_order_participants and the activity triggers.
       const orderId = randomUUID();
-      await orders.orderCreated({ orderId, userId: alice.userId, serviceProviderId: bob.userId, title: 'Fix the sink' });
+      await orders.orderCreated({
+        orderId,
+        userId: alice.userId,
+        serviceProviderId: bob.userId,
+        title: 'Fix the sink',
+      });
       await orders.statusChanged({ orderId, status: 'scheduled', version: 2 }, new Date().toISOString());
       await orders.orderDeleted({ orderId });
     });
@@ -107,14 +119,20 @@ describe('the application role', () => {
     const role = `scram_check_${randomUUID().slice(0, 8)}`;
     await sql`SET password_encryption = 'scram-sha-256'`.execute(handle.db);
     await sql`CREATE ROLE ${sql.raw(role)} LOGIN PASSWORD 'Correct-Horse-9'`.execute(handle.db);
-    const { rows } = await sql<{ rolpassword: string }>`SELECT rolpassword FROM pg_authid WHERE rolname = ${role}`.execute(handle.db);
+    const { rows } = await sql<{
+      rolpassword: string;
+    }>`SELECT rolpassword FROM pg_authid WHERE rolname = ${role}`.execute(handle.db);
     await sql`DROP ROLE ${sql.raw(role)}`.execute(handle.db);
     const stored = rows[0]!.rolpassword;
     const [, iterations, salt] = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(stored)!;
     expect(scramSha256Verifier('Correct-Horse-9', Buffer.from(salt!, 'base64'), Number(iterations))).toBe(stored);
     // And ensureAppRole stores exactly such a verifier (no clear text in pg_authid or the logs).
-    const app = await sql<{ rolpassword: string }>`SELECT rolpassword FROM pg_authid WHERE rolname = ${appRoleName}`.execute(handle.db);
+    const app = await sql<{
+      rolpassword: string;
+    }>`SELECT rolpassword FROM pg_authid WHERE rolname = ${appRoleName}`.execute(handle.db);
     const [, appIterations, appSalt] = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(app.rows[0]!.rolpassword)!;
-    expect(scramSha256Verifier(password, Buffer.from(appSalt!, 'base64'), Number(appIterations))).toBe(app.rows[0]!.rolpassword);
+    expect(scramSha256Verifier(password, Buffer.from(appSalt!, 'base64'), Number(appIterations))).toBe(
+      app.rows[0]!.rolpassword,
+    );
   });
 });

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MalformedEventError } from '../../functions/commons/event-handler';
 import { handler as onOrderCreated } from '../../functions/events/on-order-created';
 import { handler as onStatusChanged } from '../../functions/events/on-order-status-changed';
-import { MalformedEventError } from '../../functions/commons/event-handler';
 import { TestStack, type TestUser } from '../support/http-stack';
 import { backend } from '../support/test-database';
 
@@ -13,7 +13,11 @@ let eventBridge: EventBridgeClient;
 
 beforeAll(async () => {
   stack = await TestStack.start();
-  eventBridge = new EventBridgeClient({ endpoint: stack.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  eventBridge = new EventBridgeClient({
+    endpoint: stack.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
 });
 afterAll(async () => {
   eventBridge?.destroy();
@@ -24,7 +28,14 @@ afterAll(async () => {
 async function emit(detailType: string, detail: object, options: { source?: string; time?: Date } = {}) {
   const out = await eventBridge.send(
     new PutEventsCommand({
-      Entries: [{ Source: options.source ?? 'order-service', DetailType: detailType, Detail: JSON.stringify(detail), Time: options.time }],
+      Entries: [
+        {
+          Source: options.source ?? 'order-service',
+          DetailType: detailType,
+          Detail: JSON.stringify(detail),
+          Time: options.time,
+        },
+      ],
     }),
   );
   expect(out.FailedEntryCount).toBe(0);
@@ -44,7 +55,9 @@ async function count(table: 'conversations' | 'messages' | 'orders', orderId: st
       : table === 'conversations'
         ? sql`order_id = cast(${orderId} as uuid)`
         : sql`conversation_id IN (SELECT id FROM conversations WHERE order_id = cast(${orderId} as uuid))`;
-  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE ${where}`.execute(stack.database.db);
+  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE ${where}`.execute(
+    stack.database.db,
+  );
   return rows[0]!.n;
 }
 
@@ -78,7 +91,13 @@ describe(`order events on ${backend}`, () => {
     const owner = await stack.user();
     const provider = await stack.user(['service_provider']);
     const orderId = randomUUID();
-    await emit('OrderCreated', { orderId, userId: owner.id, serviceProviderId: provider.id, title: 'Fix the sink', status: 'placed' });
+    await emit('OrderCreated', {
+      orderId,
+      userId: owner.id,
+      serviceProviderId: provider.id,
+      title: 'Fix the sink',
+      status: 'placed',
+    });
     await delivered();
     const [conversation] = await orderConversation(owner, orderId);
     expect(conversation).toMatchObject({ subject: 'Fix the sink', status: 'active', unreadCount: 0 });
@@ -94,7 +113,9 @@ describe(`order events on ${backend}`, () => {
       const [seen] = await orderConversation(user, orderId);
       expect(seen!.unreadCount).toBe(1);
     }
-    const messages = await stack.request('GET', `/v1/messages/conversations/${conversation!.id}/messages`, { token: provider.token });
+    const messages = await stack.request('GET', `/v1/messages/conversations/${conversation!.id}/messages`, {
+      token: provider.token,
+    });
     expect(messages.body.items).toEqual([
       expect.objectContaining({ kind: 'system', senderId: null, content: 'Order status changed to scheduled' }),
     ]);
@@ -111,8 +132,14 @@ describe(`order events on ${backend}`, () => {
     const { handler: onProviderAssigned } = await import('../../functions/events/on-order-service-provider-assigned');
     const { handler: onOrderDeleted } = await import('../../functions/events/on-order-deleted');
     expect(await counted(() => onOrderCreated(envelope('OrderCreated', { orderId, userId: owner })))).toBe(1);
-    expect(await counted(() => onProviderAssigned(envelope('OrderServiceProviderAssigned', { orderId, serviceProviderId: randomUUID() })))).toBe(1);
-    expect(await counted(() => onStatusChanged(envelope('OrderStatusChanged', { orderId, status: 'accepted', version: 1 })))).toBe(1);
+    expect(
+      await counted(() =>
+        onProviderAssigned(envelope('OrderServiceProviderAssigned', { orderId, serviceProviderId: randomUUID() })),
+      ),
+    ).toBe(1);
+    expect(
+      await counted(() => onStatusChanged(envelope('OrderStatusChanged', { orderId, status: 'accepted', version: 1 }))),
+    ).toBe(1);
     expect(await counted(() => onOrderDeleted(envelope('OrderDeleted', { orderId })))).toBe(1);
   });
 
@@ -146,7 +173,9 @@ describe(`order events on ${backend}`, () => {
 
     const status = envelope('OrderStatusChanged', { orderId, status: 'accepted', version: 1 });
     await Promise.all(Array.from({ length: 10 }, () => onStatusChanged(status)));
-    await Promise.all(Array.from({ length: 5 }, () => emit('OrderStatusChanged', { orderId, status: 'accepted', version: 1 })));
+    await Promise.all(
+      Array.from({ length: 5 }, () => emit('OrderStatusChanged', { orderId, status: 'accepted', version: 1 })),
+    );
     await delivered();
     expect(await count('messages', orderId)).toBe(1);
   });
@@ -171,7 +200,9 @@ describe(`order events on ${backend}`, () => {
         [provider.id, 'service_provider'],
       ].sort(),
     );
-    const { rows } = await sql<{ status: string }>`SELECT status FROM orders WHERE id = cast(${orderId} as uuid)`.execute(stack.database.db);
+    const { rows } = await sql<{
+      status: string;
+    }>`SELECT status FROM orders WHERE id = cast(${orderId} as uuid)`.execute(stack.database.db);
     expect(rows[0]!.status).toBe('accepted'); // OrderCreated's older 'placed' does not win
   });
 
@@ -194,7 +225,9 @@ describe(`order events on ${backend}`, () => {
     await delivered();
     await emit('OrderStatusChanged', { orderId, status: 'lost', changedAt: '2030-01-01T00:00:00Z' });
     await delivered();
-    const after = await sql<{ status: string }>`SELECT status FROM orders WHERE id = cast(${orderId} as uuid)`.execute(stack.database.db);
+    const after = await sql<{ status: string }>`SELECT status FROM orders WHERE id = cast(${orderId} as uuid)`.execute(
+      stack.database.db,
+    );
     expect(after.rows[0]!.status).toBe('returned');
   });
 
@@ -255,7 +288,10 @@ describe(`order events on ${backend}`, () => {
     await delivered();
     expect(await count('conversations', orderId)).toBe(0);
     expect(await orderConversation(owner, orderId)).toEqual([]);
-    const viaApi = await stack.request('POST', '/v1/messages/conversations', { token: owner.token, body: { type: 'order', orderId } });
+    const viaApi = await stack.request('POST', '/v1/messages/conversations', {
+      token: owner.token,
+      body: { type: 'order', orderId },
+    });
     expect(viaApi.status).toBe(404);
   });
 
@@ -293,6 +329,10 @@ describe(`order events on ${backend}`, () => {
       }),
     );
     expect(out.FailedEntryCount).toBe(2);
-    expect(out.Entries?.map((e) => e.ErrorCode ?? 'ok')).toEqual(['MalformedDetail', 'ResourceNotFoundException', 'ok']);
+    expect(out.Entries?.map((e) => e.ErrorCode ?? 'ok')).toEqual([
+      'MalformedDetail',
+      'ResourceNotFoundException',
+      'ok',
+    ]);
   });
 });

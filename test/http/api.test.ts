@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { SignJWT, generateKeyPair, importJWK } from 'jose';
+import { generateKeyPair, importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateKey } from '../../lib/local/local-auth';
 import { TestStack, type TestUser } from '../support/http-stack';
@@ -26,7 +26,9 @@ async function conversationBetween(creator: TestUser, ...others: TestUser[]) {
 }
 
 async function messageCount(user: TestUser, conversationId: string) {
-  const page = await stack.request('GET', `${conversations}/${conversationId}/messages?limit=100`, { token: user.token });
+  const page = await stack.request('GET', `${conversations}/${conversationId}/messages?limit=100`, {
+    token: user.token,
+  });
   return (page.body.items as unknown[]).length;
 }
 
@@ -51,7 +53,17 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
     });
     expect(sent.status).toBe(201);
     expect(Object.keys(sent.body).sort()).toEqual(
-      ['clientMessageId', 'content', 'conversationId', 'createdAt', 'id', 'kind', 'readAt', 'senderId', 'updatedAt'].sort(),
+      [
+        'clientMessageId',
+        'content',
+        'conversationId',
+        'createdAt',
+        'id',
+        'kind',
+        'readAt',
+        'senderId',
+        'updatedAt',
+      ].sort(),
     );
     const retried = await stack.request('POST', `${conversations}/${id}/messages`, {
       token: alice.token,
@@ -62,7 +74,10 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
 
     const list = await stack.request('GET', `${conversations}?type=support`, { token: bob.token });
     expect(list.status).toBe(200);
-    expect(list.body).toMatchObject({ items: [{ id, unreadCount: 1, lastMessage: { content: 'It drips' } }], nextCursor: null });
+    expect(list.body).toMatchObject({
+      items: [{ id, unreadCount: 1, lastMessage: { content: 'It drips' } }],
+      nextCursor: null,
+    });
 
     const one = await stack.request('GET', `${conversations}/${id}`, { token: bob.token });
     expect(one.status).toBe(200);
@@ -72,7 +87,10 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
     expect(messages.status).toBe(200);
     expect(messages.body.items.map((m: { id: string }) => m.id)).toEqual([sent.body.id]);
 
-    expect((await stack.request('GET', '/v1/messages/unread', { token: bob.token })).body).toEqual({ unreadCount: 1, conversationCount: 1 });
+    expect((await stack.request('GET', '/v1/messages/unread', { token: bob.token })).body).toEqual({
+      unreadCount: 1,
+      conversationCount: 1,
+    });
     const readOne = await stack.request('PATCH', `/v1/messages/${sent.body.id}/read`, { token: bob.token });
     expect(readOne.status).toBe(200);
     expect(readOne.body.readAt).not.toBeNull();
@@ -80,25 +98,43 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
     expect(readAll.status).toBe(200);
     expect(readAll.body).toMatchObject({ conversationId: id, unreadCount: 0 });
 
-    const added = await stack.request('POST', `${conversations}/${id}/participants`, { token: bob.token, body: { userId: carol.id } });
+    const added = await stack.request('POST', `${conversations}/${id}/participants`, {
+      token: bob.token,
+      body: { userId: carol.id },
+    });
     expect(added.status).toBe(201);
     expect(added.body).toMatchObject({ userId: carol.id, role: 'service_provider' });
-    const again = await stack.request('POST', `${conversations}/${id}/participants`, { token: bob.token, body: { userId: carol.id } });
+    const again = await stack.request('POST', `${conversations}/${id}/participants`, {
+      token: bob.token,
+      body: { userId: carol.id },
+    });
     expect(again.status).toBe(200);
-    const left = await stack.request('DELETE', `${conversations}/${id}/participants/${carol.id}`, { token: carol.token });
+    const left = await stack.request('DELETE', `${conversations}/${id}/participants/${carol.id}`, {
+      token: carol.token,
+    });
     expect(left.status).toBe(204);
     expect(left.text).toBe('');
 
-    const adminList = await stack.request('GET', `/v1/admin/messages/conversations?participantId=${alice.id}&status=active`, { token: admin.token });
+    const adminList = await stack.request(
+      'GET',
+      `/v1/admin/messages/conversations?participantId=${alice.id}&status=active`,
+      { token: admin.token },
+    );
     expect(adminList.status).toBe(200);
     expect(adminList.body.items.map((c: { id: string }) => c.id)).toEqual([id]);
     const adminOne = await stack.request('GET', `/v1/admin/messages/conversations/${id}`, { token: admin.token });
     expect(adminOne.status).toBe(200);
     expect(adminOne.body.unreadCount).toBeNull();
-    const closed = await stack.request('PATCH', `/v1/admin/messages/conversations/${id}`, { token: admin.token, body: { status: 'closed' } });
+    const closed = await stack.request('PATCH', `/v1/admin/messages/conversations/${id}`, {
+      token: admin.token,
+      body: { status: 'closed' },
+    });
     expect(closed.status).toBe(200);
     expect(closed.body.status).toBe('closed');
-    const refused = await stack.request('POST', `${conversations}/${id}/messages`, { token: alice.token, body: { content: 'late' } });
+    const refused = await stack.request('POST', `${conversations}/${id}/messages`, {
+      token: alice.token,
+      body: { content: 'late' },
+    });
     expect(refused.status).toBe(409);
     expect(refused.body.error.code).toBe('conversation_closed');
 
@@ -113,7 +149,10 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
     const alice = await stack.user();
     const id = await conversationBetween(alice);
     const payload = '<script>alert("x")</script><img src=x onerror=alert(1)> & \u2028 😀';
-    const sent = await stack.request('POST', `${conversations}/${id}/messages`, { token: alice.token, body: { content: payload } });
+    const sent = await stack.request('POST', `${conversations}/${id}/messages`, {
+      token: alice.token,
+      body: { content: payload },
+    });
     expect(sent.status).toBe(201);
     const page = await stack.request('GET', `${conversations}/${id}/messages`, { token: alice.token });
     expect(page.body.items[0].content).toBe(payload);
@@ -130,13 +169,21 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
     const admin = await stack.user(['admin']);
     const newcomer = await stack.user();
     const id = await conversationBetween(owner, member, removed);
-    const message = await stack.request('POST', `${conversations}/${id}/messages`, { token: owner.token, body: { content: 'hello' } });
-    expect((await stack.request('DELETE', `${conversations}/${id}/participants/${removed.id}`, { token: removed.token })).status).toBe(204);
+    const message = await stack.request('POST', `${conversations}/${id}/messages`, {
+      token: owner.token,
+      body: { content: 'hello' },
+    });
+    expect(
+      (await stack.request('DELETE', `${conversations}/${id}/participants/${removed.id}`, { token: removed.token }))
+        .status,
+    ).toBe(204);
 
     const actions = {
       get: (u: TestUser, c: string) => stack.request('GET', `${conversations}/${c}`, { token: u.token }),
-      listMessages: (u: TestUser, c: string) => stack.request('GET', `${conversations}/${c}/messages`, { token: u.token }),
-      send: (u: TestUser, c: string) => stack.request('POST', `${conversations}/${c}/messages`, { token: u.token, body: { content: 'x' } }),
+      listMessages: (u: TestUser, c: string) =>
+        stack.request('GET', `${conversations}/${c}/messages`, { token: u.token }),
+      send: (u: TestUser, c: string) =>
+        stack.request('POST', `${conversations}/${c}/messages`, { token: u.token, body: { content: 'x' } }),
       markMessageRead: (u: TestUser, c: string) =>
         stack.request('PATCH', `/v1/messages/${c === id ? message.body.id : randomUUID()}/read`, { token: u.token }),
       markAllRead: (u: TestUser, c: string) => stack.request('PATCH', `${conversations}/${c}/read`, { token: u.token }),
@@ -144,10 +191,38 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
         stack.request('POST', `${conversations}/${c}/participants`, { token: u.token, body: { userId: newcomer.id } }),
     };
     const expected: Record<string, Record<keyof typeof actions, number>> = {
-      'no such conversation': { get: 404, listMessages: 404, send: 404, markMessageRead: 404, markAllRead: 404, addParticipant: 404 },
-      'not a participant': { get: 404, listMessages: 404, send: 404, markMessageRead: 404, markAllRead: 404, addParticipant: 404 },
-      participant: { get: 200, listMessages: 200, send: 201, markMessageRead: 200, markAllRead: 200, addParticipant: 201 },
-      'removed participant': { get: 404, listMessages: 404, send: 404, markMessageRead: 404, markAllRead: 404, addParticipant: 404 },
+      'no such conversation': {
+        get: 404,
+        listMessages: 404,
+        send: 404,
+        markMessageRead: 404,
+        markAllRead: 404,
+        addParticipant: 404,
+      },
+      'not a participant': {
+        get: 404,
+        listMessages: 404,
+        send: 404,
+        markMessageRead: 404,
+        markAllRead: 404,
+        addParticipant: 404,
+      },
+      participant: {
+        get: 200,
+        listMessages: 200,
+        send: 201,
+        markMessageRead: 200,
+        markAllRead: 200,
+        addParticipant: 201,
+      },
+      'removed participant': {
+        get: 404,
+        listMessages: 404,
+        send: 404,
+        markMessageRead: 404,
+        markAllRead: 404,
+        addParticipant: 404,
+      },
       // Admins read everything, and may add people anywhere; to write they join first.
       admin: { get: 200, listMessages: 200, send: 404, markMessageRead: 404, markAllRead: 404, addParticipant: 200 },
     };
@@ -170,12 +245,16 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
     }
     expect(actual).toEqual(expected);
     // A conversation that does not exist and one the caller may not see answer the same body.
-    expect([...notFoundBodies]).toEqual([JSON.stringify({ error: { code: 'not_found', message: 'Conversation not found' } })]);
+    expect([...notFoundBodies]).toEqual([
+      JSON.stringify({ error: { code: 'not_found', message: 'Conversation not found' } }),
+    ]);
 
     const forbidden = await stack.request('GET', '/v1/admin/messages/conversations', { token: member.token });
     expect(forbidden.status).toBe(403);
     expect(forbidden.body.error.code).toBe('forbidden');
-    const kick = await stack.request('DELETE', `${conversations}/${id}/participants/${owner.id}`, { token: member.token });
+    const kick = await stack.request('DELETE', `${conversations}/${id}/participants/${owner.id}`, {
+      token: member.token,
+    });
     expect(kick.status).toBe(403);
   });
 
@@ -207,7 +286,12 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
       const bad: Record<string, string | undefined> = {
         none: undefined,
         expired: await signWith(ourKey, 'RS256', { exp: now - 60 }, privateJwk.kid),
-        'wrong issuer': await signWith(ourKey, 'RS256', { iss: 'https://cognito-idp.us-east-1.amazonaws.com/other' }, privateJwk.kid),
+        'wrong issuer': await signWith(
+          ourKey,
+          'RS256',
+          { iss: 'https://cognito-idp.us-east-1.amazonaws.com/other' },
+          privateJwk.kid,
+        ),
         'wrong audience': await signWith(ourKey, 'RS256', { client_id: 'someone-else' }, privateJwk.kid),
         'alg none': unsigned({ sub, iss: stack.auth.issuer, client_id: stack.auth.audience, exp: now + 600 }),
         'another key': await signWith(other.privateKey, 'RS256', {}, privateJwk.kid),
@@ -221,7 +305,11 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
       };
       for (const [name, token] of Object.entries(bad)) {
         const response = await stack.request('GET', path, { token });
-        expect({ name, status: response.status, body: response.body }).toEqual({ name, status: 401, body: { message: 'Unauthorized' } });
+        expect({ name, status: response.status, body: response.body }).toEqual({
+          name,
+          status: 401,
+          body: { message: 'Unauthorized' },
+        });
       }
     });
 
@@ -240,16 +328,36 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
       const send = (options: { body?: unknown; rawBody?: string; headers?: Record<string, string> }) =>
         stack.request('POST', `${conversations}/${id}/messages`, { token: alice.token, ...options });
       const cases: Array<[string, Parameters<typeof send>[0], number, string]> = [
-        ['not JSON', { rawBody: '{"content": "x"', headers: { 'content-type': 'application/json' } }, 400, 'invalid_json'],
-        ['wrong content type', { rawBody: 'content=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 'unsupported_media_type'],
+        [
+          'not JSON',
+          { rawBody: '{"content": "x"', headers: { 'content-type': 'application/json' } },
+          400,
+          'invalid_json',
+        ],
+        [
+          'wrong content type',
+          { rawBody: 'content=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+          415,
+          'unsupported_media_type',
+        ],
         ['no content type', { rawBody: '{"content":"x"}' }, 415, 'unsupported_media_type'],
         ['extra field', { body: { content: 'x', colour: 'red' } }, 400, 'invalid_input'],
         ['server-owned senderId', { body: { content: 'x', senderId: randomUUID() } }, 400, 'invalid_input'],
-        ['server-owned createdAt', { body: { content: 'x', createdAt: new Date().toISOString() } }, 400, 'invalid_input'],
+        [
+          'server-owned createdAt',
+          { body: { content: 'x', createdAt: new Date().toISOString() } },
+          400,
+          'invalid_input',
+        ],
         ['server-owned id', { body: { content: 'x', id: randomUUID() } }, 400, 'invalid_input'],
         ['server-owned kind', { body: { content: 'x', kind: 'system' } }, 400, 'invalid_input'],
         ['NUL', { body: { content: 'a\u0000b' } }, 400, 'invalid_input'],
-        ['lone surrogate', { rawBody: '{"content":"a\\ud800b"}', headers: { 'content-type': 'application/json' } }, 400, 'invalid_input'],
+        [
+          'lone surrogate',
+          { rawBody: '{"content":"a\\ud800b"}', headers: { 'content-type': 'application/json' } },
+          400,
+          'invalid_input',
+        ],
         ['only white space', { body: { content: ' \n\t ' } }, 400, 'invalid_input'],
         ['one code point over the limit', { body: { content: '😀'.repeat(10_001) } }, 400, 'invalid_input'],
         ['content not a string', { body: { content: 42 } }, 400, 'invalid_input'],
@@ -271,7 +379,10 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
       const alice = await stack.user();
       const id = await conversationBetween(alice);
       const other = await conversationBetween(alice);
-      const foreign = await stack.request('POST', `${conversations}/${other}/messages`, { token: alice.token, body: { content: 'x' } });
+      const foreign = await stack.request('POST', `${conversations}/${other}/messages`, {
+        token: alice.token,
+        body: { content: 'x' },
+      });
       const cases: Array<[string, string, string]> = [
         ['limit above the maximum', 'GET', `${conversations}/${id}/messages?limit=101`],
         ['limit zero', 'GET', `${conversations}?limit=0`],
@@ -282,7 +393,11 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
         ['conversation id not a UUID', 'GET', `${conversations}/not-a-uuid`],
         ['message id not a UUID', 'PATCH', '/v1/messages/123/read'],
         ['cursor not a UUID', 'GET', `${conversations}/${id}/messages?before=abc`],
-        ['both before and after', 'GET', `${conversations}/${id}/messages?before=${foreign.body.id}&after=${foreign.body.id}`],
+        [
+          'both before and after',
+          'GET',
+          `${conversations}/${id}/messages?before=${foreign.body.id}&after=${foreign.body.id}`,
+        ],
         ['a message id from another conversation', 'GET', `${conversations}/${id}/messages?before=${foreign.body.id}`],
         ['updatedSince not a date', 'GET', `${conversations}?updatedSince=yesterday`],
         ['bad conversation cursor', 'GET', `${conversations}?cursor=garbage`],
@@ -312,8 +427,15 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
         const response = await stack.request('POST', conversations, { token: alice.token, body });
         expect({ name, status: response.status }).toEqual({ name, status });
       }
-      const unknown = await stack.request('POST', conversations, { token: alice.token, body: { type: 'general', participantIds: [ghost] } });
-      expect(unknown.body.error).toEqual({ code: 'unknown_users', message: `Unknown user ids: ${ghost}`, details: { userIds: [ghost] } });
+      const unknown = await stack.request('POST', conversations, {
+        token: alice.token,
+        body: { type: 'general', participantIds: [ghost] },
+      });
+      expect(unknown.body.error).toEqual({
+        code: 'unknown_users',
+        message: `Unknown user ids: ${ghost}`,
+        details: { userIds: [ghost] },
+      });
       const after = await stack.request('GET', conversations, { token: alice.token });
       expect(after.body.items).toHaveLength(before.body.items.length);
     });
@@ -325,7 +447,10 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
     const id = await conversationBetween(alice, bob);
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        stack.request('POST', `${conversations}/${id}/messages`, { token: alice.token, body: { content: `burst ${i}` } }),
+        stack.request('POST', `${conversations}/${id}/messages`, {
+          token: alice.token,
+          body: { content: `burst ${i}` },
+        }),
       ),
     );
     const statuses = results.map((r) => r.status);
@@ -338,7 +463,14 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
       expect(r.body.error.code).toBe('rate_limited');
     }
     expect(await messageCount(bob, id)).toBe(20);
-    expect((await stack.request('POST', `${conversations}/${id}/messages`, { token: bob.token, body: { content: 'me too' } })).status).toBe(201);
+    expect(
+      (
+        await stack.request('POST', `${conversations}/${id}/messages`, {
+          token: bob.token,
+          body: { content: 'me too' },
+        })
+      ).status,
+    ).toBe(201);
   });
 
   it('answers routes the gateway does not know with 404', async () => {

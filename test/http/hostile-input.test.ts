@@ -16,7 +16,11 @@ let eventBridge: EventBridgeClient;
 
 beforeAll(async () => {
   stack = await TestStack.start();
-  eventBridge = new EventBridgeClient({ endpoint: stack.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  eventBridge = new EventBridgeClient({
+    endpoint: stack.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
 });
 afterAll(async () => {
   eventBridge?.destroy();
@@ -27,7 +31,10 @@ const conversations = '/v1/messages/conversations';
 const admin = '/v1/admin/messages/conversations';
 
 async function conversationOf(user: TestUser) {
-  const created = await stack.request('POST', conversations, { token: user.token, body: { type: 'general', subject: 'x' } });
+  const created = await stack.request('POST', conversations, {
+    token: user.token,
+    body: { type: 'general', subject: 'x' },
+  });
   expect(created.status).toBe(201);
   return created.body.id as string;
 }
@@ -73,7 +80,9 @@ describe(`hostile input on ${backend}`, () => {
     }
     for (const offset of ['+15:59', '-15:59', 'Z']) {
       const since = encodeURIComponent(`2000-01-01T00:00:00${offset}`);
-      expect((await stack.request('GET', `${conversations}?updatedSince=${since}`, { token: alice.token })).status).toBe(200);
+      expect(
+        (await stack.request('GET', `${conversations}?updatedSince=${since}`, { token: alice.token })).status,
+      ).toBe(200);
       expect((await stack.request('GET', `${admin}?updatedSince=${since}`, { token: root.token })).status).toBe(200);
     }
   });
@@ -81,13 +90,23 @@ describe(`hostile input on ${backend}`, () => {
   it('refuses forged inbox cursors whose time PostgreSQL cannot read with 400', async () => {
     const alice = await stack.user();
     const root = await stack.user(['admin']);
-    for (const at of ['0000-01-01T00:00:00.000Z', '+275760-09-13T00:00:00.000Z', '-000001-01-01T00:00:00.000Z', '2026-01-01T00:00:00+16:00']) {
+    for (const at of [
+      '0000-01-01T00:00:00.000Z',
+      '+275760-09-13T00:00:00.000Z',
+      '-000001-01-01T00:00:00.000Z',
+      '2026-01-01T00:00:00+16:00',
+    ]) {
       for (const [path, token] of [
         [`${conversations}?cursor=${forgedCursor(at)}`, alice.token],
         [`${admin}?cursor=${forgedCursor(at)}`, root.token],
       ] as const) {
         const response = await stack.request('GET', path, { token });
-        expect({ at, path, status: response.status, code: response.body?.error?.code }).toEqual({ at, path, status: 400, code: 'invalid_input' });
+        expect({ at, path, status: response.status, code: response.body?.error?.code }).toEqual({
+          at,
+          path,
+          status: 400,
+          code: 'invalid_input',
+        });
       }
     }
     // A real cursor still pages.
@@ -95,12 +114,21 @@ describe(`hostile input on ${backend}`, () => {
     await conversationOf(alice);
     const first = await stack.request('GET', `${conversations}?limit=1`, { token: alice.token });
     expect(first.body.nextCursor).toEqual(expect.any(String));
-    expect((await stack.request('GET', `${conversations}?limit=1&cursor=${first.body.nextCursor}`, { token: alice.token })).status).toBe(200);
+    expect(
+      (await stack.request('GET', `${conversations}?limit=1&cursor=${first.body.nextCursor}`, { token: alice.token }))
+        .status,
+    ).toBe(200);
   });
 
   it('answers a malformed percent escape in the path with a 4xx JSON error, as API Gateway does, not 500', async () => {
     const alice = await stack.user();
-    for (const path of [`${conversations}/%ZZ`, `${conversations}/%ZZ/messages`, `${conversations}/%C3%28`, '/v1/messages/%E0%A4%A/read', '/nowhere/%']) {
+    for (const path of [
+      `${conversations}/%ZZ`,
+      `${conversations}/%ZZ/messages`,
+      `${conversations}/%C3%28`,
+      '/v1/messages/%E0%A4%A/read',
+      '/nowhere/%',
+    ]) {
       const response = await fetch(`${stack.url}${path}`, { headers: { authorization: `Bearer ${alice.token}` } });
       const text = await response.text();
       expect({ path, status: response.status }).toEqual({ path, status: 400 });
@@ -128,21 +156,39 @@ describe(`hostile input on ${backend}`, () => {
     };
     for (const [name, bytes] of Object.entries(cases)) {
       const response = await sendBytes(`${conversations}/${id}/messages`, alice.token, bytes);
-      expect({ name, status: response.status, code: response.body?.error?.code }).toEqual({ name, status: 400, code: 'invalid_encoding' });
+      expect({ name, status: response.status, code: response.body?.error?.code }).toEqual({
+        name,
+        status: 400,
+        code: 'invalid_encoding',
+      });
       expect(response.headers.get('x-content-type-options')).toBe('nosniff');
     }
     // The same refusal with a charset parameter, and for a conversation subject.
-    const withCharset = await sendBytes(`${conversations}/${id}/messages`, alice.token, cases['a Latin-1 é']!, 'application/json; charset=utf-8');
+    const withCharset = await sendBytes(
+      `${conversations}/${id}/messages`,
+      alice.token,
+      cases['a Latin-1 é']!,
+      'application/json; charset=utf-8',
+    );
     expect(withCharset.status).toBe(400);
     const subject = await sendBytes(conversations, alice.token, json('{"type":"general","subject":"caf', [0xe9], '"}'));
     expect(subject.status).toBe(400);
     expect(await storedContents(id)).toEqual([]);
 
     // Valid UTF-8 (every plane) is stored byte for byte; a body that is not JSON at all is still 415.
-    const fine = await sendBytes(`${conversations}/${id}/messages`, alice.token, Buffer.from('{"content":"café ✓ 😀"}', 'utf8'));
+    const fine = await sendBytes(
+      `${conversations}/${id}/messages`,
+      alice.token,
+      Buffer.from('{"content":"café ✓ 😀"}', 'utf8'),
+    );
     expect(fine.status).toBe(201);
     expect(await storedContents(id)).toEqual(['café ✓ 😀']);
-    const binary = await sendBytes(`${conversations}/${id}/messages`, alice.token, Buffer.from([0xff, 0xd8, 0xff]), 'image/jpeg');
+    const binary = await sendBytes(
+      `${conversations}/${id}/messages`,
+      alice.token,
+      Buffer.from([0xff, 0xd8, 0xff]),
+      'image/jpeg',
+    );
     expect(binary.status).toBe(415);
   });
 
@@ -166,7 +212,9 @@ describe(`hostile input on ${backend}`, () => {
         isBase64Encoded,
       }) as never;
     const context = { awsRequestId: randomUUID(), getRemainingTimeInMillis: () => 10_000 } as never;
-    const bad = Buffer.concat([Buffer.from('{"content":"a'), Buffer.from([0xff]), Buffer.from('"}')]).toString('base64');
+    const bad = Buffer.concat([Buffer.from('{"content":"a'), Buffer.from([0xff]), Buffer.from('"}')]).toString(
+      'base64',
+    );
     const fromBase64 = await sendMessage(event(bad, true), context);
     expect(fromBase64.statusCode).toBe(400);
     expect(JSON.parse(fromBase64.body!).error.code).toBe('invalid_encoding');
@@ -185,7 +233,13 @@ describe(`hostile input on ${backend}`, () => {
     for (const changedAt of ['2026-01-01T00:00:00+16:00', '2026-01-01T00:00:00-23:59', '0000-01-01T00:00:00Z']) {
       const out = await eventBridge.send(
         new PutEventsCommand({
-          Entries: [{ Source: 'order-service', DetailType: 'OrderStatusChanged', Detail: JSON.stringify({ orderId, status: 'paid', changedAt }) }],
+          Entries: [
+            {
+              Source: 'order-service',
+              DetailType: 'OrderStatusChanged',
+              Detail: JSON.stringify({ orderId, status: 'paid', changedAt }),
+            },
+          ],
         }),
       );
       expect(out.FailedEntryCount).toBe(0);
@@ -195,7 +249,9 @@ describe(`hostile input on ${backend}`, () => {
     const failed = stack.server.bus.report().failed.slice(before);
     expect(failed.map((f) => f.eventId).sort()).toEqual([...ids].sort());
     for (const failure of failed) expect(failure.error).toMatch(/^Malformed event .*changedAt/);
-    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM orders WHERE id = cast(${orderId} as uuid)`.execute(stack.database.db);
+    const { rows } = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM orders WHERE id = cast(${orderId} as uuid)`.execute(stack.database.db);
     expect(rows[0]!.n).toBe(0);
 
     // The edge itself is applied.

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT, importJWK, type JWTPayload } from 'jose';
+import { importJWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { localCorsConfiguration } from '../../lib/local/cors';
 import { loadOrCreateKey } from '../../lib/local/local-auth';
@@ -35,7 +35,12 @@ const path = '/v1/messages/unread';
 async function get(url: string, headers: Record<string, string> = {}) {
   const response = await fetch(`${stack.url}${url}`, { headers });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as unknown) : undefined };
+  return {
+    status: response.status,
+    headers: response.headers,
+    text,
+    body: text ? (JSON.parse(text) as unknown) : undefined,
+  };
 }
 
 describe(`the local JWT authorizer is as strict as API Gateway documents, on ${backend}`, () => {
@@ -85,7 +90,11 @@ describe(`the local JWT authorizer is as strict as API Gateway documents, on ${b
     for (const [name, token] of Object.entries(refused)) {
       for (const authorization of [`Bearer ${token}`, token]) {
         const response = await get(path, { authorization });
-        expect({ name, status: response.status, body: response.body }).toEqual({ name, status: 401, body: { message: 'Unauthorized' } });
+        expect({ name, status: response.status, body: response.body }).toEqual({
+          name,
+          status: 401,
+          body: { message: 'Unauthorized' },
+        });
         expect(response.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
       }
     }
@@ -96,7 +105,9 @@ describe(`the local JWT authorizer is as strict as API Gateway documents, on ${b
       'a Cognito access token': await sign(claims()),
       'aud is ours (ID-token style), no client_id': await sign({ ...without('client_id'), aud: stack.auth.audience }),
       'aud lists ours': await sign(claims({ aud: ['other', stack.auth.audience] })),
-      'aud is ours while client_id names another client': await sign(claims({ aud: stack.auth.audience, client_id: 'another-client' })),
+      'aud is ours while client_id names another client': await sign(
+        claims({ aud: stack.auth.audience, client_id: 'another-client' }),
+      ),
       'nbf in the past': await sign(claims({ nbf: now() - 60 })),
       'no iat': await sign(without('iat')),
     };
@@ -141,10 +152,14 @@ describe("the gateway's own answers look like API Gateway's", () => {
     };
     const messages = { 404: 'Not Found', 400: 'Bad Request', 401: 'Unauthorized', 413: 'Request Entity Too Large' };
     for (const [status, response] of Object.entries(answers)) {
-      expect({ status: response.status, body: response.body }).toEqual({ status: Number(status), body: { message: messages[Number(status) as 404] } });
+      expect({ status: response.status, body: response.body }).toEqual({
+        status: Number(status),
+        body: { message: messages[Number(status) as 404] },
+      });
       expect(response.headers.get('content-type')).toBe('application/json');
       expect(response.headers.get('apigw-requestid')).toMatch(/^[A-Za-z0-9+/=]+$/);
-      for (const name of securityHeaders) expect({ status, name, value: response.headers.get(name) }).toEqual({ status, name, value: null });
+      for (const name of securityHeaders)
+        expect({ status, name, value: response.headers.get(name) }).toEqual({ status, name, value: null });
     }
     // The Lambdas' answers, errors included, do carry them.
     const lambda = await get('/v1/messages/conversations?colour=red', { authorization: `Bearer ${token}` });
@@ -187,7 +202,10 @@ describe('CORS as the deployed HTTP API configures it', () => {
     const foreign = await preflight('/v1/messages/conversations', 'http://evil.example.com');
     expect(foreign.status).toBe(204);
     expect([...foreign.headers].filter(([name]) => name.startsWith('access-control-'))).toEqual([]);
-    const notPreflight = await fetch(`${stack.url}/v1/messages/conversations`, { method: 'OPTIONS', headers: { origin: appOrigin } });
+    const notPreflight = await fetch(`${stack.url}/v1/messages/conversations`, {
+      method: 'OPTIONS',
+      headers: { origin: appOrigin },
+    });
     expect(notPreflight.status).toBe(404);
   });
 
@@ -198,7 +216,10 @@ describe('CORS as the deployed HTTP API configures it', () => {
     expect(allowed.headers.get('access-control-allow-origin')).toBe(appOrigin);
     expect(allowed.headers.get('access-control-expose-headers')).toBe('retry-after');
     expect(allowed.headers.get('x-content-type-options')).toBe('nosniff');
-    const refused = await get('/v1/messages/conversations?colour=red', { authorization: `Bearer ${token}`, origin: appOrigin });
+    const refused = await get('/v1/messages/conversations?colour=red', {
+      authorization: `Bearer ${token}`,
+      origin: appOrigin,
+    });
     expect(refused.status).toBe(400);
     expect(refused.headers.get('access-control-allow-origin')).toBe(appOrigin);
     const foreign = await get(path, { authorization: `Bearer ${token}`, origin: 'http://evil.example.com' });
@@ -237,7 +258,10 @@ function commandEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 
 function run(script: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -333,10 +357,16 @@ describe('npm run emit', () => {
         server.once('exit', (code) => reject(new Error(`npm start exited with ${code}`)));
       });
       expect(JSON.parse(readFileSync(record, 'utf8'))).toMatchObject({ url });
-      const sent = await run('bin/emit.ts', ['OrderCreated', JSON.stringify({ orderId: randomUUID(), userId: randomUUID() })], env);
+      const sent = await run(
+        'bin/emit.ts',
+        ['OrderCreated', JSON.stringify({ orderId: randomUUID(), userId: randomUUID() })],
+        env,
+      );
       expect({ code: sent.code, stderr: sent.stderr }).toEqual({ code: 0, stderr: '' });
       await expect
-        .poll(async () => ((await (await fetch(`${url}/local/events`)).json()) as { delivered: number }).delivered, { timeout: 10_000 })
+        .poll(async () => ((await (await fetch(`${url}/local/events`)).json()) as { delivered: number }).delivered, {
+          timeout: 10_000,
+        })
         .toBe(1);
     } finally {
       if (server.exitCode === null && server.signalCode === null) {

@@ -11,7 +11,11 @@ beforeAll(async () => {
   const { TestStack } = await import('../support/http-stack');
   stack = await TestStack.start();
   const capture = (chunk: string | Uint8Array) => {
-    lines.push(...String(chunk).split('\n').filter((line) => line.startsWith('{')));
+    lines.push(
+      ...String(chunk)
+        .split('\n')
+        .filter((line) => line.startsWith('{')),
+    );
     return true;
   };
   vi.spyOn(process.stdout, 'write').mockImplementation(capture as never);
@@ -30,8 +34,14 @@ it('logs each request as JSON with ids and status, without content, subjects or 
     token: alice.token,
     body: { type: 'general', subject: `${secret}-subject` },
   });
-  await stack.request('POST', `/v1/messages/conversations/${created.body.id}/messages`, { token: alice.token, body: { content: secret } });
-  await stack.request('POST', `/v1/messages/conversations/${created.body.id}/messages`, { token: alice.token, body: { content: `${secret}\u0000` } });
+  await stack.request('POST', `/v1/messages/conversations/${created.body.id}/messages`, {
+    token: alice.token,
+    body: { content: secret },
+  });
+  await stack.request('POST', `/v1/messages/conversations/${created.body.id}/messages`, {
+    token: alice.token,
+    body: { content: `${secret}\u0000` },
+  });
 
   const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
   const sends = records.filter((r) => r.route === 'send-message');

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestStack, type ApiResponse, type TestUser } from '../support/http-stack';
+import { type ApiResponse, TestStack, type TestUser } from '../support/http-stack';
 
 /**
  * Walks the OpenAPI document the server publishes and checks, for every operation in it, real
@@ -32,32 +32,71 @@ type Recipe = (w: World) => Promise<ApiResponse>;
 
 const c = '/v1/messages/conversations';
 const recipes: Record<string, Recipe[]> = {
-  listConversations: [(w) => stack.request('GET', `${c}?limit=5`, { token: w.alice.token }), (w) => stack.request('GET', `${c}?limit=500`, { token: w.alice.token })],
+  listConversations: [
+    (w) => stack.request('GET', `${c}?limit=5`, { token: w.alice.token }),
+    (w) => stack.request('GET', `${c}?limit=500`, { token: w.alice.token }),
+  ],
   createConversation: [
     (w) => stack.request('POST', c, { token: w.alice.token, body: { type: 'general', participantIds: [w.bob.id] } }),
-    (w) => stack.request('POST', c, { token: w.alice.token, body: { type: 'general', participantIds: [randomUUID()] } }),
+    (w) =>
+      stack.request('POST', c, { token: w.alice.token, body: { type: 'general', participantIds: [randomUUID()] } }),
     (w) => stack.request('POST', c, { token: w.alice.token, rawBody: 'x', headers: { 'content-type': 'text/plain' } }),
   ],
-  getConversation: [(w) => stack.request('GET', `${c}/${w.conversationId}`, { token: w.bob.token }), (w) => stack.request('GET', `${c}/${randomUUID()}`, { token: w.bob.token })],
+  getConversation: [
+    (w) => stack.request('GET', `${c}/${w.conversationId}`, { token: w.bob.token }),
+    (w) => stack.request('GET', `${c}/${randomUUID()}`, { token: w.bob.token }),
+  ],
   listMessages: [(w) => stack.request('GET', `${c}/${w.conversationId}/messages`, { token: w.bob.token })],
   sendMessage: [
-    (w) => stack.request('POST', `${c}/${w.conversationId}/messages`, { token: w.alice.token, body: { content: 'contract', clientMessageId: 'k1' } }),
-    (w) => stack.request('POST', `${c}/${w.conversationId}/messages`, { token: w.alice.token, body: { content: 'contract', clientMessageId: 'k1' } }),
+    (w) =>
+      stack.request('POST', `${c}/${w.conversationId}/messages`, {
+        token: w.alice.token,
+        body: { content: 'contract', clientMessageId: 'k1' },
+      }),
+    (w) =>
+      stack.request('POST', `${c}/${w.conversationId}/messages`, {
+        token: w.alice.token,
+        body: { content: 'contract', clientMessageId: 'k1' },
+      }),
   ],
   markMessageRead: [(w) => stack.request('PATCH', `/v1/messages/${w.messageId}/read`, { token: w.bob.token })],
   markConversationRead: [(w) => stack.request('PATCH', `${c}/${w.conversationId}/read`, { token: w.bob.token })],
-  addParticipant: [(w) => stack.request('POST', `${c}/${w.conversationId}/participants`, { token: w.alice.token, body: { userId: w.admin.id } })],
-  removeParticipant: [(w) => stack.request('DELETE', `${c}/${w.conversationId}/participants/${w.admin.id}`, { token: w.admin.token })],
-  getUnreadTotal: [(w) => stack.request('GET', '/v1/messages/unread', { token: w.bob.token }), () => stack.request('GET', '/v1/messages/unread')],
-  adminListConversations: [(w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.admin.token }), (w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.bob.token })],
-  adminGetConversation: [(w) => stack.request('GET', `/v1/admin/messages/conversations/${w.conversationId}`, { token: w.admin.token })],
-  adminSetConversationStatus: [(w) => stack.request('PATCH', `/v1/admin/messages/conversations/${w.conversationId}`, { token: w.admin.token, body: { status: 'active' } })],
+  addParticipant: [
+    (w) =>
+      stack.request('POST', `${c}/${w.conversationId}/participants`, {
+        token: w.alice.token,
+        body: { userId: w.admin.id },
+      }),
+  ],
+  removeParticipant: [
+    (w) => stack.request('DELETE', `${c}/${w.conversationId}/participants/${w.admin.id}`, { token: w.admin.token }),
+  ],
+  getUnreadTotal: [
+    (w) => stack.request('GET', '/v1/messages/unread', { token: w.bob.token }),
+    () => stack.request('GET', '/v1/messages/unread'),
+  ],
+  adminListConversations: [
+    (w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.admin.token }),
+    (w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.bob.token }),
+  ],
+  adminGetConversation: [
+    (w) => stack.request('GET', `/v1/admin/messages/conversations/${w.conversationId}`, { token: w.admin.token }),
+  ],
+  adminSetConversationStatus: [
+    (w) =>
+      stack.request('PATCH', `/v1/admin/messages/conversations/${w.conversationId}`, {
+        token: w.admin.token,
+        body: { status: 'active' },
+      }),
+  ],
 };
 
 describe('the OpenAPI document matches what the API answers', () => {
   it('is OpenAPI 3.1 with an operation per route', () => {
     expect(doc.openapi).toBe('3.1.0');
-    const operations = Object.values(doc.paths).flatMap((p: any) => Object.values(p)).map((o: any) => o.operationId);
+    const operations = Object.values(doc.paths)
+      .flatMap((p: any) => Object.values(p))
+      .map((o: any) => o.operationId);
     expect(operations.sort()).toEqual(Object.keys(recipes).sort());
   });
 
@@ -65,8 +104,14 @@ describe('the OpenAPI document matches what the API answers', () => {
     const alice = await stack.user();
     const bob = await stack.user();
     const admin = await stack.user(['admin']);
-    const created = await stack.request('POST', c, { token: alice.token, body: { type: 'general', participantIds: [bob.id] } });
-    const sent = await stack.request('POST', `${c}/${created.body.id}/messages`, { token: alice.token, body: { content: 'first' } });
+    const created = await stack.request('POST', c, {
+      token: alice.token,
+      body: { type: 'general', participantIds: [bob.id] },
+    });
+    const sent = await stack.request('POST', `${c}/${created.body.id}/messages`, {
+      token: alice.token,
+      body: { content: 'first' },
+    });
     const world: World = { alice, bob, admin, conversationId: created.body.id, messageId: sent.body.id };
 
     let checked = 0;
@@ -79,7 +124,10 @@ describe('the OpenAPI document matches what the API answers', () => {
           const response = await recipe(world);
           answered += 1;
           const documented = operation.responses[String(response.status)];
-          expect(documented, `${method.toUpperCase()} ${path} answered an undocumented ${response.status}: ${response.text}`).toBeDefined();
+          expect(
+            documented,
+            `${method.toUpperCase()} ${path} answered an undocumented ${response.status}: ${response.text}`,
+          ).toBeDefined();
           const schema = documented.content?.['application/json']?.schema;
           if (!schema) {
             expect(response.text).toBe('');

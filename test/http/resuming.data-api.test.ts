@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { createDatabase } from '../../lib/db/create-database';
-import { startDataApiStandIn, type DataApiStandIn } from '../support/data-api-standin';
+import { type DataApiStandIn, startDataApiStandIn } from '../support/data-api-standin';
 import { TestStack } from '../support/http-stack';
 import { testDatabaseConfig } from '../support/test-database';
 
@@ -26,7 +25,10 @@ afterAll(async () => {
 
 it('retries through a short resume and answers 503 with Retry-After, writing nothing, past the budget', async () => {
   const alice = await stack.user();
-  const created = await stack.request('POST', '/v1/messages/conversations', { token: alice.token, body: { type: 'general' } });
+  const created = await stack.request('POST', '/v1/messages/conversations', {
+    token: alice.token,
+    body: { type: 'general' },
+  });
   const path = `/v1/messages/conversations/${created.body.id}/messages`;
 
   standIn.resumingFor(1_000);

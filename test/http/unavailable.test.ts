@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDatabase, type DatabaseHandle } from '../../lib/db/create-database';
 import { localAuthConfig, signLocalToken } from '../../lib/local/local-auth';
-import { startLocalServer, type LocalServer } from '../../lib/local/local-server';
+import { type LocalServer, startLocalServer } from '../../lib/local/local-server';
 import { installRuntime } from '../../lib/runtime';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 /** A database that cannot be reached: every request answers 503 with Retry-After and a JSON error. */
 let server: LocalServer;
@@ -14,9 +14,17 @@ const auth = localAuthConfig({ LOCAL_JWT_KEY_FILE: join(tmpdir(), `messaging-una
 
 beforeAll(async () => {
   // Port 1 on loopback: nothing listens there, so connecting is refused at once.
-  database = await createDatabase({ kind: 'postgres', connectionString: 'postgres://postgres@127.0.0.1:1/none', poolSize: 1 });
+  database = await createDatabase({
+    kind: 'postgres',
+    connectionString: 'postgres://postgres@127.0.0.1:1/none',
+    poolSize: 1,
+  });
   installRuntime(database);
-  server = await startLocalServer({ port: 0, auth, events: { busName: 'default', source: 'order-service', maxAttempts: 1, retryDelayMs: 1 } });
+  server = await startLocalServer({
+    port: 0,
+    auth,
+    events: { busName: 'default', source: 'order-service', maxAttempts: 1, retryDelayMs: 1 },
+  });
 });
 afterAll(async () => {
   await server?.close();

@@ -27,11 +27,37 @@ export const rawJsonProperties: Record<string, string[]> = {
  * AWS::ApiGatewayV2::Stage's `RouteSettings` is a map of route key to an object of the schema's
  * `RouteSettings` definition (the same definition DefaultRouteSettings uses).
  */
-export const stageRouteSettingsProperties = ['DataTraceEnabled', 'DetailedMetricsEnabled', 'LoggingLevel', 'ThrottlingBurstLimit', 'ThrottlingRateLimit'];
+export const stageRouteSettingsProperties = [
+  'DataTraceEnabled',
+  'DetailedMetricsEnabled',
+  'LoggingLevel',
+  'ThrottlingBurstLimit',
+  'ThrottlingRateLimit',
+];
 
 /** IAM policy grammar: the top-level and statement elements. */
 export const policyDocumentProperties = ['Version', 'Id', 'Statement'];
-export const policyStatementProperties = ['Sid', 'Effect', 'Principal', 'NotPrincipal', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition'];
+export const policyStatementProperties = [
+  'Sid',
+  'Effect',
+  'Principal',
+  'NotPrincipal',
+  'Action',
+  'NotAction',
+  'Resource',
+  'NotResource',
+  'Condition',
+];
 
 /** The top-level fields of an EventBridge event that a pattern may match. */
-export const eventPatternFields = ['version', 'id', 'detail-type', 'source', 'account', 'time', 'region', 'resources', 'detail'];
+export const eventPatternFields = [
+  'version',
+  'id',
+  'detail-type',
+  'source',
+  'account',
+  'time',
+  'region',
+  'resources',
+  'detail',
+];

@@ -17,20 +17,28 @@ const build = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, ac
 describe('account and region', () => {
   it('come from context, never silently us-east-1', () => {
     const { stacks } = build({ ...prodContext, account: '111111111111', region: 'eu-central-1' });
-    for (const stack of Object.values(stacks)) expect([stack.account, stack.region]).toEqual(['111111111111', 'eu-central-1']);
+    for (const stack of Object.values(stacks))
+      expect([stack.account, stack.region]).toEqual(['111111111111', 'eu-central-1']);
   });
 
   it('come from AWS_REGION and the credentials account when no context names them', () => {
-    const { stacks } = build({ stage: 'dev' }, { CDK_DEFAULT_ACCOUNT: '222222222222', CDK_DEFAULT_REGION: 'us-east-1', AWS_REGION: 'ap-southeast-2' });
+    const { stacks } = build(
+      { stage: 'dev' },
+      { CDK_DEFAULT_ACCOUNT: '222222222222', CDK_DEFAULT_REGION: 'us-east-1', AWS_REGION: 'ap-southeast-2' },
+    );
     expect([stacks.data.account, stacks.data.region]).toEqual(['222222222222', 'ap-southeast-2']);
   });
 
   it('refuse the CLI\u2019s us-east-1 fallback: credentials without an explicit region fail', () => {
-    expect(() => build({ stage: 'dev' }, { CDK_DEFAULT_ACCOUNT: '222222222222', CDK_DEFAULT_REGION: 'us-east-1' })).toThrow(/No region given/);
+    expect(() =>
+      build({ stage: 'dev' }, { CDK_DEFAULT_ACCOUNT: '222222222222', CDK_DEFAULT_REGION: 'us-east-1' }),
+    ).toThrow(/No region given/);
   });
 
   it('are required in prod', () => {
-    expect(() => build(prodContext, { CDK_DEFAULT_REGION: 'us-east-1' })).toThrow(/prod needs an explicit account and region/);
+    expect(() => build(prodContext, { CDK_DEFAULT_REGION: 'us-east-1' })).toThrow(
+      /prod needs an explicit account and region/,
+    );
   });
 
   it('leave an offline dev synth environment-agnostic', () => {
@@ -48,7 +56,12 @@ describe('account and region', () => {
 
 describe('cdk.json', () => {
   it('sets every feature flag aws-cdk-lib recommends for a new app, to the recommended value', () => {
-    const recommended = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'node_modules', 'aws-cdk-lib', 'recommended-feature-flags.json'), 'utf8'));
+    const recommended = JSON.parse(
+      readFileSync(
+        join(import.meta.dirname, '..', '..', 'node_modules', 'aws-cdk-lib', 'recommended-feature-flags.json'),
+        'utf8',
+      ),
+    );
     expect(Object.keys(recommended).length).toBeGreaterThan(50);
     for (const [flag, value] of Object.entries(recommended)) expect(cdkJson.context[flag], flag).toEqual(value);
   });

@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { businessMetrics } from '../../lib/business-metrics';
 import { eventRuleList } from '../../lib/events/order-events';
@@ -35,7 +35,8 @@ interface Synthesised {
 }
 
 /** The CLI hands the app cdk.json's context (feature flags included); so do the tests. */
-const cdkJsonContext = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8')).context as Record<string, unknown>;
+const cdkJsonContext = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8'))
+  .context as Record<string, unknown>;
 
 function synth(context: Record<string, unknown>, outdir: string): Synthesised {
   const built = buildApp({ context: { ...cdkJsonContext, ...context }, outdir });
@@ -73,19 +74,33 @@ beforeAll(() => {
 
 const ofType = (s: Synthesised, type: string) =>
   Object.values(s.templates).flatMap(({ resources }) => Object.entries(resources).filter(([, r]) => r.Type === type));
-const functionsOf = (s: Synthesised) => ofType(s, 'AWS::Lambda::Function').filter(([, r]) => /^messaging-/.test(r.Properties.FunctionName ?? ''));
-const fnNamed = (s: Synthesised, name: string) => functionsOf(s).find(([, r]) => r.Properties.FunctionName === `messaging-${s === dev ? 'dev' : 'prod'}-${name}`)!;
+const functionsOf = (s: Synthesised) =>
+  ofType(s, 'AWS::Lambda::Function').filter(([, r]) => /^messaging-/.test(r.Properties.FunctionName ?? ''));
+const fnNamed = (s: Synthesised, name: string) =>
+  functionsOf(s).find(([, r]) => r.Properties.FunctionName === `messaging-${s === dev ? 'dev' : 'prod'}-${name}`)!;
 const json = (value: unknown) => JSON.stringify(value);
 
 describe('stacks by concern, within CloudFormation limits', () => {
   it('prints and bounds every stack, now and with every planned feature', () => {
-    const counts = Object.fromEntries(Object.entries(dev.templates).map(([key, { resources }]) => [key, Object.keys(resources).length]));
+    const counts = Object.fromEntries(
+      Object.entries(dev.templates).map(([key, { resources }]) => [key, Object.keys(resources).length]),
+    );
     // What one more function costs, measured here: a route function brings its function, role,
     // policy, log group, permission, route and integration; every function brings two alarms.
     const http = dev.templates.httpApi.resources;
-    const perRoute = Object.values(http).filter((r) =>
-      ['AWS::Lambda::Function', 'AWS::IAM::Role', 'AWS::IAM::Policy', 'AWS::Lambda::Permission', 'AWS::ApiGatewayV2::Route', 'AWS::ApiGatewayV2::Integration'].includes(r.Type),
-    ).length / routeList.length + 1; // + its log group
+    const perRoute =
+      Object.values(http).filter((r) =>
+        [
+          'AWS::Lambda::Function',
+          'AWS::IAM::Role',
+          'AWS::IAM::Policy',
+          'AWS::Lambda::Permission',
+          'AWS::ApiGatewayV2::Route',
+          'AWS::ApiGatewayV2::Integration',
+        ].includes(r.Type),
+      ).length /
+        routeList.length +
+      1; // + its log group
     const perFunction = perRoute; // a WebSocket route or an event rule costs the same: function, role, policy, logs, permission, route/rule, integration/invoke config
     const alarmsPerFunction = 2;
     // The roadmap's ~20 functions: the WebSocket API (connect, disconnect, default, subscribe,
@@ -102,16 +117,26 @@ describe('stacks by concern, within CloudFormation limits', () => {
       attachments: 15 + 2 * perFunction,
       notifications: 15 + 8 * perFunction,
     };
-    console.log(`resources per stack now: ${json(counts)}\nestimated with every planned feature: ${json(planned)} (${perRoute} per function)`);
+    console.log(
+      `resources per stack now: ${json(counts)}\nestimated with every planned feature: ${json(planned)} (${perRoute} per function)`,
+    );
     expect(Object.keys(counts).sort()).toEqual(['auth', 'data', 'events', 'httpApi', 'observability']);
     for (const count of [...Object.values(counts), ...Object.values(planned)]) expect(count).toBeLessThanOrEqual(250);
     expect(perRoute).toBe(7);
   });
 
   it('names the stacks per stage and protects prod stacks from deletion', () => {
-    expect(Object.values(dev.stacks).map((s) => s.stackName).sort()).toEqual(
-      ['Messaging-dev-Auth', 'Messaging-dev-Data', 'Messaging-dev-Events', 'Messaging-dev-HttpApi', 'Messaging-dev-Observability'],
-    );
+    expect(
+      Object.values(dev.stacks)
+        .map((s) => s.stackName)
+        .sort(),
+    ).toEqual([
+      'Messaging-dev-Auth',
+      'Messaging-dev-Data',
+      'Messaging-dev-Events',
+      'Messaging-dev-HttpApi',
+      'Messaging-dev-Observability',
+    ]);
     for (const stack of Object.values(prod.stacks)) expect(stack.terminationProtection).toBe(true);
     for (const stack of Object.values(dev.stacks)) expect(stack.terminationProtection).toBe(false);
   });
@@ -124,9 +149,19 @@ describe('no traffic before the migration (defect 3)', () => {
     expect(triggers).toHaveLength(1);
     const typeOf = (id: string) => data[id]?.Type;
     const after = triggers[0]!.DependsOn!.map(typeOf);
-    expect(after).toEqual(expect.arrayContaining(['AWS::RDS::DBCluster', 'AWS::RDS::DBInstance', 'AWS::SecretsManager::SecretTargetAttachment']));
+    expect(after).toEqual(
+      expect.arrayContaining([
+        'AWS::RDS::DBCluster',
+        'AWS::RDS::DBInstance',
+        'AWS::SecretsManager::SecretTargetAttachment',
+      ]),
+    );
     // The Data stack holds no consumer: its only function of ours is the migration.
-    expect(functionsOf(dev).filter(([id]) => id in data).map(([, r]) => r.Properties.FunctionName)).toEqual(['messaging-dev-migrate']);
+    expect(
+      functionsOf(dev)
+        .filter(([id]) => id in data)
+        .map(([, r]) => r.Properties.FunctionName),
+    ).toEqual(['messaging-dev-migrate']);
   });
 
   it('makes every stack with a function, route or rule depend on the Data stack, so CloudFormation waits for the migration', () => {
@@ -135,27 +170,48 @@ describe('no traffic before the migration (defect 3)', () => {
       expect(dependencies(consumer)).toContain('Messaging-dev-Data');
     }
     expect(dependencies('Messaging-dev-Observability')).toEqual(
-      expect.arrayContaining(['Messaging-dev-Data', 'Messaging-dev-Auth', 'Messaging-dev-HttpApi', 'Messaging-dev-Events']),
+      expect.arrayContaining([
+        'Messaging-dev-Data',
+        'Messaging-dev-Auth',
+        'Messaging-dev-HttpApi',
+        'Messaging-dev-Events',
+      ]),
     );
     // Every consumer lives in such a stack.
     for (const key of ['auth', 'httpApi', 'events'] as const) {
       const types = Object.values(dev.templates[key].resources).map((r) => r.Type);
-      expect(types.some((t) => ['AWS::Lambda::Function', 'AWS::ApiGatewayV2::Route', 'AWS::Events::Rule'].includes(t))).toBe(true);
+      expect(
+        types.some((t) => ['AWS::Lambda::Function', 'AWS::ApiGatewayV2::Route', 'AWS::Events::Rule'].includes(t)),
+      ).toBe(true);
     }
   });
 });
 
 describe('functions and their bindings', () => {
   it('makes one Lambda per route of the route table and per event rule, on nodejs24.x arm64 ESM', () => {
-    const names = functionsOf(dev).map(([, r]) => r.Properties.FunctionName).sort();
+    const names = functionsOf(dev)
+      .map(([, r]) => r.Properties.FunctionName)
+      .sort();
     expect(names).toEqual(
-      [...routeList.map((r) => r.id), ...eventRuleList.map((r) => r.id), 'migrate', 'post-confirmation'].map((n) => `messaging-dev-${n}`).sort(),
+      [...routeList.map((r) => r.id), ...eventRuleList.map((r) => r.id), 'migrate', 'post-confirmation']
+        .map((n) => `messaging-dev-${n}`)
+        .sort(),
     );
     for (const [, fn] of functionsOf(dev)) {
-      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], Handler: 'index.handler' });
-      expect(fn.Properties.Environment.Variables).toMatchObject({ LOG_LEVEL: 'info', STAGE: 'dev', NODE_OPTIONS: '--enable-source-maps' });
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+      });
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        LOG_LEVEL: 'info',
+        STAGE: 'dev',
+        NODE_OPTIONS: '--enable-source-maps',
+      });
     }
-    const routesOnApi = ofType(dev, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
+    const routesOnApi = ofType(dev, 'AWS::ApiGatewayV2::Route')
+      .map(([, r]) => r.Properties.RouteKey)
+      .sort();
     expect(routesOnApi).toEqual(routeList.map(routeKey).sort());
   });
 
@@ -168,18 +224,28 @@ describe('functions and their bindings', () => {
     expect(env('create-conversation')).toEqual(
       [...base, ...database, 'CREATE_CONVERSATION_RATE_LIMIT', 'CREATE_CONVERSATION_RATE_WINDOW_SECONDS'].sort(),
     );
-    expect(env('add-participant')).toEqual([...base, ...database, 'ADD_PARTICIPANT_RATE_LIMIT', 'ADD_PARTICIPANT_RATE_WINDOW_SECONDS'].sort());
+    expect(env('add-participant')).toEqual(
+      [...base, ...database, 'ADD_PARTICIPANT_RATE_LIMIT', 'ADD_PARTICIPANT_RATE_WINDOW_SECONDS'].sort(),
+    );
     const limited: unknown[] = [routes.sendMessage, routes.createConversation, routes.addParticipant];
-    for (const route of routeList.filter((r) => !limited.includes(r))) expect(env(route.id)).toEqual([...base, ...database].sort());
+    for (const route of routeList.filter((r) => !limited.includes(r)))
+      expect(env(route.id)).toEqual([...base, ...database].sort());
     for (const rule of eventRuleList) expect(env(rule.id)).toEqual([...base, ...database, 'ORDER_EVENT_SOURCE'].sort());
     expect(env('migrate')).toEqual([...base, ...database, 'APP_DB_SECRET_ARN'].sort());
   });
 
   it('connects runtime functions as the application role; only the migration holds the admin secret (defect 4)', () => {
     const data = dev.templates.data.resources;
-    const masterSecret = Object.entries(data).find(([, r]) => r.Type === 'AWS::SecretsManager::Secret' && json(r.Properties).includes('messaging_admin'))![0];
-    const appSecret = Object.entries(data).find(([, r]) => r.Type === 'AWS::SecretsManager::Secret' && json(r.Properties).includes('messaging_app'))!;
-    expect(JSON.parse(appSecret[1].Properties.GenerateSecretString.SecretStringTemplate)).toEqual({ username: 'messaging_app', dbname: 'messaging' });
+    const masterSecret = Object.entries(data).find(
+      ([, r]) => r.Type === 'AWS::SecretsManager::Secret' && json(r.Properties).includes('messaging_admin'),
+    )![0];
+    const appSecret = Object.entries(data).find(
+      ([, r]) => r.Type === 'AWS::SecretsManager::Secret' && json(r.Properties).includes('messaging_app'),
+    )!;
+    expect(JSON.parse(appSecret[1].Properties.GenerateSecretString.SecretStringTemplate)).toEqual({
+      username: 'messaging_app',
+      dbname: 'messaging',
+    });
     const migrate = fnNamed(dev, 'migrate')[1];
     expect(json(migrate.Properties.Environment.Variables.DB_SECRET_ARN)).toContain('"DatabaseSecretAttachment');
     expect(json(migrate.Properties.Environment.Variables.APP_DB_SECRET_ARN)).toContain('AppDatabaseSecretAttachment');
@@ -188,7 +254,11 @@ describe('functions and their bindings', () => {
     }
     // Which policies may read the master secret: the migration's alone.
     const readers = ofType(dev, 'AWS::IAM::Policy')
-      .filter(([, p]) => json(p.Properties.PolicyDocument).includes(masterSecret) || json(p.Properties.PolicyDocument).includes('"DatabaseSecretAttachment'))
+      .filter(
+        ([, p]) =>
+          json(p.Properties.PolicyDocument).includes(masterSecret) ||
+          json(p.Properties.PolicyDocument).includes('"DatabaseSecretAttachment'),
+      )
       .map(([, p]) => json(p.Properties.Roles));
     expect(readers).toHaveLength(1);
     expect(readers[0]).toContain('opsmigraterole');
@@ -199,7 +269,9 @@ describe('functions and their bindings', () => {
     for (const [id, policy] of ofType(dev, 'AWS::IAM::Policy')) {
       for (const statement of policy.Properties.PolicyDocument.Statement) {
         const actions = [statement.Action].flat();
-        const wild = actions.some((a: unknown) => typeof a === 'string' && (a === '*' || a.endsWith(':*'))) || [statement.Resource].flat().some((r: unknown) => r === '*');
+        const wild =
+          actions.some((a: unknown) => typeof a === 'string' && (a === '*' || a.endsWith(':*'))) ||
+          [statement.Resource].flat().some((r: unknown) => r === '*');
         if (wild) wildcards.push(`${id}: ${json(statement.Action)} on ${json(statement.Resource)}`);
       }
     }
@@ -220,11 +292,16 @@ describe('alarms that reach people (defect 1)', () => {
     expect(topic.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
     expect(json(resources)).not.toContain('alias/aws/sns');
     expect(key.Properties.EnableKeyRotation).toBe(true);
-    const forCloudWatch = key.Properties.KeyPolicy.Statement.find((s: any) => s.Principal?.Service === 'cloudwatch.amazonaws.com');
+    const forCloudWatch = key.Properties.KeyPolicy.Statement.find(
+      (s: any) => s.Principal?.Service === 'cloudwatch.amazonaws.com',
+    );
     expect(forCloudWatch).toMatchObject({
       Effect: 'Allow',
       Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-      Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } }, ArnLike: { 'aws:SourceArn': expect.anything() } },
+      Condition: {
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        ArnLike: { 'aws:SourceArn': expect.anything() },
+      },
     });
   });
 
@@ -239,7 +316,10 @@ describe('alarms that reach people (defect 1)', () => {
           Effect: 'Allow',
           Principal: { Service: 'cloudwatch.amazonaws.com' },
           Action: 'sns:Publish',
-          Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } }, ArnLike: { 'aws:SourceArn': expect.anything() } },
+          Condition: {
+            StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+            ArnLike: { 'aws:SourceArn': expect.anything() },
+          },
         }),
       ]),
     );
@@ -252,18 +332,36 @@ describe('alarms that reach people (defect 1)', () => {
       expect(alarm.Properties.AlarmName).toMatch(/^messaging-dev-/);
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
     }
-    prod.templates.observability.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    prod.templates.observability.template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
   });
 
   it('alarms on both failure queues, every function, API 5xx and an unavailable database', () => {
     const alarms = ofType(dev, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-    const on = (namespace: string, metric: string) => alarms.filter((a) => a.Namespace === namespace && a.MetricName === metric);
-    expect(on('AWS/SQS', 'ApproximateNumberOfMessagesVisible').map((a) => a.Dimensions[0].Value).sort()).toEqual(Object.values(failureQueueNames('dev')).sort());
+    const on = (namespace: string, metric: string) =>
+      alarms.filter((a) => a.Namespace === namespace && a.MetricName === metric);
+    expect(
+      on('AWS/SQS', 'ApproximateNumberOfMessagesVisible')
+        .map((a) => a.Dimensions[0].Value)
+        .sort(),
+    ).toEqual(Object.values(failureQueueNames('dev')).sort());
     expect(on('AWS/ApiGateway', '5xx')).toHaveLength(1);
     expect(on('Messaging', businessMetrics.databaseUnavailable)).toHaveLength(1);
-    const functions = functionsOf(dev).map(([, r]) => r.Properties.FunctionName).sort();
-    expect(on('AWS/Lambda', 'Errors').map((a) => a.Dimensions[0].Value).sort()).toEqual(functions);
-    expect(on('AWS/Lambda', 'Throttles').map((a) => a.Dimensions[0].Value).sort()).toEqual(functions);
+    const functions = functionsOf(dev)
+      .map(([, r]) => r.Properties.FunctionName)
+      .sort();
+    expect(
+      on('AWS/Lambda', 'Errors')
+        .map((a) => a.Dimensions[0].Value)
+        .sort(),
+    ).toEqual(functions);
+    expect(
+      on('AWS/Lambda', 'Throttles')
+        .map((a) => a.Dimensions[0].Value)
+        .sort(),
+    ).toEqual(functions);
   });
 });
 
@@ -271,21 +369,44 @@ describe('throttles that apply (defect 2)', () => {
   it('throttles the send route with the property names the Stage schema defines', () => {
     const stage = Object.values(dev.templates.httpApi.resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Stage')!;
     expect(stage.Properties.RouteSettings).toEqual({
-      [routeKey(routes.sendMessage)]: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50, DetailedMetricsEnabled: true },
+      [routeKey(routes.sendMessage)]: {
+        ThrottlingBurstLimit: 100,
+        ThrottlingRateLimit: 50,
+        DetailedMetricsEnabled: true,
+      },
     });
-    expect(stage.Properties.DefaultRouteSettings).toEqual({ ThrottlingBurstLimit: 500, ThrottlingRateLimit: 250, DetailedMetricsEnabled: true });
+    expect(stage.Properties.DefaultRouteSettings).toEqual({
+      ThrottlingBurstLimit: 500,
+      ThrottlingRateLimit: 250,
+      DetailedMetricsEnabled: true,
+    });
   });
 
   it('spells every key of every raw-JSON property as the resource schema does', () => {
     const checkPolicy = (doc: any, where: string) => {
-      expect(Object.keys(doc).filter((k) => !policyDocumentProperties.includes(k)), where).toEqual([]);
-      for (const statement of doc.Statement) expect(Object.keys(statement).filter((k) => !policyStatementProperties.includes(k)), where).toEqual([]);
+      expect(
+        Object.keys(doc).filter((k) => !policyDocumentProperties.includes(k)),
+        where,
+      ).toEqual([]);
+      for (const statement of doc.Statement)
+        expect(
+          Object.keys(statement).filter((k) => !policyStatementProperties.includes(k)),
+          where,
+        ).toEqual([]);
     };
     const checkers: Record<string, (value: any, where: string) => void> = {
       'AWS::ApiGatewayV2::Stage.RouteSettings': (value, where) => {
-        for (const settings of Object.values(value)) expect(Object.keys(settings as object).filter((k) => !stageRouteSettingsProperties.includes(k)), where).toEqual([]);
+        for (const settings of Object.values(value))
+          expect(
+            Object.keys(settings as object).filter((k) => !stageRouteSettingsProperties.includes(k)),
+            where,
+          ).toEqual([]);
       },
-      'AWS::Events::Rule.EventPattern': (value, where) => expect(Object.keys(value).filter((k) => !eventPatternFields.includes(k)), where).toEqual([]),
+      'AWS::Events::Rule.EventPattern': (value, where) =>
+        expect(
+          Object.keys(value).filter((k) => !eventPatternFields.includes(k)),
+          where,
+        ).toEqual([]),
       'AWS::IAM::Policy.PolicyDocument': checkPolicy,
       'AWS::IAM::Role.AssumeRolePolicyDocument': checkPolicy,
       'AWS::KMS::Key.KeyPolicy': checkPolicy,
@@ -310,8 +431,12 @@ describe('throttles that apply (defect 2)', () => {
     }
     expect(seen).toContain('AWS::ApiGatewayV2::Stage.RouteSettings');
     // Every resource type we synthesise was looked up in the schemas.
-    const types = new Set(Object.values(dev.templates).flatMap(({ resources }) => Object.values(resources).map((r) => r.Type)));
-    const unknown = [...types].filter((t) => !t.startsWith('Custom::') && !(t in rawJsonProperties) && !knownWithoutRawJson.includes(t));
+    const types = new Set(
+      Object.values(dev.templates).flatMap(({ resources }) => Object.values(resources).map((r) => r.Type)),
+    );
+    const unknown = [...types].filter(
+      (t) => !t.startsWith('Custom::') && !(t in rawJsonProperties) && !knownWithoutRawJson.includes(t),
+    );
     expect(unknown).toEqual([]);
   });
 });
@@ -348,7 +473,9 @@ describe('sign-up and its email (defects 5 and 6)', () => {
     const [, fn] = fnNamed(dev, 'post-confirmation');
     expect(fn.Properties.Timeout).toBe(5);
     expect(fn.Properties.Environment.Variables.DB_RESUME_RETRY_MS).toBe('2000');
-    dev.templates.auth.template.hasResourceProperties('AWS::Cognito::UserPool', { LambdaConfig: { PostConfirmation: Match.anyValue() } });
+    dev.templates.auth.template.hasResourceProperties('AWS::Cognito::UserPool', {
+      LambdaConfig: { PostConfirmation: Match.anyValue() },
+    });
   });
 
   it('sends prod email through SES from the configured identity; dev keeps Cognito\u2019s sender', () => {
@@ -359,14 +486,22 @@ describe('sign-up and its email (defects 5 and 6)', () => {
         SourceArn: 'arn:aws:ses:eu-west-1:111111111111:identity/example.com',
       },
     });
-    dev.templates.auth.template.hasResourceProperties('AWS::Cognito::UserPool', { EmailConfiguration: { EmailSendingAccount: 'COGNITO_DEFAULT' } });
+    dev.templates.auth.template.hasResourceProperties('AWS::Cognito::UserPool', {
+      EmailConfiguration: { EmailSendingAccount: 'COGNITO_DEFAULT' },
+    });
   });
 
   it('makes the pool, its client, the three groups and the outputs', () => {
     const groups = ofType(dev, 'AWS::Cognito::UserPoolGroup').map(([, g]) => g.Properties.GroupName);
     expect(groups.sort()).toEqual(['admin', 'agent', 'service_provider']);
     dev.templates.auth.template.resourceCountIs('AWS::Cognito::UserPoolClient', 1);
-    for (const [key, output] of [['auth', 'UserPoolId'], ['auth', 'UserPoolClientId'], ['httpApi', 'ApiUrl'], ['events', 'EventBusName'], ['observability', 'AlarmTopicArn']] as const) {
+    for (const [key, output] of [
+      ['auth', 'UserPoolId'],
+      ['auth', 'UserPoolClientId'],
+      ['httpApi', 'ApiUrl'],
+      ['events', 'EventBusName'],
+      ['observability', 'AlarmTopicArn'],
+    ] as const) {
       dev.templates[key].template.hasOutput(output, {});
     }
   });
@@ -405,7 +540,9 @@ describe('the rest of the deployment', () => {
 
   it('routes each order event to its Lambda with a dead-letter queue, retries and an on-failure destination', () => {
     const rules = ofType(dev, 'AWS::Events::Rule');
-    expect(rules.map(([, r]) => r.Properties.EventPattern['detail-type'][0]).sort()).toEqual(eventRuleList.map((r) => r.detailType).sort());
+    expect(rules.map(([, r]) => r.Properties.EventPattern['detail-type'][0]).sort()).toEqual(
+      eventRuleList.map((r) => r.detailType).sort(),
+    );
     for (const [, rule] of rules) {
       expect(rule.Properties.EventPattern.source).toEqual(['order-service']);
       const [target] = rule.Properties.Targets;
@@ -414,8 +551,13 @@ describe('the rest of the deployment', () => {
     }
     const invokeConfigs = ofType(dev, 'AWS::Lambda::EventInvokeConfig');
     expect(invokeConfigs).toHaveLength(eventRuleList.length);
-    for (const [, config] of invokeConfigs) expect(config.Properties.DestinationConfig.OnFailure.Destination).toBeDefined();
-    expect(ofType(dev, 'AWS::SQS::Queue').map(([, q]) => q.Properties.QueueName).sort()).toEqual(Object.values(failureQueueNames('dev')).sort());
+    for (const [, config] of invokeConfigs)
+      expect(config.Properties.DestinationConfig.OnFailure.Destination).toBeDefined();
+    expect(
+      ofType(dev, 'AWS::SQS::Queue')
+        .map(([, q]) => q.Properties.QueueName)
+        .sort(),
+    ).toEqual(Object.values(failureQueueNames('dev')).sort());
   });
 
   it('keeps data in prod: deletion protection, snapshots, the order bus imported by name', () => {
@@ -424,7 +566,9 @@ describe('the rest of the deployment', () => {
     data.hasResource('AWS::RDS::DBCluster', { DeletionPolicy: 'Snapshot' });
     data.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
     prod.templates.events.template.resourceCountIs('AWS::Events::EventBus', 0);
-    expect(ofType(prod, 'AWS::Events::Rule').map(([, r]) => r.Properties.EventBusName)).toEqual(eventRuleList.map(() => 'orders'));
+    expect(ofType(prod, 'AWS::Events::Rule').map(([, r]) => r.Properties.EventBusName)).toEqual(
+      eventRuleList.map(() => 'orders'),
+    );
   });
 });
 
@@ -442,15 +586,18 @@ describe('the dashboard', () => {
         return flat.includes(namespace) && i >= 0 && dimensions.every((d) => flat.includes(d));
       });
     for (const route of routeList) {
-      for (const name of ['Count', '4xx', '5xx', 'Latency']) expect(has('AWS/ApiGateway', name, 'Route', routeKey(route)), `${name} ${routeKey(route)}`).toBe(true);
+      for (const name of ['Count', '4xx', '5xx', 'Latency'])
+        expect(has('AWS/ApiGateway', name, 'Route', routeKey(route)), `${name} ${routeKey(route)}`).toBe(true);
     }
     const stats = metrics.map((m) => json(m.at(-1)));
     for (const p of ['p50', 'p95', 'p99']) expect(stats.some((s) => s.includes(`"stat":"${p}"`))).toBe(true);
     for (const fn of functionsOf(dev).map(([, r]) => r.Properties.FunctionName as string)) {
-      for (const name of ['Errors', 'Duration', 'ConcurrentExecutions']) expect(has('AWS/Lambda', name, fn), `${name} ${fn}`).toBe(true);
+      for (const name of ['Errors', 'Duration', 'ConcurrentExecutions'])
+        expect(has('AWS/Lambda', name, fn), `${name} ${fn}`).toBe(true);
     }
     expect(has('AWS/RDS', 'ServerlessDatabaseCapacity', 'messaging-dev')).toBe(true);
-    for (const queue of Object.values(failureQueueNames('dev'))) expect(has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', queue)).toBe(true);
+    for (const queue of Object.values(failureQueueNames('dev')))
+      expect(has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', queue)).toBe(true);
     for (const name of Object.values(businessMetrics)) expect(has('Messaging', name, 'Stage', 'dev'), name).toBe(true);
   });
 });
@@ -458,14 +605,23 @@ describe('the dashboard', () => {
 describe('deterministic assets', () => {
   it('gives each function the same asset hash wherever the cloud assembly is written', () => {
     const keys = (s: Synthesised) =>
-      Object.fromEntries(functionsOf(s).map(([, r]) => [String(r.Properties.FunctionName).replace(/^messaging-(dev|prod)-/, ''), r.Properties.Code.S3Key]));
+      Object.fromEntries(
+        functionsOf(s).map(([, r]) => [
+          String(r.Properties.FunctionName).replace(/^messaging-(dev|prod)-/, ''),
+          r.Properties.Code.S3Key,
+        ]),
+      );
     expect(dev.outdir.split('/').length).not.toBe(prod.outdir.split('/').length);
     expect(keys(prod)).toEqual(keys(dev));
   });
 
   it('writes source maps with project-relative paths', () => {
     const assetDirs = readdirSync(dev.outdir).filter((d) => d.startsWith('asset.'));
-    const maps = assetDirs.flatMap((d) => readdirSync(join(dev.outdir, d)).filter((f) => f.endsWith('.map')).map((f) => join(dev.outdir, d, f)));
+    const maps = assetDirs.flatMap((d) =>
+      readdirSync(join(dev.outdir, d))
+        .filter((f) => f.endsWith('.map'))
+        .map((f) => join(dev.outdir, d, f)),
+    );
     expect(maps.length).toBeGreaterThanOrEqual(routeList.length + eventRuleList.length + 2);
     for (const map of maps) {
       const { sources } = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] };

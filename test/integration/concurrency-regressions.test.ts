@@ -37,8 +37,13 @@ describe(`concurrency regressions on ${backend}`, () => {
     for (let round = 0; round < 6; round++) {
       const sender = await newUser(service);
       const other = await newUser(service);
-      const conversation = await service.createConversation(sender, { type: 'support', participantIds: [other.userId] });
-      const sends = Array.from({ length: 15 }, (_, i) => service.sendMessage(sender, conversation.id, { content: `m${i}` }));
+      const conversation = await service.createConversation(sender, {
+        type: 'support',
+        participantIds: [other.userId],
+      });
+      const sends = Array.from({ length: 15 }, (_, i) =>
+        service.sendMessage(sender, conversation.id, { content: `m${i}` }),
+      );
       const close = service.adminSetConversationStatus(admin, conversation.id, 'closed');
       const { ok, errors } = await settle(sends);
       await close;
@@ -67,7 +72,9 @@ describe(`concurrency regressions on ${backend}`, () => {
     for (let round = 0; round < 5; round++) {
       const clientMessageId = `retry-${round}`;
       const { ok, errors } = await settle(
-        Array.from({ length: 20 }, () => service.sendMessage(sender, conversation.id, { content: 'hello', clientMessageId })),
+        Array.from({ length: 20 }, () =>
+          service.sendMessage(sender, conversation.id, { content: 'hello', clientMessageId }),
+        ),
       );
       expect(errors).toEqual([]);
       expect(new Set(ok.map((r) => r.message.id)).size).toBe(1);
@@ -75,7 +82,9 @@ describe(`concurrency regressions on ${backend}`, () => {
     }
     // 5 slots used of 20: exactly 15 more sends pass, the 16th is refused.
     for (let i = 0; i < 15; i++) await service.sendMessage(sender, conversation.id, { content: `more ${i}` });
-    await expect(service.sendMessage(sender, conversation.id, { content: 'one too many' })).rejects.toBeInstanceOf(RateLimitedError);
+    await expect(service.sendMessage(sender, conversation.id, { content: 'one too many' })).rejects.toBeInstanceOf(
+      RateLimitedError,
+    );
     const facts = await recount(handle.db, conversation.id);
     expect(facts.messages).toBe(20);
     expect(facts.lastMessageSeq).toBe(20);
@@ -109,11 +118,16 @@ describe(`concurrency regressions on ${backend}`, () => {
   });
 
   it('limits how many conversations one user creates, exactly under concurrency', async () => {
-    const service = new MessagingService(handle.db, { createConversationLimit: 4, createConversationWindowSeconds: 60 });
+    const service = new MessagingService(handle.db, {
+      createConversationLimit: 4,
+      createConversationWindowSeconds: 60,
+    });
     const spammer = await newUser(service);
     const victim = await newUser(service);
     const { ok, errors } = await settle(
-      Array.from({ length: 10 }, () => service.createConversation(spammer, { type: 'general', participantIds: [victim.userId] })),
+      Array.from({ length: 10 }, () =>
+        service.createConversation(spammer, { type: 'general', participantIds: [victim.userId] }),
+      ),
     );
     expect(ok).toHaveLength(4);
     expect(errors).toHaveLength(6);
@@ -123,7 +137,9 @@ describe(`concurrency regressions on ${backend}`, () => {
       expect((error as RateLimitedError).retryAfterSeconds).toBeLessThanOrEqual(60);
     }
     const { rows } = await sql<{ n: number }>`
-      SELECT count(*)::int AS n FROM conversations WHERE created_by = cast(${spammer.userId} as uuid)`.execute(handle.db);
+      SELECT count(*)::int AS n FROM conversations WHERE created_by = cast(${spammer.userId} as uuid)`.execute(
+      handle.db,
+    );
     expect(rows[0]!.n).toBe(4);
   });
 
@@ -149,7 +165,11 @@ describe(`concurrency regressions on ${backend}`, () => {
         FROM orders o WHERE o.id = cast(${orderId} as uuid)`.execute(handle.db);
     expect(rows[0]).toEqual({
       status: 'delivered',
-      messages: ['Order status changed to paid', 'Order status changed to shipped', 'Order status changed to delivered'],
+      messages: [
+        'Order status changed to paid',
+        'Order status changed to shipped',
+        'Order status changed to delivered',
+      ],
     });
   });
 });

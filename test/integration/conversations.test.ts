@@ -7,14 +7,11 @@ import {
   ForbiddenError,
   InvalidInputError,
   NotFoundError,
-  RateLimitedError,
   UnknownUsersError,
 } from '../../lib/messaging/errors';
-import { MESSAGE_PAGE_BYTE_BUDGET } from '../../lib/messaging/limits';
 import { MessagingService } from '../../lib/messaging/messaging-service';
-import type { Caller, Message } from '../../lib/messaging/types';
 import { conversationOf, newUser } from '../support/fixtures';
-import { counted, expectUnreadCountsExact } from '../support/invariants';
+import { counted } from '../support/invariants';
 import { backend, openTestDatabase } from '../support/test-database';
 
 let handle: DatabaseHandle;
@@ -31,10 +28,21 @@ describe(`conversations on ${backend}`, () => {
     const alice = await newUser(service);
     const agent = await newUser(service, 'agent');
     const { result: conversation, roundTrips } = await counted(handle, () =>
-      service.createConversation(alice, { type: 'support', subject: '  Refund  ', participantIds: [agent.userId, agent.userId] }),
+      service.createConversation(alice, {
+        type: 'support',
+        subject: '  Refund  ',
+        participantIds: [agent.userId, agent.userId],
+      }),
     );
     expect(roundTrips).toBe(1);
-    expect(conversation).toMatchObject({ type: 'support', subject: 'Refund', status: 'active', orderId: null, unreadCount: 0, lastMessage: null });
+    expect(conversation).toMatchObject({
+      type: 'support',
+      subject: 'Refund',
+      status: 'active',
+      orderId: null,
+      unreadCount: 0,
+      lastMessage: null,
+    });
     expect(conversation.participants.map((p) => [p.userId, p.role]).sort()).toEqual(
       [
         [alice.userId, 'user'],
@@ -69,11 +77,18 @@ describe(`conversations on ${backend}`, () => {
     const page2 = await service.listConversations(alice, {}, { limit: 2, offset: 0, cursor: page1.nextCursor! });
     expect(page2.items.map((x) => x.id)).toEqual([b.id]);
     expect(page2.nextCursor).toBeNull();
-    expect((await service.listConversations(alice, {}, { limit: 2, offset: 1 })).items.map((x) => x.id)).toEqual([c.id, b.id]);
-    expect((await service.listConversations(alice, { type: 'support' }, { limit: 10, offset: 0 })).items.map((x) => x.id)).toEqual([b.id]);
+    expect((await service.listConversations(alice, {}, { limit: 2, offset: 1 })).items.map((x) => x.id)).toEqual([
+      c.id,
+      b.id,
+    ]);
+    expect(
+      (await service.listConversations(alice, { type: 'support' }, { limit: 10, offset: 0 })).items.map((x) => x.id),
+    ).toEqual([b.id]);
 
     const since = page1.items[0]!.updatedAt;
-    expect((await service.listConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 })).items).toEqual([]);
+    expect((await service.listConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 })).items).toEqual(
+      [],
+    );
     await new Promise((r) => setTimeout(r, 5));
     await service.sendMessage(bob, c.id, { content: 'bump c' });
     const polled = await service.listConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 });
@@ -86,17 +101,27 @@ describe(`conversations on ${backend}`, () => {
     const general = await conversationOf(service, alice);
     const support = await service.createConversation(alice, { type: 'support', participantIds: [] });
     await service.adminSetConversationStatus(admin, support.id, 'closed');
-    await expect(service.adminListConversations(alice, {}, { limit: 10, offset: 0 })).rejects.toBeInstanceOf(ForbiddenError);
+    await expect(service.adminListConversations(alice, {}, { limit: 10, offset: 0 })).rejects.toBeInstanceOf(
+      ForbiddenError,
+    );
 
     const { result: mine, roundTrips } = await counted(handle, () =>
       service.adminListConversations(admin, { participantId: alice.userId }, { limit: 10, offset: 0 }),
     );
     expect(roundTrips).toBe(1);
     expect(mine.items.map((x) => x.id)).toEqual([support.id, general.id]);
-    const active = await service.adminListConversations(admin, { participantId: alice.userId, status: 'active' }, { limit: 10, offset: 0 });
+    const active = await service.adminListConversations(
+      admin,
+      { participantId: alice.userId, status: 'active' },
+      { limit: 10, offset: 0 },
+    );
     expect(active.items.map((x) => x.id)).toEqual([general.id]);
     const paged = await service.adminListConversations(admin, { participantId: alice.userId }, { limit: 1, offset: 0 });
-    const next = await service.adminListConversations(admin, { participantId: alice.userId }, { limit: 1, offset: 0, cursor: paged.nextCursor! });
+    const next = await service.adminListConversations(
+      admin,
+      { participantId: alice.userId },
+      { limit: 1, offset: 0, cursor: paged.nextCursor! },
+    );
     expect(next.items.map((x) => x.id)).toEqual([general.id]);
   });
 
@@ -105,11 +130,22 @@ describe(`conversations on ${backend}`, () => {
     const provider = await newUser(service, 'service_provider');
     const stranger = await newUser(service);
     const orderId = randomUUID();
-    await sql`INSERT INTO orders (id, owner_id, service_provider_id, title) VALUES (cast(${orderId} as uuid), cast(${owner.userId} as uuid), cast(${provider.userId} as uuid), 'Fix sink')`.execute(handle.db);
+    await sql`INSERT INTO orders (id, owner_id, service_provider_id, title) VALUES (cast(${orderId} as uuid), cast(${owner.userId} as uuid), cast(${provider.userId} as uuid), 'Fix sink')`.execute(
+      handle.db,
+    );
 
-    await expect(service.createConversation(stranger, { type: 'order', orderId, participantIds: [] })).rejects.toBeInstanceOf(NotFoundError);
-    await expect(service.createConversation(owner, { type: 'order', participantIds: [] })).rejects.toBeInstanceOf(InvalidInputError);
-    const conversation = await service.createConversation(owner, { type: 'order', orderId, subject: 'Fix sink', participantIds: [] });
+    await expect(
+      service.createConversation(stranger, { type: 'order', orderId, participantIds: [] }),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await expect(service.createConversation(owner, { type: 'order', participantIds: [] })).rejects.toBeInstanceOf(
+      InvalidInputError,
+    );
+    const conversation = await service.createConversation(owner, {
+      type: 'order',
+      orderId,
+      subject: 'Fix sink',
+      participantIds: [],
+    });
     expect(conversation.orderId).toBe(orderId);
     expect(conversation.participants.map((p) => [p.userId, p.role]).sort()).toEqual(
       [
@@ -117,7 +153,9 @@ describe(`conversations on ${backend}`, () => {
         [provider.userId, 'service_provider'],
       ].sort(),
     );
-    const again = await service.createConversation(provider, { type: 'order', orderId, participantIds: [] }).catch((e: unknown) => e);
+    const again = await service
+      .createConversation(provider, { type: 'order', orderId, participantIds: [] })
+      .catch((e: unknown) => e);
     expect(again).toBeInstanceOf(ConflictError);
     expect((again as ConflictError).details).toEqual({ conversationId: conversation.id });
     const filtered = await service.listConversations(provider, { orderId }, { limit: 10, offset: 0 });
@@ -126,7 +164,11 @@ describe(`conversations on ${backend}`, () => {
     await service.sendMessage(owner, conversation.id, { content: 'when do you come?' });
     await sql`DELETE FROM orders WHERE id = cast(${orderId} as uuid)`.execute(handle.db);
     await expect(service.getConversation(owner, conversation.id)).rejects.toBeInstanceOf(NotFoundError);
-    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM messages WHERE conversation_id = cast(${conversation.id} as uuid)`.execute(handle.db);
+    const { rows } = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM messages WHERE conversation_id = cast(${conversation.id} as uuid)`.execute(
+      handle.db,
+    );
     expect(rows[0]!.n).toBe(0);
   });
 });

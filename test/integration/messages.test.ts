@@ -1,18 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../lib/db/create-database';
-import {
-  ConflictError,
-  ForbiddenError,
-  InvalidInputError,
-  NotFoundError,
-  RateLimitedError,
-  UnknownUsersError,
-} from '../../lib/messaging/errors';
+import { ConflictError, ForbiddenError, InvalidInputError, RateLimitedError } from '../../lib/messaging/errors';
 import { MESSAGE_PAGE_BYTE_BUDGET } from '../../lib/messaging/limits';
 import { MessagingService } from '../../lib/messaging/messaging-service';
-import type { Caller, Message } from '../../lib/messaging/types';
+import type { Message } from '../../lib/messaging/types';
 import { conversationOf, newUser } from '../support/fixtures';
 import { counted, expectUnreadCountsExact } from '../support/invariants';
 import { backend, openTestDatabase } from '../support/test-database';
@@ -37,7 +28,12 @@ describe(`messages on ${backend}`, () => {
     );
     expect(sendTrips).toBe(1);
     expect(sent.created).toBe(true);
-    expect(sent.message).toMatchObject({ senderId: alice.userId, kind: 'user', content: '<script>alert(1)</script> hi', readAt: null });
+    expect(sent.message).toMatchObject({
+      senderId: alice.userId,
+      kind: 'user',
+      content: '<script>alert(1)</script> hi',
+      readAt: null,
+    });
 
     const { result: bobInbox, roundTrips: listTrips } = await counted(handle, () =>
       service.listConversations(bob, {}, { limit: 20, offset: 0 }),
@@ -52,7 +48,9 @@ describe(`messages on ${backend}`, () => {
     expect(totalTrips).toBe(1);
     expect(total).toEqual({ unreadCount: 1, conversationCount: 1 });
 
-    const { result: read, roundTrips: readTrips } = await counted(handle, () => service.markMessageRead(bob, sent.message.id));
+    const { result: read, roundTrips: readTrips } = await counted(handle, () =>
+      service.markMessageRead(bob, sent.message.id),
+    );
     expect(readTrips).toBe(1);
     expect(read.readAt).not.toBeNull();
     expect(await service.getUnreadTotal(bob)).toEqual({ unreadCount: 0, conversationCount: 0 });
@@ -61,12 +59,16 @@ describe(`messages on ${backend}`, () => {
     const own = await service.sendMessage(alice, conversation.id, { content: 'second' });
     expect((await service.markMessageRead(alice, own.message.id)).readAt).toBeNull();
 
-    const { result: detail, roundTrips: getTrips } = await counted(handle, () => service.getConversation(bob, conversation.id));
+    const { result: detail, roundTrips: getTrips } = await counted(handle, () =>
+      service.getConversation(bob, conversation.id),
+    );
     expect(getTrips).toBe(1);
     expect(detail.unreadCount).toBe(1);
     expect(detail.participants.find((p) => p.userId === bob.userId)?.lastReadAt).not.toBeNull();
 
-    const { result: mark, roundTrips: markAllTrips } = await counted(handle, () => service.markConversationRead(bob, conversation.id));
+    const { result: mark, roundTrips: markAllTrips } = await counted(handle, () =>
+      service.markConversationRead(bob, conversation.id),
+    );
     expect(markAllTrips).toBe(1);
     expect(mark.unreadCount).toBe(0);
     expect((await service.getConversation(bob, conversation.id)).unreadCount).toBe(0);
@@ -77,7 +79,8 @@ describe(`messages on ${backend}`, () => {
     const bob = await newUser(service);
     const conversation = await conversationOf(service, alice, bob);
     const sent: Message[] = [];
-    for (let i = 0; i < 7; i++) sent.push((await service.sendMessage(alice, conversation.id, { content: `m${i}` })).message);
+    for (let i = 0; i < 7; i++)
+      sent.push((await service.sendMessage(alice, conversation.id, { content: `m${i}` })).message);
     const ids = sent.map((m) => m.id);
 
     const { result: latest, roundTrips } = await counted(handle, () =>
@@ -142,7 +145,9 @@ describe(`messages on ${backend}`, () => {
     expect(retry).toEqual({ message: first.message, created: false });
 
     const racing = await Promise.all(
-      Array.from({ length: 10 }, () => service.sendMessage(alice, conversation.id, { content: 'race', clientMessageId: 'c-2' })),
+      Array.from({ length: 10 }, () =>
+        service.sendMessage(alice, conversation.id, { content: 'race', clientMessageId: 'c-2' }),
+      ),
     );
     expect(new Set(racing.map((r) => r.message.id)).size).toBe(1);
     expect(racing.filter((r) => r.created)).toHaveLength(1);
@@ -196,9 +201,13 @@ describe(`messages on ${backend}`, () => {
     const alice = await newUser(service);
     const admin = await newUser(service, 'admin');
     const conversation = await conversationOf(service, alice);
-    await expect(service.adminSetConversationStatus(alice, conversation.id, 'closed')).rejects.toBeInstanceOf(ForbiddenError);
+    await expect(service.adminSetConversationStatus(alice, conversation.id, 'closed')).rejects.toBeInstanceOf(
+      ForbiddenError,
+    );
     expect((await service.adminSetConversationStatus(admin, conversation.id, 'closed')).status).toBe('closed');
-    await expect(service.sendMessage(alice, conversation.id, { content: 'late' })).rejects.toBeInstanceOf(ConflictError);
+    await expect(service.sendMessage(alice, conversation.id, { content: 'late' })).rejects.toBeInstanceOf(
+      ConflictError,
+    );
     expect((await service.listMessages(alice, conversation.id, { limit: 10, offset: 0 })).items).toEqual([]);
   });
 

@@ -1,20 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../lib/db/create-database';
-import {
-  ConflictError,
-  ForbiddenError,
-  InvalidInputError,
-  NotFoundError,
-  RateLimitedError,
-  UnknownUsersError,
-} from '../../lib/messaging/errors';
-import { MESSAGE_PAGE_BYTE_BUDGET } from '../../lib/messaging/limits';
+import { ForbiddenError, NotFoundError, UnknownUsersError } from '../../lib/messaging/errors';
 import { MessagingService } from '../../lib/messaging/messaging-service';
-import type { Caller, Message } from '../../lib/messaging/types';
 import { conversationOf, newUser } from '../support/fixtures';
-import { counted, expectUnreadCountsExact } from '../support/invariants';
+import { counted } from '../support/invariants';
 import { backend, openTestDatabase } from '../support/test-database';
 
 let handle: DatabaseHandle;
@@ -34,13 +24,17 @@ describe(`participants on ${backend}`, () => {
     const { roundTrips } = await counted(handle, () => service.addParticipant(alice, conversation.id, carol.userId));
     expect(roundTrips).toBe(1);
     await service.removeParticipant(alice.isAdmin ? alice : carol, conversation.id, carol.userId);
-    const results = await Promise.all(Array.from({ length: 20 }, () => service.addParticipant(alice, conversation.id, carol.userId)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => service.addParticipant(alice, conversation.id, carol.userId)),
+    );
     expect(results.filter((r) => r.added)).toHaveLength(1);
     const detail = await service.getConversation(alice, conversation.id);
     expect(detail.participants.filter((p) => p.userId === carol.userId)).toEqual([
       expect.objectContaining({ role: 'service_provider' }),
     ]);
-    await expect(service.addParticipant(alice, conversation.id, randomUUID())).rejects.toBeInstanceOf(UnknownUsersError);
+    await expect(service.addParticipant(alice, conversation.id, randomUUID())).rejects.toBeInstanceOf(
+      UnknownUsersError,
+    );
   });
 
   it('refuses a removed participant everything, with the same error as for a missing conversation', async () => {

@@ -1,20 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../lib/db/create-database';
-import {
-  ConflictError,
-  ForbiddenError,
-  InvalidInputError,
-  NotFoundError,
-  RateLimitedError,
-  UnknownUsersError,
-} from '../../lib/messaging/errors';
-import { MESSAGE_PAGE_BYTE_BUDGET } from '../../lib/messaging/limits';
 import { MessagingService } from '../../lib/messaging/messaging-service';
-import type { Caller, Message } from '../../lib/messaging/types';
+import type { Caller } from '../../lib/messaging/types';
 import { conversationOf, newUser } from '../support/fixtures';
-import { counted, expectUnreadCountsExact } from '../support/invariants';
+import { expectUnreadCountsExact } from '../support/invariants';
 import { backend, openTestDatabase } from '../support/test-database';
 
 let handle: DatabaseHandle;
@@ -55,10 +44,14 @@ describe(`read-marks on ${backend}`, () => {
     const conversation = await conversationOf(service, a, b, c);
     const first = await service.sendMessage(a, conversation.id, { content: 'start' });
     await Promise.all([
-      ...Array.from({ length: 30 }, (_, i) => service.sendMessage([a, b, c][i % 3]!, conversation.id, { content: `m${i}` })),
+      ...Array.from({ length: 30 }, (_, i) =>
+        service.sendMessage([a, b, c][i % 3]!, conversation.id, { content: `m${i}` }),
+      ),
       service.addParticipant(a, conversation.id, d.userId),
       service.addParticipant(b, conversation.id, e.userId),
-      service.addParticipant(c, conversation.id, f.userId).then(() => service.removeParticipant(f, conversation.id, f.userId)),
+      service
+        .addParticipant(c, conversation.id, f.userId)
+        .then(() => service.removeParticipant(f, conversation.id, f.userId)),
       ...Array.from({ length: 10 }, () => service.markMessageRead(b, first.message.id)),
       ...Array.from({ length: 5 }, () => service.markConversationRead(c, conversation.id)),
     ]);

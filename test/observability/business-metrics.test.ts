@@ -13,7 +13,14 @@ let stack: TestStack;
 const lines: string[] = [];
 
 interface Emf {
-  _aws: { Timestamp: number; CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit?: string }> }> };
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: Array<{
+      Namespace: string;
+      Dimensions: string[][];
+      Metrics: Array<{ Name: string; Unit?: string }>;
+    }>;
+  };
   [key: string]: unknown;
 }
 
@@ -29,14 +36,22 @@ function extracted(): Array<{ namespace: string; name: string; value: number; di
       for (const metric of directive.Metrics) {
         expect(typeof record[metric.Name]).toBe('number');
         const dimensions = Object.fromEntries(directive.Dimensions.flat().map((key) => [key, record[key] as string]));
-        out.push({ namespace: directive.Namespace, name: metric.Name, value: record[metric.Name] as number, dimensions });
+        out.push({
+          namespace: directive.Namespace,
+          name: metric.Name,
+          value: record[metric.Name] as number,
+          dimensions,
+        });
       }
     }
   }
   return out;
 }
 
-const count = (name: string) => extracted().filter((m) => m.name === name).reduce((sum, m) => sum + m.value, 0);
+const count = (name: string) =>
+  extracted()
+    .filter((m) => m.name === name)
+    .reduce((sum, m) => sum + m.value, 0);
 
 beforeAll(async () => {
   vi.stubEnv('LOG_LEVEL', 'info');
@@ -46,7 +61,11 @@ beforeAll(async () => {
   const { TestStack } = await import('../support/http-stack');
   stack = await TestStack.start();
   const capture = (chunk: string | Uint8Array) => {
-    lines.push(...String(chunk).split('\n').filter((line) => line.startsWith('{')));
+    lines.push(
+      ...String(chunk)
+        .split('\n')
+        .filter((line) => line.startsWith('{')),
+    );
     return true;
   };
   vi.spyOn(process.stdout, 'write').mockImplementation(capture as never);
@@ -61,15 +80,25 @@ afterAll(async () => {
 describe('business metrics in embedded metric format', () => {
   it('counts messages sent (201 only, not idempotent retries) and sends refused by the rate limit', async () => {
     const alice = await stack.user();
-    const conversation = await stack.request('POST', '/v1/messages/conversations', { token: alice.token, body: { type: 'general' } });
+    const conversation = await stack.request('POST', '/v1/messages/conversations', {
+      token: alice.token,
+      body: { type: 'general' },
+    });
     const path = `/v1/messages/conversations/${conversation.body.id}/messages`;
-    expect((await stack.request('POST', path, { token: alice.token, body: { content: 'one', clientMessageId: 'm-1' } })).status).toBe(201);
-    expect((await stack.request('POST', path, { token: alice.token, body: { content: 'one', clientMessageId: 'm-1' } })).status).toBe(200);
+    expect(
+      (await stack.request('POST', path, { token: alice.token, body: { content: 'one', clientMessageId: 'm-1' } }))
+        .status,
+    ).toBe(201);
+    expect(
+      (await stack.request('POST', path, { token: alice.token, body: { content: 'one', clientMessageId: 'm-1' } }))
+        .status,
+    ).toBe(200);
     expect((await stack.request('POST', path, { token: alice.token, body: { content: 'two' } })).status).toBe(201);
     expect((await stack.request('POST', path, { token: alice.token, body: { content: 'three' } })).status).toBe(429);
     expect(count('MessagesSent')).toBe(2);
     expect(count('SendsRateLimited')).toBe(1);
-    for (const metric of extracted()) expect(metric).toMatchObject({ namespace: 'Messaging', dimensions: { Stage: 'test' } });
+    for (const metric of extracted())
+      expect(metric).toMatchObject({ namespace: 'Messaging', dimensions: { Stage: 'test' } });
   });
 
   it('counts order events applied and ignored as stale', async () => {
@@ -101,14 +130,24 @@ describe('business metrics in embedded metric format', () => {
     const { startLocalServer } = await import('../../lib/local/local-server');
     const { localAuthConfig, signLocalToken } = await import('../../lib/local/local-auth');
     // Port 1 on loopback: nothing listens there, so connecting is refused at once.
-    const unreachable = await createDatabase({ kind: 'postgres', connectionString: 'postgres://app@127.0.0.1:1/none', poolSize: 1 });
+    const unreachable = await createDatabase({
+      kind: 'postgres',
+      connectionString: 'postgres://app@127.0.0.1:1/none',
+      poolSize: 1,
+    });
     installRuntime(unreachable);
     const auth = localAuthConfig({ LOCAL_JWT_KEY_FILE: join(tmpdir(), `messaging-metrics-${randomUUID()}.json`) });
-    const server = await startLocalServer({ port: 0, auth, events: { busName: 'default', source: 'order-service', maxAttempts: 1, retryDelayMs: 1 } });
+    const server = await startLocalServer({
+      port: 0,
+      auth,
+      events: { busName: 'default', source: 'order-service', maxAttempts: 1, retryDelayMs: 1 },
+    });
     try {
       const token = await signLocalToken(auth, { sub: randomUUID() });
       const before = count('DatabaseUnavailable');
-      const response = await fetch(`${server.url}/v1/messages/unread`, { headers: { authorization: `Bearer ${token}` } });
+      const response = await fetch(`${server.url}/v1/messages/unread`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       expect(response.status).toBe(503);
       expect(count('DatabaseUnavailable') - before).toBe(1);
     } finally {

@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventRule } from '../../lib/events/order-events';
-import { redrive, routeFailure, type FailureQueue, type OrderEventEnvelope, type QueueMessage } from '../../lib/ops/redrive';
+import {
+  type FailureQueue,
+  type OrderEventEnvelope,
+  type QueueMessage,
+  redrive,
+  routeFailure,
+} from '../../lib/ops/redrive';
 import { TestStack } from '../support/http-stack';
 
 /**
@@ -19,7 +25,9 @@ afterAll(async () => stack?.close());
 
 /** The real handler module of a rule, as the deployed Lambda runs it. */
 const replayThroughHandler = async (rule: EventRule, event: OrderEventEnvelope) => {
-  const module = (await import(`../../functions/events/${rule.id}.ts`)) as { handler: (event: OrderEventEnvelope) => Promise<unknown> };
+  const module = (await import(`../../functions/events/${rule.id}.ts`)) as {
+    handler: (event: OrderEventEnvelope) => Promise<unknown>;
+  };
   await module.handler(event);
 };
 
@@ -104,7 +112,12 @@ async function orderConversation(orderId: string) {
 describe('npm run redrive', () => {
   it('routes each documented message shape to the handler of its rule', () => {
     const created = orderEvent('OrderCreated', { orderId: randomUUID(), userId: randomUUID() });
-    expect(routeFailure('delivery', deadLetter(created))).toMatchObject({ ok: true, rule: { id: 'on-order-created' }, event: created, why: 'SDK_CLIENT_ERROR: Unable to invoke Lambda function' });
+    expect(routeFailure('delivery', deadLetter(created))).toMatchObject({
+      ok: true,
+      rule: { id: 'on-order-created' },
+      event: created,
+      why: 'SDK_CLIENT_ERROR: Unable to invoke Lambda function',
+    });
     const changed = orderEvent('OrderStatusChanged', { orderId: randomUUID(), status: 'scheduled', version: 2 });
     expect(routeFailure('processing', invocationRecord(changed, 'on-order-status-changed'))).toMatchObject({
       ok: true,
@@ -113,8 +126,13 @@ describe('npm run redrive', () => {
       why: 'RetriesExhausted: error: relation "orders" does not exist',
     });
     expect(routeFailure('processing', invocationRecord(changed, 'on-order-deleted'))).toMatchObject({ ok: false });
-    expect(routeFailure('delivery', { id: 'x', body: '{"detail-type":"OrderShipped","id":"1"}', attributes: {} })).toEqual({ ok: false, problem: 'no rule for detail-type OrderShipped' });
-    expect(routeFailure('processing', { id: 'x', body: 'not json', attributes: {} })).toEqual({ ok: false, problem: 'the body is not JSON' });
+    expect(
+      routeFailure('delivery', { id: 'x', body: '{"detail-type":"OrderShipped","id":"1"}', attributes: {} }),
+    ).toEqual({ ok: false, problem: 'no rule for detail-type OrderShipped' });
+    expect(routeFailure('processing', { id: 'x', body: 'not json', attributes: {} })).toEqual({
+      ok: false,
+      problem: 'the body is not JSON',
+    });
   });
 
   it('changes nothing in a dry run, and leaves every message in the queue', async () => {
@@ -134,23 +152,41 @@ describe('npm run redrive', () => {
     // Arrived before the schema existed (the first-deploy race): the created event was never
     // delivered, the status change ran and failed. Replayed in any order, both apply.
     const delivery = new Queue([deadLetter(orderEvent('OrderCreated', { orderId, userId, title: 'Fix the sink' }))]);
-    const malformed = invocationRecord(orderEvent('OrderStatusChanged', { orderId: 'not-a-uuid', status: 'x' }), 'on-order-status-changed');
+    const malformed = invocationRecord(
+      orderEvent('OrderStatusChanged', { orderId: 'not-a-uuid', status: 'x' }),
+      'on-order-status-changed',
+    );
     const unroutable: QueueMessage = { id: randomUUID(), body: '{"hello":"world"}', attributes: {} };
     const processing = new Queue([
-      invocationRecord(orderEvent('OrderStatusChanged', { orderId, status: 'scheduled', version: 2 }), 'on-order-status-changed'),
+      invocationRecord(
+        orderEvent('OrderStatusChanged', { orderId, status: 'scheduled', version: 2 }),
+        'on-order-status-changed',
+      ),
       malformed,
       unroutable,
     ]);
 
-    const fromProcessing = await redrive({ kind: 'processing', queue: processing, replay: replayThroughHandler, dryRun: false });
-    const fromDelivery = await redrive({ kind: 'delivery', queue: delivery, replay: replayThroughHandler, dryRun: false });
+    const fromProcessing = await redrive({
+      kind: 'processing',
+      queue: processing,
+      replay: replayThroughHandler,
+      dryRun: false,
+    });
+    const fromDelivery = await redrive({
+      kind: 'delivery',
+      queue: delivery,
+      replay: replayThroughHandler,
+      dryRun: false,
+    });
 
     expect(fromDelivery.replayed.map((r) => r.rule)).toEqual(['on-order-created']);
     expect(delivery.visible).toEqual([]);
     expect(fromProcessing.replayed.map((r) => r.rule)).toEqual(['on-order-status-changed']);
     expect(fromProcessing.failed.map((r) => r.messageId)).toEqual([malformed.id]);
     expect(fromProcessing.failed[0]!.error).toMatch(/Malformed event/);
-    expect(fromProcessing.unroutable).toEqual([{ messageId: unroutable.id, problem: 'not a Lambda invocation record' }]);
+    expect(fromProcessing.unroutable).toEqual([
+      { messageId: unroutable.id, problem: 'not a Lambda invocation record' },
+    ]);
     expect(processing.visible.map((m) => m.id).sort()).toEqual([malformed.id, unroutable.id].sort());
     expect(processing.inFlight).toEqual([]);
     // The order's conversation exists, with the status message posted.

@@ -141,7 +141,10 @@ export async function startDataApiStandIn(connectionString: string, port = 0): P
 
   async function route(path: string, body: Record<string, unknown>): Promise<unknown> {
     if (Date.now() < resumingUntil) {
-      throw new DataApiError('DatabaseResumingException', 'The Aurora DB instance db-standin is resuming after being auto-paused.');
+      throw new DataApiError(
+        'DatabaseResumingException',
+        'The Aurora DB instance db-standin is resuming after being auto-paused.',
+      );
     }
     switch (path) {
       case '/Execute':
@@ -186,7 +189,8 @@ export async function startDataApiStandIn(connectionString: string, port = 0): P
         }
         res.writeHead(200, { 'content-type': 'application/json' }).end(out);
       } catch (error) {
-        const e = error instanceof DataApiError ? error : new DataApiError('InternalServerErrorException', String(error), 500);
+        const e =
+          error instanceof DataApiError ? error : new DataApiError('InternalServerErrorException', String(error), 500);
         res
           .writeHead(e.status, { 'content-type': 'application/json', 'x-amzn-errortype': e.type })
           .end(JSON.stringify({ message: e.message }));

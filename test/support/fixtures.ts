@@ -13,5 +13,9 @@ export async function newUser(service: MessagingService, role: ParticipantRole =
 /** A general conversation created by the first caller with the others. */
 export async function conversationOf(service: MessagingService, ...callers: Caller[]) {
   const [creator, ...others] = callers;
-  return service.createConversation(creator!, { type: 'general', subject: 'Hello', participantIds: others.map((c) => c.userId) });
+  return service.createConversation(creator!, {
+    type: 'general',
+    subject: 'Hello',
+    participantIds: others.map((c) => c.userId),
+  });
 }

@@ -1,9 +1,9 @@
-import type { TestProject } from 'vitest/node';
 import pg from 'pg';
+import type { TestProject } from 'vitest/node';
 import { appRoleName, ensureAppRole } from '../../lib/db/app-role';
 import { createDatabase } from '../../lib/db/create-database';
 import { migrateToLatest } from '../../lib/db/migrate';
-import { startDataApiStandIn, type DataApiStandIn } from './data-api-standin';
+import { type DataApiStandIn, startDataApiStandIn } from './data-api-standin';
 
 /** Test-only; one fixed value because the role is server-wide and runs may overlap. */
 const appRolePassword = 'messaging-app-local-test';
@@ -39,7 +39,15 @@ export default async function setup(project: TestProject) {
   const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const name = `msgtest_${Date.now()}_${process.pid}`;
   const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
+  try {
+    await admin.connect();
+  } catch (error) {
+    // The PostgreSQL suites need a server; say which and how to get one, in one line.
+    throw new Error(
+      `PostgreSQL is not reachable at ${serverUrl} (${(error as Error).message}): start it ` +
+        '(pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set DATABASE_URL',
+    );
+  }
   await admin.query(`CREATE DATABASE ${name}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;

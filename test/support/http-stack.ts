@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseHandle } from '../../lib/db/create-database';
-import { localAuthConfig, loadOrCreateKey, signLocalToken, type LocalAuthConfig } from '../../lib/local/local-auth';
-import { startLocalStack } from '../../lib/local/local-stack';
+import { type LocalAuthConfig, loadOrCreateKey, localAuthConfig, signLocalToken } from '../../lib/local/local-auth';
 import type { LocalServer } from '../../lib/local/local-server';
+import { startLocalStack } from '../../lib/local/local-stack';
 import { openTestDatabase } from './test-database';
 
 export interface ApiResponse<T = any> {
@@ -72,7 +72,7 @@ export class TestStack {
     }
     const response = await fetch(`${this.url}${path}`, { method, headers, body });
     const text = await response.text();
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {

@@ -4,7 +4,12 @@ import { ConfigurationError, functionEnvironment, localSettings, readConfig } fr
 describe('configuration', () => {
   it('reads defaults, and every variable it is given, typed', () => {
     const config = readConfig({});
-    expect(config).toMatchObject({ stage: 'local', maxBodyBytes: 262144, logLevel: 'info', database: { kind: 'pglite' } });
+    expect(config).toMatchObject({
+      stage: 'local',
+      maxBodyBytes: 262144,
+      logLevel: 'info',
+      database: { kind: 'pglite' },
+    });
     expect(config.limits).toEqual({
       sendLimit: 20,
       sendWindowSeconds: 10,
@@ -13,7 +18,11 @@ describe('configuration', () => {
       addParticipantLimit: 60,
       addParticipantWindowSeconds: 60,
     });
-    const given = readConfig({ DATABASE_URL: 'postgres://x/y', DATABASE_POOL_SIZE: '3', ORDER_CLOSING_STATUSES: 'Done, lost,,' });
+    const given = readConfig({
+      DATABASE_URL: 'postgres://x/y',
+      DATABASE_POOL_SIZE: '3',
+      ORDER_CLOSING_STATUSES: 'Done, lost,,',
+    });
     expect(given.database).toEqual({ kind: 'postgres', connectionString: 'postgres://x/y', poolSize: 3 });
     expect(given.closingStatuses).toEqual(['done', 'lost']);
   });
@@ -47,7 +56,10 @@ describe('configuration', () => {
   });
 
   it('writes a function environment only by the names it defines', () => {
-    expect(functionEnvironment({ SEND_RATE_LIMIT: 5, LOG_LEVEL: 'info', DB_NAME: undefined })).toEqual({ SEND_RATE_LIMIT: '5', LOG_LEVEL: 'info' });
+    expect(functionEnvironment({ SEND_RATE_LIMIT: 5, LOG_LEVEL: 'info', DB_NAME: undefined })).toEqual({
+      SEND_RATE_LIMIT: '5',
+      LOG_LEVEL: 'info',
+    });
     // @ts-expect-error: a misspelt variable does not compile
     functionEnvironment({ SEND_RATE_LIMT: 5 });
   });

@@ -28,7 +28,9 @@ afterAll(async () => handle?.close());
 async function postgresReads(value: string): Promise<{ ok: true; ms: number } | { ok: false; error: string }> {
   try {
     // The epoch as text: drivers' Date parsing of years below 100 is not what is being checked.
-    const { rows } = await sql<{ s: string }>`SELECT extract(epoch from cast(${value} as timestamptz))::text AS s`.execute(handle.db);
+    const { rows } = await sql<{
+      s: string;
+    }>`SELECT extract(epoch from cast(${value} as timestamptz))::text AS s`.execute(handle.db);
     return { ok: true, ms: Number(rows[0]!.s) * 1000 };
   } catch (error) {
     return { ok: false, error: (error as Error).message };
@@ -58,7 +60,11 @@ const pad = (n: number, width: number) => String(n).padStart(width, '0');
 /** Instants around every boundary: years 0000 to 10000, offsets up to ±23:59, 0 to 10 fraction digits. */
 const candidate = fc
   .record({
-    year: fc.oneof(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 1, max: 9999 }), fc.integer({ min: 9997, max: 9999 })),
+    year: fc.oneof(
+      fc.integer({ min: 0, max: 3 }),
+      fc.integer({ min: 1, max: 9999 }),
+      fc.integer({ min: 9997, max: 9999 }),
+    ),
     month: fc.integer({ min: 1, max: 12 }),
     day: fc.integer({ min: 1, max: 31 }),
     hour: fc.integer({ min: 0, max: 23 }),
@@ -67,7 +73,12 @@ const candidate = fc
     fraction: fc.option(fc.stringMatching(/^\d{1,10}$/), { nil: undefined }),
     zone: fc.oneof(
       fc.constant('Z'),
-      fc.record({ sign: fc.constantFrom('+', '-'), hours: fc.integer({ min: 0, max: 23 }), minutes: fc.integer({ min: 0, max: 59 }) })
+      fc
+        .record({
+          sign: fc.constantFrom('+', '-'),
+          hours: fc.integer({ min: 0, max: 23 }),
+          minutes: fc.integer({ min: 0, max: 59 }),
+        })
         .map(({ sign, hours, minutes }) => `${sign}${pad(hours, 2)}:${pad(minutes, 2)}`),
     ),
   })
@@ -98,7 +109,12 @@ describe(`instants accepted from outside, on ${backend}`, () => {
       }
     }
     // and these really are values PostgreSQL refuses (or that JavaScript would write unreadably)
-    for (const value of ['2026-01-01T00:00:00+16:00', '2026-01-01T00:00:00-23:59', '0000-01-01T00:00:00Z', '+275760-09-13T00:00:00.000Z']) {
+    for (const value of [
+      '2026-01-01T00:00:00+16:00',
+      '2026-01-01T00:00:00-23:59',
+      '0000-01-01T00:00:00Z',
+      '+275760-09-13T00:00:00.000Z',
+    ]) {
       expect((await postgresReads(value)).ok, value).toBe(false);
     }
   });
@@ -122,7 +138,11 @@ describe(`instants accepted from outside, on ${backend}`, () => {
   it('normalises to UTC with milliseconds, the same instant PostgreSQL reads', async () => {
     const parsed = listConversationsQuery.parse({ updatedSince: '2026-03-01T01:30:00.1239+05:30' });
     expect(parsed.updatedSince).toBe('2026-02-28T20:00:00.123Z');
-    const event = orderStatusChangedDetail.parse({ orderId: randomUUID(), status: 'paid', changedAt: '2026-03-01T00:00:00-15:59' });
+    const event = orderStatusChangedDetail.parse({
+      orderId: randomUUID(),
+      status: 'paid',
+      changedAt: '2026-03-01T00:00:00-15:59',
+    });
     expect(event.changedAt).toBe('2026-03-01T15:59:00.000Z');
     const id = randomUUID();
     expect(decodeActivityCursor(encodeActivityCursor({ activityAt: '2026-03-01T00:00:00.000Z', id }))).toEqual({
@@ -153,7 +173,9 @@ describe(`instants accepted from outside, on ${backend}`, () => {
     const ajv = new Ajv2020({ strict: false });
     addFormats(ajv);
     const doc = buildOpenApiDocument({ serverUrl: '/' }) as any;
-    const parameter = doc.paths['/v1/messages/conversations'].get.parameters.find((p: { name: string }) => p.name === 'updatedSince');
+    const parameter = doc.paths['/v1/messages/conversations'].get.parameters.find(
+      (p: { name: string }) => p.name === 'updatedSince',
+    );
     const checkParameter = ajv.compile(parameter.schema);
     const event = eventJsonSchemas().OrderStatusChanged as object;
     const checkEvent = ajv.compile(event);

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { formatTimestamp, toNamedPlaceholders, toSqlParameter } from '../../lib/db/data-api-dialect';
 import { findPlaceholders } from '../../lib/db/placeholders';
 import { callerFromClaims, parseGroups, roleFromGroups } from '../../lib/http/identity';
-import { codePointLength, contentProblem, normaliseContent, MAX_CONTENT_CODE_POINTS } from '../../lib/messaging/content';
+import {
+  codePointLength,
+  contentProblem,
+  MAX_CONTENT_CODE_POINTS,
+  normaliseContent,
+} from '../../lib/messaging/content';
 import { decodeActivityCursor, encodeActivityCursor } from '../../lib/messaging/cursor';
 import { InvalidInputError } from '../../lib/messaging/errors';
 import { toIso } from '../../lib/messaging/time';
@@ -45,7 +50,11 @@ describe('identity from API Gateway claims', () => {
     expect(roleFromGroups(['service_provider', 'agent'])).toBe('agent');
     expect(roleFromGroups(['service_provider'])).toBe('service_provider');
     expect(roleFromGroups(['beta-testers'])).toBe('user');
-    expect(callerFromClaims({ sub, 'cognito:groups': '[admin]' })).toEqual({ userId: sub, role: 'admin', isAdmin: true });
+    expect(callerFromClaims({ sub, 'cognito:groups': '[admin]' })).toEqual({
+      userId: sub,
+      role: 'admin',
+      isAdmin: true,
+    });
     expect(callerFromClaims({ sub: 'not-a-uuid' })).toBeUndefined();
     expect(callerFromClaims(undefined)).toBeUndefined();
   });
@@ -54,8 +63,12 @@ describe('identity from API Gateway claims', () => {
 describe('SQL placeholders for the Data API', () => {
   it('rewrites $n outside literals, identifiers, dollar quotes and comments', () => {
     const sql = `select $1, '$2', "a$3", $$ $4 $$, $tag$ $5 $tag$, x::uuid -- $6\n, /* $7 */ $8`;
-    expect(toNamedPlaceholders(sql)).toBe(`select :p1, '$2', "a$3", $$ $4 $$, $tag$ $5 $tag$, x::uuid -- $6\n, /* $7 */ :p8`);
-    expect(findPlaceholders("select :a, ':b', x::int, :c_d").map((p) => (p.kind === 'named' ? p.name : p.index))).toEqual(['a', 'c_d']);
+    expect(toNamedPlaceholders(sql)).toBe(
+      `select :p1, '$2', "a$3", $$ $4 $$, $tag$ $5 $tag$, x::uuid -- $6\n, /* $7 */ :p8`,
+    );
+    expect(
+      findPlaceholders("select :a, ':b', x::int, :c_d").map((p) => (p.kind === 'named' ? p.name : p.index)),
+    ).toEqual(['a', 'c_d']);
     expect(findPlaceholders("select 'it''s :x', :y").map((p) => (p.kind === 'named' ? p.name : ''))).toEqual(['y']);
   });
 
@@ -65,7 +78,11 @@ describe('SQL placeholders for the Data API', () => {
     expect(toSqlParameter('p1', 1.5)).toEqual({ name: 'p1', value: { doubleValue: 1.5 } });
     expect(toSqlParameter('p1', null)).toEqual({ name: 'p1', value: { isNull: true } });
     expect(toSqlParameter('p1', true)).toEqual({ name: 'p1', value: { booleanValue: true } });
-    expect(toSqlParameter('p1', 2n ** 60n)).toEqual({ name: 'p1', value: { stringValue: '1152921504606846976' }, typeHint: 'DECIMAL' });
+    expect(toSqlParameter('p1', 2n ** 60n)).toEqual({
+      name: 'p1',
+      value: { stringValue: '1152921504606846976' },
+      typeHint: 'DECIMAL',
+    });
     expect(toSqlParameter('p1', new Date('2026-01-02T03:04:05.678Z'))).toEqual({
       name: 'p1',
       value: { stringValue: '2026-01-02 03:04:05.678' },

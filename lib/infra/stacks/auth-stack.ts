@@ -72,7 +72,11 @@ export class AuthStack extends Stack {
       idTokenValidity: Duration.hours(1),
     });
     ['admin', 'agent', 'service_provider'].forEach((groupName, precedence) => {
-      new cognito.CfnUserPoolGroup(this, `Group-${groupName}`, { userPoolId: this.userPool.userPoolId, groupName, precedence });
+      new cognito.CfnUserPoolGroup(this, `Group-${groupName}`, {
+        userPoolId: this.userPool.userPoolId,
+        groupName,
+        precedence,
+      });
     });
 
     new CfnOutput(this, 'UserPoolId', { value: this.userPool.userPoolId });

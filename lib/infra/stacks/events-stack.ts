@@ -62,7 +62,13 @@ export class EventsStack extends Stack {
         eventBus: this.bus,
         description: `${rule.detailType} from ${config.orderEventSource}`,
         eventPattern: { source: [config.orderEventSource], detailType: [rule.detailType] },
-        targets: [new targets.LambdaFunction(fn, { deadLetterQueue: this.deliveryFailures, retryAttempts: 185, maxEventAge: Duration.hours(24) })],
+        targets: [
+          new targets.LambdaFunction(fn, {
+            deadLetterQueue: this.deliveryFailures,
+            retryAttempts: 185,
+            maxEventAge: Duration.hours(24),
+          }),
+        ],
       });
     }
 

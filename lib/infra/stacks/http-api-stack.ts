@@ -5,7 +5,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { routeKey, routeList, type RouteBinding } from '../../http/routes';
+import { type RouteBinding, routeKey, routeList } from '../../http/routes';
 import { type FunctionBinding, MessagingFunction } from '../messaging-function';
 import type { StageConfig } from '../stage-config';
 
@@ -33,17 +33,26 @@ export class HttpApiStack extends Stack {
     const { config } = props;
     const removalPolicy = config.keepData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
-    const authorizer = new HttpJwtAuthorizer('Cognito', `https://cognito-idp.${this.region}.amazonaws.com/${props.userPool.userPoolId}`, {
-      jwtAudience: [props.appClient.userPoolClientId],
-      identitySource: ['$request.header.Authorization'],
-    });
+    const authorizer = new HttpJwtAuthorizer(
+      'Cognito',
+      `https://cognito-idp.${this.region}.amazonaws.com/${props.userPool.userPoolId}`,
+      {
+        jwtAudience: [props.appClient.userPoolClientId],
+        identitySource: ['$request.header.Authorization'],
+      },
+    );
     this.api = new apigw.HttpApi(this, 'Api', {
       apiName: `messaging-${config.stage}`,
       defaultAuthorizer: authorizer,
       corsPreflight: config.corsOrigins.length
         ? {
             allowOrigins: config.corsOrigins,
-            allowMethods: [apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.PATCH, apigw.CorsHttpMethod.DELETE],
+            allowMethods: [
+              apigw.CorsHttpMethod.GET,
+              apigw.CorsHttpMethod.POST,
+              apigw.CorsHttpMethod.PATCH,
+              apigw.CorsHttpMethod.DELETE,
+            ],
             allowHeaders: ['authorization', 'content-type'],
             exposeHeaders: ['retry-after'],
             maxAge: Duration.hours(1),
@@ -51,7 +60,10 @@ export class HttpApiStack extends Stack {
         : undefined,
     });
     const stage = this.api.defaultStage!.node.defaultChild as apigw.CfnStage;
-    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy });
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy,
+    });
     stage.accessLogSettings = {
       destinationArn: accessLogs.logGroupArn,
       format: JSON.stringify({
@@ -74,7 +86,10 @@ export class HttpApiStack extends Stack {
     // RouteSettings is raw JSON in CloudFormation (a map of route key to settings): CDK passes it
     // through unconverted, so the keys must be spelt as the AWS::ApiGatewayV2::Stage schema's
     // RouteSettings definition spells them. test/infra checks every raw-JSON property we write.
-    const routeSettings: Record<string, { ThrottlingBurstLimit: number; ThrottlingRateLimit: number; DetailedMetricsEnabled: boolean }> = {};
+    const routeSettings: Record<
+      string,
+      { ThrottlingBurstLimit: number; ThrottlingRateLimit: number; DetailedMetricsEnabled: boolean }
+    > = {};
     for (const route of routeList) {
       const fn = new MessagingFunction(this, `http-${route.id}`, {
         stage: config.stage,

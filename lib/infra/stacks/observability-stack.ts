@@ -22,8 +22,10 @@ export interface ObservabilityStackProps extends StackProps {
 
 /** What each alarm means and what to do: the README's runbook has the same list, in more words. */
 export const alarmMeanings = {
-  'event-delivery-failures': 'Order events EventBridge could not deliver to our Lambdas: see the runbook, then npm run redrive',
-  'event-processing-failures': 'Order events our Lambdas failed on after retries: see the runbook, then npm run redrive',
+  'event-delivery-failures':
+    'Order events EventBridge could not deliver to our Lambdas: see the runbook, then npm run redrive',
+  'event-processing-failures':
+    'Order events our Lambdas failed on after retries: see the runbook, then npm run redrive',
   'api-5xx': 'The HTTP API answered 5xx: see the runbook (function errors, database unavailable)',
   'database-unavailable': 'Requests answered 503 because the database could not be reached or did not resume in time',
   errors: 'A function failed',
@@ -47,7 +49,9 @@ export class ObservabilityStack extends Stack {
     // CloudWatch acts for alarms of this account whose names we give, and for nothing else.
     const fromOurAlarms = {
       StringEquals: { 'aws:SourceAccount': this.account },
-      ArnLike: { 'aws:SourceArn': `arn:${this.partition}:cloudwatch:${this.region}:${this.account}:alarm:${alarmPrefix}*` },
+      ArnLike: {
+        'aws:SourceArn': `arn:${this.partition}:cloudwatch:${this.region}:${this.account}:alarm:${alarmPrefix}*`,
+      },
     };
 
     // ---- the alarm topic ---------------------------------------------------------------------
@@ -87,21 +91,47 @@ export class ObservabilityStack extends Stack {
     // ---- metrics -----------------------------------------------------------------------------
     const fiveMinutes = Duration.minutes(5);
     const lambdaMetric = (fn: MessagingFunction, metricName: string, statistic: string) =>
-      new cloudwatch.Metric({ namespace: 'AWS/Lambda', metricName, dimensionsMap: { FunctionName: fn.fixedName }, statistic, period: fiveMinutes });
+      new cloudwatch.Metric({
+        namespace: 'AWS/Lambda',
+        metricName,
+        dimensionsMap: { FunctionName: fn.fixedName },
+        statistic,
+        period: fiveMinutes,
+      });
     const apiMetric = (metricName: string, statistic: string, route?: string) =>
       new cloudwatch.Metric({
         namespace: 'AWS/ApiGateway',
         metricName,
-        dimensionsMap: route ? { ApiId: props.apiId, Stage: '$default', Route: route } : { ApiId: props.apiId, Stage: '$default' },
+        dimensionsMap: route
+          ? { ApiId: props.apiId, Stage: '$default', Route: route }
+          : { ApiId: props.apiId, Stage: '$default' },
         statistic,
         period: fiveMinutes,
       });
     const queueDepth = (queueName: string) =>
-      new cloudwatch.Metric({ namespace: 'AWS/SQS', metricName: 'ApproximateNumberOfMessagesVisible', dimensionsMap: { QueueName: queueName }, statistic: 'Maximum', period: fiveMinutes });
+      new cloudwatch.Metric({
+        namespace: 'AWS/SQS',
+        metricName: 'ApproximateNumberOfMessagesVisible',
+        dimensionsMap: { QueueName: queueName },
+        statistic: 'Maximum',
+        period: fiveMinutes,
+      });
     const business = (metricName: string) =>
-      new cloudwatch.Metric({ namespace: metricsNamespace, metricName, dimensionsMap: { Stage: config.stage }, statistic: 'Sum', period: fiveMinutes });
+      new cloudwatch.Metric({
+        namespace: metricsNamespace,
+        metricName,
+        dimensionsMap: { Stage: config.stage },
+        statistic: 'Sum',
+        period: fiveMinutes,
+      });
     const aurora = (metricName: string, statistic: string) =>
-      new cloudwatch.Metric({ namespace: 'AWS/RDS', metricName, dimensionsMap: { DBClusterIdentifier: props.clusterIdentifier }, statistic, period: fiveMinutes });
+      new cloudwatch.Metric({
+        namespace: 'AWS/RDS',
+        metricName,
+        dimensionsMap: { DBClusterIdentifier: props.clusterIdentifier },
+        statistic,
+        period: fiveMinutes,
+      });
 
     // ---- alarms ------------------------------------------------------------------------------
     const alarm = (id: string, metric: cloudwatch.IMetric, description: string, threshold = 0) =>
@@ -114,13 +144,25 @@ export class ObservabilityStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
       }).addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
-    alarm('event-delivery-failures', queueDepth(props.failureQueues.delivery), alarmMeanings['event-delivery-failures']);
-    alarm('event-processing-failures', queueDepth(props.failureQueues.processing), alarmMeanings['event-processing-failures']);
+    alarm(
+      'event-delivery-failures',
+      queueDepth(props.failureQueues.delivery),
+      alarmMeanings['event-delivery-failures'],
+    );
+    alarm(
+      'event-processing-failures',
+      queueDepth(props.failureQueues.processing),
+      alarmMeanings['event-processing-failures'],
+    );
     alarm('api-5xx', apiMetric('5xx', 'Sum'), alarmMeanings['api-5xx']);
     alarm('database-unavailable', business(businessMetrics.databaseUnavailable), alarmMeanings['database-unavailable']);
     for (const fn of props.functions) {
       alarm(`${fn.logicalName}-errors`, lambdaMetric(fn, 'Errors', 'Sum'), `${fn.fixedName}: ${alarmMeanings.errors}`);
-      alarm(`${fn.logicalName}-throttles`, lambdaMetric(fn, 'Throttles', 'Sum'), `${fn.fixedName}: ${alarmMeanings.throttles}`);
+      alarm(
+        `${fn.logicalName}-throttles`,
+        lambdaMetric(fn, 'Throttles', 'Sum'),
+        `${fn.fixedName}: ${alarmMeanings.throttles}`,
+      );
     }
 
     // ---- dashboard ---------------------------------------------------------------------------
@@ -132,10 +174,18 @@ export class ObservabilityStack extends Stack {
       defaultInterval: Duration.hours(3),
     });
     this.dashboard.addWidgets(
-      new cloudwatch.TextWidget({ markdown: `# messaging-${config.stage}\nAlarms go to SNS topic messaging-${config.stage}-alarms; what each means: README, Deploying → Runbook.`, width: 24, height: 2 }),
+      new cloudwatch.TextWidget({
+        markdown: `# messaging-${config.stage}\nAlarms go to SNS topic messaging-${config.stage}-alarms; what each means: README, Deploying → Runbook.`,
+        width: 24,
+        height: 2,
+      }),
       new cloudwatch.GraphWidget({
         title: 'Business: messages sent, sends refused by the rate limit, 503s',
-        left: [business(businessMetrics.messagesSent), business(businessMetrics.sendsRateLimited), business(businessMetrics.databaseUnavailable)],
+        left: [
+          business(businessMetrics.messagesSent),
+          business(businessMetrics.sendsRateLimited),
+          business(businessMetrics.databaseUnavailable),
+        ],
         ...half,
       }),
       new cloudwatch.GraphWidget({
@@ -143,15 +193,47 @@ export class ObservabilityStack extends Stack {
         left: [business(businessMetrics.orderEventsApplied), business(businessMetrics.orderEventsIgnored)],
         ...half,
       }),
-      new cloudwatch.GraphWidget({ title: 'API requests per route', left: routes.map((r) => apiMetric('Count', 'Sum', r).with({ label: r })), ...wide }),
-      new cloudwatch.GraphWidget({ title: 'API 4xx per route', left: routes.map((r) => apiMetric('4xx', 'Sum', r).with({ label: r })), ...half }),
-      new cloudwatch.GraphWidget({ title: 'API 5xx per route', left: routes.map((r) => apiMetric('5xx', 'Sum', r).with({ label: r })), ...half }),
+      new cloudwatch.GraphWidget({
+        title: 'API requests per route',
+        left: routes.map((r) => apiMetric('Count', 'Sum', r).with({ label: r })),
+        ...wide,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'API 4xx per route',
+        left: routes.map((r) => apiMetric('4xx', 'Sum', r).with({ label: r })),
+        ...half,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'API 5xx per route',
+        left: routes.map((r) => apiMetric('5xx', 'Sum', r).with({ label: r })),
+        ...half,
+      }),
       ...(['p50', 'p95', 'p99'] as const).map(
-        (p) => new cloudwatch.GraphWidget({ title: `API latency ${p} per route (ms)`, left: routes.map((r) => apiMetric('Latency', p, r).with({ label: r })), width: 8, height: 6 }),
+        (p) =>
+          new cloudwatch.GraphWidget({
+            title: `API latency ${p} per route (ms)`,
+            left: routes.map((r) => apiMetric('Latency', p, r).with({ label: r })),
+            width: 8,
+            height: 6,
+          }),
       ),
-      new cloudwatch.GraphWidget({ title: 'Lambda errors', left: props.functions.map((fn) => lambdaMetric(fn, 'Errors', 'Sum').with({ label: fn.logicalName })), ...half }),
-      new cloudwatch.GraphWidget({ title: 'Lambda duration p95 (ms)', left: props.functions.map((fn) => lambdaMetric(fn, 'Duration', 'p95').with({ label: fn.logicalName })), ...half }),
-      new cloudwatch.GraphWidget({ title: 'Lambda concurrency (max)', left: props.functions.map((fn) => lambdaMetric(fn, 'ConcurrentExecutions', 'Maximum').with({ label: fn.logicalName })), ...half }),
+      new cloudwatch.GraphWidget({
+        title: 'Lambda errors',
+        left: props.functions.map((fn) => lambdaMetric(fn, 'Errors', 'Sum').with({ label: fn.logicalName })),
+        ...half,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Lambda duration p95 (ms)',
+        left: props.functions.map((fn) => lambdaMetric(fn, 'Duration', 'p95').with({ label: fn.logicalName })),
+        ...half,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Lambda concurrency (max)',
+        left: props.functions.map((fn) =>
+          lambdaMetric(fn, 'ConcurrentExecutions', 'Maximum').with({ label: fn.logicalName }),
+        ),
+        ...half,
+      }),
       new cloudwatch.GraphWidget({
         title: 'Failure queues: messages waiting (npm run redrive)',
         left: [queueDepth(props.failureQueues.delivery), queueDepth(props.failureQueues.processing)],
@@ -168,7 +250,16 @@ export class ObservabilityStack extends Stack {
       new cloudwatch.GraphWidget({
         title: 'Data API failures: 503s and function errors',
         left: [business(businessMetrics.databaseUnavailable)],
-        right: [new cloudwatch.MathExpression({ expression: 'SUM(METRICS())', usingMetrics: Object.fromEntries(props.functions.map((fn, i) => [`e${i}`, lambdaMetric(fn, 'Errors', 'Sum')])), label: 'all function errors', period: fiveMinutes })],
+        right: [
+          new cloudwatch.MathExpression({
+            expression: 'SUM(METRICS())',
+            usingMetrics: Object.fromEntries(
+              props.functions.map((fn, i) => [`e${i}`, lambdaMetric(fn, 'Errors', 'Sum')]),
+            ),
+            label: 'all function errors',
+            period: fiveMinutes,
+          }),
+        ],
         ...half,
       }),
     );
