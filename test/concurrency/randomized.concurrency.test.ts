@@ -14,13 +14,13 @@ import { backend } from '../support/test-database';
  * path), then every invariant is checked against a recount from the tables. Runs only on the
  * PostgreSQL back ends: PGlite executes one statement at a time and cannot interleave.
  *
- * Size: CONCURRENCY_RUNS worlds (default 12) of up to CONCURRENCY_OPS operations each (default 80),
+ * Size: CONCURRENCY_RUNS worlds (default 30) of up to CONCURRENCY_OPS operations each (default 100),
  * fired in two concurrent waves. A failure prints the seed; CONCURRENCY_SEED=<seed> replays the
  * same scenarios (the interleaving itself is the database's, so a replay makes it likely, not certain).
  * Before a release: `CONCURRENCY_RUNS=500 npm run test:concurrency` (the soak, ~10 min).
  */
-const runs = Number(process.env.CONCURRENCY_RUNS ?? 12);
-const maxOps = Number(process.env.CONCURRENCY_OPS ?? 80);
+const runs = Number(process.env.CONCURRENCY_RUNS ?? 30);
+const maxOps = Number(process.env.CONCURRENCY_OPS ?? 100);
 const seed = process.env.CONCURRENCY_SEED ? Number(process.env.CONCURRENCY_SEED) : Math.floor(Math.random() * 2 ** 31);
 
 // Small limits with a long window, so that the limits are reached in a run and nothing leaves a
