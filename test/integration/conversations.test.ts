@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle } from '../../lib/db/create-database';
+import { describe, expect, it } from 'vitest';
 import {
   ConflictError,
   ForbiddenError,
@@ -9,26 +8,19 @@ import {
   NotFoundError,
   UnknownUsersError,
 } from '../../lib/messaging/errors';
-import { MessagingService } from '../../lib/messaging/messaging-service';
+import { domainUnderTest } from '../support/domain';
 import { conversationOf, newUser } from '../support/fixtures';
 import { counted } from '../support/invariants';
-import { backend, openTestDatabase } from '../support/test-database';
+import { backend } from '../support/test-database';
 
-let handle: DatabaseHandle;
-let service: MessagingService;
-
-beforeAll(async () => {
-  handle = await openTestDatabase();
-  service = new MessagingService(handle.db, { sendLimit: 1000, sendWindowSeconds: 10 });
-});
-afterAll(async () => handle?.close());
+const domain = domainUnderTest();
 
 describe(`conversations on ${backend}`, () => {
   it('creates a conversation with the creator and the named participants, in one statement', async () => {
-    const alice = await newUser(service);
-    const agent = await newUser(service, 'agent');
-    const { result: conversation, roundTrips } = await counted(handle, () =>
-      service.createConversation(alice, {
+    const alice = await newUser(domain.service);
+    const agent = await newUser(domain.service, 'agent');
+    const { result: conversation, roundTrips } = await counted(domain.handle, () =>
+      domain.service.createConversation(alice, {
         type: 'support',
         subject: '  Refund  ',
         participantIds: [agent.userId, agent.userId],
@@ -52,72 +44,77 @@ describe(`conversations on ${backend}`, () => {
   });
 
   it('names every unknown participant id and stores nothing', async () => {
-    const alice = await newUser(service);
+    const alice = await newUser(domain.service);
     const ghosts = [randomUUID(), randomUUID()].sort();
-    const before = await service.listConversations(alice, {}, { limit: 50, offset: 0 });
-    const error = await service
+    const before = await domain.service.listConversations(alice, {}, { limit: 50, offset: 0 });
+    const error = await domain.service
       .createConversation(alice, { type: 'general', participantIds: ghosts })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnknownUsersError);
     expect((error as UnknownUsersError).userIds).toEqual(ghosts);
-    const after = await service.listConversations(alice, {}, { limit: 50, offset: 0 });
+    const after = await domain.service.listConversations(alice, {}, { limit: 50, offset: 0 });
     expect(after.items).toHaveLength(before.items.length);
   });
 
   it('filters, pages and polls the inbox', async () => {
-    const alice = await newUser(service);
-    const bob = await newUser(service);
-    const a = await conversationOf(service, alice, bob);
-    const b = await service.createConversation(alice, { type: 'support', participantIds: [] });
-    const c = await conversationOf(service, alice, bob);
-    await service.sendMessage(bob, a.id, { content: 'bump a' });
+    const alice = await newUser(domain.service);
+    const bob = await newUser(domain.service);
+    const a = await conversationOf(domain.service, alice, bob);
+    const b = await domain.service.createConversation(alice, { type: 'support', participantIds: [] });
+    const c = await conversationOf(domain.service, alice, bob);
+    await domain.service.sendMessage(bob, a.id, { content: 'bump a' });
 
-    const page1 = await service.listConversations(alice, {}, { limit: 2, offset: 0 });
+    const page1 = await domain.service.listConversations(alice, {}, { limit: 2, offset: 0 });
     expect(page1.items.map((x) => x.id)).toEqual([a.id, c.id]);
-    const page2 = await service.listConversations(alice, {}, { limit: 2, offset: 0, cursor: page1.nextCursor! });
+    const page2 = await domain.service.listConversations(alice, {}, { limit: 2, offset: 0, cursor: page1.nextCursor! });
     expect(page2.items.map((x) => x.id)).toEqual([b.id]);
     expect(page2.nextCursor).toBeNull();
-    expect((await service.listConversations(alice, {}, { limit: 2, offset: 1 })).items.map((x) => x.id)).toEqual([
-      c.id,
-      b.id,
-    ]);
+    expect((await domain.service.listConversations(alice, {}, { limit: 2, offset: 1 })).items.map((x) => x.id)).toEqual(
+      [c.id, b.id],
+    );
     expect(
-      (await service.listConversations(alice, { type: 'support' }, { limit: 10, offset: 0 })).items.map((x) => x.id),
+      (await domain.service.listConversations(alice, { type: 'support' }, { limit: 10, offset: 0 })).items.map(
+        (x) => x.id,
+      ),
     ).toEqual([b.id]);
 
     const since = page1.items[0]!.updatedAt;
-    expect((await service.listConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 })).items).toEqual(
-      [],
-    );
+    expect(
+      (await domain.service.listConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 })).items,
+    ).toEqual([]);
     await new Promise((r) => setTimeout(r, 5));
-    await service.sendMessage(bob, c.id, { content: 'bump c' });
-    const polled = await service.listConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 });
+    await domain.service.sendMessage(bob, c.id, { content: 'bump c' });
+    const polled = await domain.service.listConversations(alice, { updatedSince: since }, { limit: 10, offset: 0 });
     expect(polled.items.map((x) => x.id)).toEqual([c.id]);
   });
 
   it('lets admins list and filter every conversation', async () => {
-    const admin = await newUser(service, 'admin');
-    const alice = await newUser(service);
-    const general = await conversationOf(service, alice);
-    const support = await service.createConversation(alice, { type: 'support', participantIds: [] });
-    await service.adminSetConversationStatus(admin, support.id, 'closed');
-    await expect(service.adminListConversations(alice, {}, { limit: 10, offset: 0 })).rejects.toBeInstanceOf(
+    const admin = await newUser(domain.service, 'admin');
+    const alice = await newUser(domain.service);
+    const general = await conversationOf(domain.service, alice);
+    const support = await domain.service.createConversation(alice, { type: 'support', participantIds: [] });
+    await domain.service.adminSetConversationStatus(admin, support.id, 'closed');
+    await expect(domain.service.adminListConversations(alice, {}, { limit: 10, offset: 0 })).rejects.toBeInstanceOf(
       ForbiddenError,
     );
 
-    const { result: mine, roundTrips } = await counted(handle, () =>
-      service.adminListConversations(admin, { participantId: alice.userId }, { limit: 10, offset: 0 }),
+    const { result: mine, roundTrips } = await counted(domain.handle, () =>
+      domain.service.adminListConversations(admin, { participantId: alice.userId }, { limit: 10, offset: 0 }),
     );
     expect(roundTrips).toBe(1);
     expect(mine.items.map((x) => x.id)).toEqual([support.id, general.id]);
-    const active = await service.adminListConversations(
+    const active = await domain.service.adminListConversations(
       admin,
       { participantId: alice.userId, status: 'active' },
       { limit: 10, offset: 0 },
     );
     expect(active.items.map((x) => x.id)).toEqual([general.id]);
-    const paged = await service.adminListConversations(admin, { participantId: alice.userId }, { limit: 1, offset: 0 });
-    const next = await service.adminListConversations(
+    const paged = await domain.service.adminListConversations(
+      admin,
+      { participantId: alice.userId },
+      { limit: 1, offset: 0 },
+    );
+    const next = await domain.service.adminListConversations(
       admin,
       { participantId: alice.userId },
       { limit: 1, offset: 0, cursor: paged.nextCursor! },
@@ -126,21 +123,21 @@ describe(`conversations on ${backend}`, () => {
   });
 
   it('links order conversations to orders and deletes them with the order', async () => {
-    const owner = await newUser(service);
-    const provider = await newUser(service, 'service_provider');
-    const stranger = await newUser(service);
+    const owner = await newUser(domain.service);
+    const provider = await newUser(domain.service, 'service_provider');
+    const stranger = await newUser(domain.service);
     const orderId = randomUUID();
     await sql`INSERT INTO orders (id, owner_id, service_provider_id, title) VALUES (cast(${orderId} as uuid), cast(${owner.userId} as uuid), cast(${provider.userId} as uuid), 'Fix sink')`.execute(
-      handle.db,
+      domain.handle.db,
     );
 
     await expect(
-      service.createConversation(stranger, { type: 'order', orderId, participantIds: [] }),
+      domain.service.createConversation(stranger, { type: 'order', orderId, participantIds: [] }),
     ).rejects.toBeInstanceOf(NotFoundError);
-    await expect(service.createConversation(owner, { type: 'order', participantIds: [] })).rejects.toBeInstanceOf(
-      InvalidInputError,
-    );
-    const conversation = await service.createConversation(owner, {
+    await expect(
+      domain.service.createConversation(owner, { type: 'order', participantIds: [] }),
+    ).rejects.toBeInstanceOf(InvalidInputError);
+    const conversation = await domain.service.createConversation(owner, {
       type: 'order',
       orderId,
       subject: 'Fix sink',
@@ -153,21 +150,21 @@ describe(`conversations on ${backend}`, () => {
         [provider.userId, 'service_provider'],
       ].sort(),
     );
-    const again = await service
+    const again = await domain.service
       .createConversation(provider, { type: 'order', orderId, participantIds: [] })
       .catch((e: unknown) => e);
     expect(again).toBeInstanceOf(ConflictError);
     expect((again as ConflictError).details).toEqual({ conversationId: conversation.id });
-    const filtered = await service.listConversations(provider, { orderId }, { limit: 10, offset: 0 });
+    const filtered = await domain.service.listConversations(provider, { orderId }, { limit: 10, offset: 0 });
     expect(filtered.items.map((x) => x.id)).toEqual([conversation.id]);
 
-    await service.sendMessage(owner, conversation.id, { content: 'when do you come?' });
-    await sql`DELETE FROM orders WHERE id = cast(${orderId} as uuid)`.execute(handle.db);
-    await expect(service.getConversation(owner, conversation.id)).rejects.toBeInstanceOf(NotFoundError);
+    await domain.service.sendMessage(owner, conversation.id, { content: 'when do you come?' });
+    await sql`DELETE FROM orders WHERE id = cast(${orderId} as uuid)`.execute(domain.handle.db);
+    await expect(domain.service.getConversation(owner, conversation.id)).rejects.toBeInstanceOf(NotFoundError);
     const { rows } = await sql<{
       n: number;
     }>`SELECT count(*)::int AS n FROM messages WHERE conversation_id = cast(${conversation.id} as uuid)`.execute(
-      handle.db,
+      domain.handle.db,
     );
     expect(rows[0]!.n).toBe(0);
   });

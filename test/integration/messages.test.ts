@@ -1,30 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatabaseHandle } from '../../lib/db/create-database';
+import { describe, expect, it } from 'vitest';
 import { ConflictError, ForbiddenError, InvalidInputError, RateLimitedError } from '../../lib/messaging/errors';
 import { MESSAGE_PAGE_BYTE_BUDGET } from '../../lib/messaging/limits';
 import { MessagingService } from '../../lib/messaging/messaging-service';
 import type { Message } from '../../lib/messaging/types';
+import { domainUnderTest } from '../support/domain';
 import { conversationOf, newUser } from '../support/fixtures';
 import { counted, expectUnreadCountsExact } from '../support/invariants';
-import { backend, openTestDatabase } from '../support/test-database';
+import { backend } from '../support/test-database';
 
-let handle: DatabaseHandle;
-let service: MessagingService;
-
-beforeAll(async () => {
-  handle = await openTestDatabase();
-  service = new MessagingService(handle.db, { sendLimit: 1000, sendWindowSeconds: 10 });
-});
-afterAll(async () => handle?.close());
+const domain = domainUnderTest();
 
 describe(`messages on ${backend}`, () => {
   it('sends, lists with last message and unread count, and marks read, each in one statement', async () => {
-    const alice = await newUser(service);
-    const bob = await newUser(service);
-    const conversation = await conversationOf(service, alice, bob);
+    const alice = await newUser(domain.service);
+    const bob = await newUser(domain.service);
+    const conversation = await conversationOf(domain.service, alice, bob);
 
-    const { result: sent, roundTrips: sendTrips } = await counted(handle, () =>
-      service.sendMessage(alice, conversation.id, { content: '  <script>alert(1)</script> hi  ' }),
+    const { result: sent, roundTrips: sendTrips } = await counted(domain.handle, () =>
+      domain.service.sendMessage(alice, conversation.id, { content: '  <script>alert(1)</script> hi  ' }),
     );
     expect(sendTrips).toBe(1);
     expect(sent.created).toBe(true);
@@ -35,100 +28,116 @@ describe(`messages on ${backend}`, () => {
       readAt: null,
     });
 
-    const { result: bobInbox, roundTrips: listTrips } = await counted(handle, () =>
-      service.listConversations(bob, {}, { limit: 20, offset: 0 }),
+    const { result: bobInbox, roundTrips: listTrips } = await counted(domain.handle, () =>
+      domain.service.listConversations(bob, {}, { limit: 20, offset: 0 }),
     );
     expect(listTrips).toBe(1);
     expect(bobInbox.items[0]).toMatchObject({ id: conversation.id, unreadCount: 1 });
     expect(bobInbox.items[0]!.lastMessage?.content).toBe('<script>alert(1)</script> hi');
-    const aliceInbox = await service.listConversations(alice, {}, { limit: 20, offset: 0 });
+    const aliceInbox = await domain.service.listConversations(alice, {}, { limit: 20, offset: 0 });
     expect(aliceInbox.items[0]).toMatchObject({ id: conversation.id, unreadCount: 0 });
 
-    const { result: total, roundTrips: totalTrips } = await counted(handle, () => service.getUnreadTotal(bob));
+    const { result: total, roundTrips: totalTrips } = await counted(domain.handle, () =>
+      domain.service.getUnreadTotal(bob),
+    );
     expect(totalTrips).toBe(1);
     expect(total).toEqual({ unreadCount: 1, conversationCount: 1 });
 
-    const { result: read, roundTrips: readTrips } = await counted(handle, () =>
-      service.markMessageRead(bob, sent.message.id),
+    const { result: read, roundTrips: readTrips } = await counted(domain.handle, () =>
+      domain.service.markMessageRead(bob, sent.message.id),
     );
     expect(readTrips).toBe(1);
     expect(read.readAt).not.toBeNull();
-    expect(await service.getUnreadTotal(bob)).toEqual({ unreadCount: 0, conversationCount: 0 });
+    expect(await domain.service.getUnreadTotal(bob)).toEqual({ unreadCount: 0, conversationCount: 0 });
 
     // The sender reading their own message does not stamp read_at.
-    const own = await service.sendMessage(alice, conversation.id, { content: 'second' });
-    expect((await service.markMessageRead(alice, own.message.id)).readAt).toBeNull();
+    const own = await domain.service.sendMessage(alice, conversation.id, { content: 'second' });
+    expect((await domain.service.markMessageRead(alice, own.message.id)).readAt).toBeNull();
 
-    const { result: detail, roundTrips: getTrips } = await counted(handle, () =>
-      service.getConversation(bob, conversation.id),
+    const { result: detail, roundTrips: getTrips } = await counted(domain.handle, () =>
+      domain.service.getConversation(bob, conversation.id),
     );
     expect(getTrips).toBe(1);
     expect(detail.unreadCount).toBe(1);
     expect(detail.participants.find((p) => p.userId === bob.userId)?.lastReadAt).not.toBeNull();
 
-    const { result: mark, roundTrips: markAllTrips } = await counted(handle, () =>
-      service.markConversationRead(bob, conversation.id),
+    const { result: mark, roundTrips: markAllTrips } = await counted(domain.handle, () =>
+      domain.service.markConversationRead(bob, conversation.id),
     );
     expect(markAllTrips).toBe(1);
     expect(mark.unreadCount).toBe(0);
-    expect((await service.getConversation(bob, conversation.id)).unreadCount).toBe(0);
+    expect((await domain.service.getConversation(bob, conversation.id)).unreadCount).toBe(0);
   });
 
   it('pages messages by offset and by before/after cursors, oldest first', async () => {
-    const alice = await newUser(service);
-    const bob = await newUser(service);
-    const conversation = await conversationOf(service, alice, bob);
+    const alice = await newUser(domain.service);
+    const bob = await newUser(domain.service);
+    const conversation = await conversationOf(domain.service, alice, bob);
     const sent: Message[] = [];
     for (let i = 0; i < 7; i++)
-      sent.push((await service.sendMessage(alice, conversation.id, { content: `m${i}` })).message);
+      sent.push((await domain.service.sendMessage(alice, conversation.id, { content: `m${i}` })).message);
     const ids = sent.map((m) => m.id);
 
-    const { result: latest, roundTrips } = await counted(handle, () =>
-      service.listMessages(bob, conversation.id, { limit: 3, offset: 0 }),
+    const { result: latest, roundTrips } = await counted(domain.handle, () =>
+      domain.service.listMessages(bob, conversation.id, { limit: 3, offset: 0 }),
     );
     expect(roundTrips).toBe(1);
     expect(latest.items.map((m) => m.id)).toEqual(ids.slice(4));
     expect(latest.nextCursor).toBe(ids[4]);
 
-    const older = await service.listMessages(bob, conversation.id, { limit: 3, offset: 0, before: latest.nextCursor! });
+    const older = await domain.service.listMessages(bob, conversation.id, {
+      limit: 3,
+      offset: 0,
+      before: latest.nextCursor!,
+    });
     expect(older.items.map((m) => m.id)).toEqual(ids.slice(1, 4));
-    const oldest = await service.listMessages(bob, conversation.id, { limit: 3, offset: 0, before: older.nextCursor! });
+    const oldest = await domain.service.listMessages(bob, conversation.id, {
+      limit: 3,
+      offset: 0,
+      before: older.nextCursor!,
+    });
     expect(oldest.items.map((m) => m.id)).toEqual(ids.slice(0, 1));
     expect(oldest.nextCursor).toBeNull();
 
-    const offsetPage = await service.listMessages(bob, conversation.id, { limit: 2, offset: 2 });
+    const offsetPage = await domain.service.listMessages(bob, conversation.id, { limit: 2, offset: 2 });
     expect(offsetPage.items.map((m) => m.id)).toEqual(ids.slice(3, 5));
 
-    const newer = await service.listMessages(bob, conversation.id, { limit: 4, offset: 0, after: ids[1]! });
+    const newer = await domain.service.listMessages(bob, conversation.id, { limit: 4, offset: 0, after: ids[1]! });
     expect(newer.items.map((m) => m.id)).toEqual(ids.slice(2, 6));
     expect(newer.nextCursor).toBe(ids[5]);
-    const rest = await service.listMessages(bob, conversation.id, { limit: 4, offset: 0, after: newer.nextCursor! });
+    const rest = await domain.service.listMessages(bob, conversation.id, {
+      limit: 4,
+      offset: 0,
+      after: newer.nextCursor!,
+    });
     expect(rest.items.map((m) => m.id)).toEqual(ids.slice(6));
     expect(rest.nextCursor).toBeNull();
-    const nothingNew = await service.listMessages(bob, conversation.id, { limit: 4, offset: 0, after: ids[6]! });
+    const nothingNew = await domain.service.listMessages(bob, conversation.id, { limit: 4, offset: 0, after: ids[6]! });
     expect(nothingNew.items).toEqual([]);
 
     // A cursor from another conversation is refused, not silently ignored.
-    const other = await conversationOf(service, alice, bob);
-    const foreign = await service.sendMessage(alice, other.id, { content: 'elsewhere' });
+    const other = await conversationOf(domain.service, alice, bob);
+    const foreign = await domain.service.sendMessage(alice, other.id, { content: 'elsewhere' });
     await expect(
-      service.listMessages(bob, conversation.id, { limit: 3, offset: 0, before: foreign.message.id }),
+      domain.service.listMessages(bob, conversation.id, { limit: 3, offset: 0, before: foreign.message.id }),
     ).rejects.toBeInstanceOf(InvalidInputError);
   });
 
   it('stops a page of very large messages before the Data API 1 MiB response cap, and continues by cursor', async () => {
-    const alice = await newUser(service);
-    const conversation = await conversationOf(service, alice);
+    const alice = await newUser(domain.service);
+    const conversation = await conversationOf(domain.service, alice);
     const huge = '😀'.repeat(10_000); // 40,000 bytes of UTF-8 each
-    await Promise.all(Array.from({ length: 30 }, () => service.sendMessage(alice, conversation.id, { content: huge })));
-    const first = await service.listMessages(alice, conversation.id, { limit: 100, offset: 0 });
+    await Promise.all(
+      Array.from({ length: 30 }, () => domain.service.sendMessage(alice, conversation.id, { content: huge })),
+    );
+    const first = await domain.service.listMessages(alice, conversation.id, { limit: 100, offset: 0 });
     expect(first.items.length).toBe(Math.floor(MESSAGE_PAGE_BYTE_BUDGET / (40_000 + 2)));
     expect(first.items.every((m) => m.content === huge)).toBe(true);
     expect(first.nextCursor).toBe(first.items[0]!.id);
     let seen = first.items.length;
     let cursor = first.nextCursor;
     while (cursor) {
-      const page = await service.listMessages(alice, conversation.id, { limit: 100, offset: 0, before: cursor });
+      const page = await domain.service.listMessages(alice, conversation.id, { limit: 100, offset: 0, before: cursor });
       seen += page.items.length;
       cursor = page.nextCursor;
     }
@@ -136,33 +145,33 @@ describe(`messages on ${backend}`, () => {
   });
 
   it('returns the stored message when a clientMessageId is retried, sequentially and concurrently', async () => {
-    const alice = await newUser(service);
-    const bob = await newUser(service);
-    const conversation = await conversationOf(service, alice, bob);
-    const first = await service.sendMessage(alice, conversation.id, { content: 'once', clientMessageId: 'c-1' });
-    const retry = await service.sendMessage(alice, conversation.id, { content: 'once', clientMessageId: 'c-1' });
+    const alice = await newUser(domain.service);
+    const bob = await newUser(domain.service);
+    const conversation = await conversationOf(domain.service, alice, bob);
+    const first = await domain.service.sendMessage(alice, conversation.id, { content: 'once', clientMessageId: 'c-1' });
+    const retry = await domain.service.sendMessage(alice, conversation.id, { content: 'once', clientMessageId: 'c-1' });
     expect(first.created).toBe(true);
     expect(retry).toEqual({ message: first.message, created: false });
 
     const racing = await Promise.all(
       Array.from({ length: 10 }, () =>
-        service.sendMessage(alice, conversation.id, { content: 'race', clientMessageId: 'c-2' }),
+        domain.service.sendMessage(alice, conversation.id, { content: 'race', clientMessageId: 'c-2' }),
       ),
     );
     expect(new Set(racing.map((r) => r.message.id)).size).toBe(1);
     expect(racing.filter((r) => r.created)).toHaveLength(1);
     // Another sender may use the same client id.
-    const bobs = await service.sendMessage(bob, conversation.id, { content: 'mine', clientMessageId: 'c-1' });
+    const bobs = await domain.service.sendMessage(bob, conversation.id, { content: 'mine', clientMessageId: 'c-1' });
     expect(bobs.created).toBe(true);
 
-    const page = await service.listMessages(bob, conversation.id, { limit: 100, offset: 0 });
+    const page = await domain.service.listMessages(bob, conversation.id, { limit: 100, offset: 0 });
     expect(page.items.map((m) => m.content)).toEqual(['once', 'race', 'mine']);
   });
 
   it('keeps a gap-free order for a poller during 50 concurrent sends, and exact unread counts', async () => {
-    const senders = await Promise.all(Array.from({ length: 5 }, () => newUser(service)));
-    const reader = await newUser(service);
-    const conversation = await conversationOf(service, senders[0]!, ...senders.slice(1), reader);
+    const senders = await Promise.all(Array.from({ length: 5 }, () => newUser(domain.service)));
+    const reader = await newUser(domain.service);
+    const conversation = await conversationOf(domain.service, senders[0]!, ...senders.slice(1), reader);
 
     const polled: Message[] = [];
     let sending = true;
@@ -170,7 +179,7 @@ describe(`messages on ${backend}`, () => {
       for (;;) {
         // Only an empty poll that began after every send returned proves there is nothing left.
         const startedAfterSends = !sending;
-        const page = await service.listMessages(reader, conversation.id, {
+        const page = await domain.service.listMessages(reader, conversation.id, {
           limit: 100,
           offset: 0,
           ...(polled.length ? { after: polled[polled.length - 1]!.id } : {}),
@@ -180,39 +189,41 @@ describe(`messages on ${backend}`, () => {
       }
     })();
     await Promise.all(
-      Array.from({ length: 50 }, (_, i) => service.sendMessage(senders[i % 5]!, conversation.id, { content: `n${i}` })),
+      Array.from({ length: 50 }, (_, i) =>
+        domain.service.sendMessage(senders[i % 5]!, conversation.id, { content: `n${i}` }),
+      ),
     );
     sending = false;
     await poller;
 
-    const all = await service.listMessages(reader, conversation.id, { limit: 100, offset: 0 });
+    const all = await domain.service.listMessages(reader, conversation.id, { limit: 100, offset: 0 });
     expect(all.items).toHaveLength(50);
     // The poller saw every message exactly once and in the final order: nothing committed behind its cursor.
     expect(polled.map((m) => m.id)).toEqual(all.items.map((m) => m.id));
-    expect((await service.getConversation(reader, conversation.id)).unreadCount).toBe(50);
-    expect(await service.getUnreadTotal(reader)).toEqual({ unreadCount: 50, conversationCount: 1 });
+    expect((await domain.service.getConversation(reader, conversation.id)).unreadCount).toBe(50);
+    expect(await domain.service.getUnreadTotal(reader)).toEqual({ unreadCount: 50, conversationCount: 1 });
     // Each sender's own messages are never unread for them; others' are.
-    const sender0 = await service.getConversation(senders[0]!, conversation.id);
+    const sender0 = await domain.service.getConversation(senders[0]!, conversation.id);
     expect(sender0.unreadCount).toBeLessThanOrEqual(40);
-    await expectUnreadCountsExact(handle.db, conversation.id);
+    await expectUnreadCountsExact(domain.handle.db, conversation.id);
   });
 
   it('refuses new messages in a closed conversation', async () => {
-    const alice = await newUser(service);
-    const admin = await newUser(service, 'admin');
-    const conversation = await conversationOf(service, alice);
-    await expect(service.adminSetConversationStatus(alice, conversation.id, 'closed')).rejects.toBeInstanceOf(
+    const alice = await newUser(domain.service);
+    const admin = await newUser(domain.service, 'admin');
+    const conversation = await conversationOf(domain.service, alice);
+    await expect(domain.service.adminSetConversationStatus(alice, conversation.id, 'closed')).rejects.toBeInstanceOf(
       ForbiddenError,
     );
-    expect((await service.adminSetConversationStatus(admin, conversation.id, 'closed')).status).toBe('closed');
-    await expect(service.sendMessage(alice, conversation.id, { content: 'late' })).rejects.toBeInstanceOf(
+    expect((await domain.service.adminSetConversationStatus(admin, conversation.id, 'closed')).status).toBe('closed');
+    await expect(domain.service.sendMessage(alice, conversation.id, { content: 'late' })).rejects.toBeInstanceOf(
       ConflictError,
     );
-    expect((await service.listMessages(alice, conversation.id, { limit: 10, offset: 0 })).items).toEqual([]);
+    expect((await domain.service.listMessages(alice, conversation.id, { limit: 10, offset: 0 })).items).toEqual([]);
   });
 
   it('enforces the send rate limit atomically under concurrency', async () => {
-    const limited = new MessagingService(handle.db, { sendLimit: 20, sendWindowSeconds: 10 });
+    const limited = new MessagingService(domain.handle.db, { sendLimit: 20, sendWindowSeconds: 10 });
     const alice = await newUser(limited);
     const bob = await newUser(limited);
     const conversation = await limited.createConversation(alice, { type: 'general', participantIds: [bob.userId] });
