@@ -3,30 +3,41 @@
  * marketplace size, serves it with the local stack in its own process, loads each endpoint with
  * autocannon, and writes bench/results/<date>.json and BENCHMARKS.md.
  * --quick uses 1/1000 and 1/100 of the size and 2 s per scenario: it proves the benchmark runs.
+ * At the largest size it also builds the plan's naive implementation (lib/bench/sql-bench.ts) in a
+ * database of its own with the same data and runs both side by side with pgbench, in SQL alone.
+ * --size xl seeds full size and ten times it (20 M messages; not for CI), measures the scaling
+ * scenarios at both and writes bench/results/xl.json, which BENCHMARKS.md then reports.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { explainHotQueries } from '../lib/bench/explain';
+import { type LambdaFigures, measureLambdas } from '../lib/bench/lambdas';
+import { type BenchResults, renderReport, type ScenarioFigures } from '../lib/bench/report';
+import { conversationId, type DataSetSize, fullSize, scaled, seed, userId } from '../lib/bench/seed';
+import { createBaseline, pgbenchAvailable, runSqlBench, sqlScenarios } from '../lib/bench/sql-bench';
 import { createDatabase } from '../lib/db/create-database';
 import { migrateToLatest } from '../lib/db/migrate';
-import { measureLambdas, type LambdaFigures } from '../lib/bench/lambdas';
-import { explainHotQueries } from '../lib/bench/explain';
-import { renderReport, type BenchResults, type ScenarioFigures } from '../lib/bench/report';
-import { conversationId, fullSize, scaled, seed, userId, type DataSetSize } from '../lib/bench/seed';
-import { localAuthConfig, signLocalToken } from '../lib/local/local-auth';
 import { routeList } from '../lib/http/routes';
+import { localAuthConfig, signLocalToken } from '../lib/local/local-auth';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, size: { type: 'string' } },
+});
 const quick = args.quick ?? false;
+const xl = args.size === 'xl';
+if (args.size !== undefined && !xl) throw new Error(`--size takes only xl, not ${args.size}`);
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const sizes: DataSetSize[] = quick
   ? [scaled(fullSize, 0.001, 'tiny-tenth'), scaled(fullSize, 0.01, 'tiny')]
-  : [scaled(fullSize, 0.1, 'tenth'), fullSize];
+  : xl
+    ? [fullSize, scaled(fullSize, 10, 'xl')]
+    : [scaled(fullSize, 0.1, 'tenth'), fullSize];
 const durationSeconds = quick ? 2 : 10;
 const warmupSeconds = quick ? 0.5 : 2;
 /** Connections for the latency scenarios; the send throughput scenario uses 32 (one per user). */
@@ -62,6 +73,14 @@ async function prepareDatabase(size: DataSetSize): Promise<{ url: string; seedSe
   await seed(client, size, log);
   await client.end();
   return { url, seedSeconds: (Date.now() - t) / 1000 };
+}
+
+async function databaseBytes(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows } = await client.query<{ bytes: string }>('SELECT pg_database_size(current_database()) AS bytes');
+  await client.end();
+  return Number(rows[0]!.bytes);
 }
 
 async function startServer(url: string, port: number): Promise<ChildProcess> {
@@ -123,7 +142,9 @@ async function measure(
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({ ...options, duration: seconds }, (error, out) => (error ? reject(error) : resolve(out)));
+    const instance = autocannon({ ...options, duration: seconds }, (error, out) =>
+      error ? reject(error) : resolve(out),
+    );
     instance.on('response', (_client, status, _bytes, responseTime) => {
       latencies.push(responseTime);
       statuses[status] = (statuses[status] ?? 0) + 1;
@@ -158,7 +179,9 @@ function load(base: string, scenario: Scenario, seconds: number): Promise<Scenar
           setupRequest: (request) => ({
             ...request,
             path: scenario.path(),
-            ...(scenario.body ? { body: scenario.body(), headers: { ...request.headers, 'content-type': 'application/json' } } : {}),
+            ...(scenario.body
+              ? { body: scenario.body(), headers: { ...request.headers, 'content-type': 'application/json' } }
+              : {}),
           }),
         },
       ],
@@ -187,7 +210,10 @@ function sendLoad(base: string, senders: Sender[], seconds: number): Promise<Sce
           {
             method: 'POST',
             path: `/v1/messages/conversations/${who.conversation}/messages`,
-            setupRequest: (request) => ({ ...request, body: JSON.stringify({ content: `load test message ${counter++}` }) }),
+            setupRequest: (request) => ({
+              ...request,
+              body: JSON.stringify({ content: `load test message ${counter++}` }),
+            }),
           },
         ]);
       },
@@ -212,7 +238,10 @@ interface Sender {
   conversation: string;
 }
 
-async function scenariosFor(size: DataSetSize, url: string): Promise<{ scenarios: Record<string, Scenario>; senders: Sender[] }> {
+async function scenariosFor(
+  size: DataSetSize,
+  url: string,
+): Promise<{ scenarios: Record<string, Scenario>; senders: Sender[] }> {
   const heavy = userId(1);
   const heavyToken = await token(heavy);
   const admin = await token(randomUUID(), ['admin']);
@@ -235,16 +264,76 @@ async function scenariosFor(size: DataSetSize, url: string): Promise<{ scenarios
   const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)]!;
   const c = '/v1/messages/conversations';
   const scenarios: Record<string, Scenario> = {
-    inboxHeavy: { name: 'inbox, heavy user', route: 'list-conversations', method: 'GET', path: () => `${c}?limit=20`, tokens: [heavyToken] },
-    inbox: { name: 'inbox, ordinary users', route: 'list-conversations', method: 'GET', path: () => `${c}?limit=20`, tokens: ordinary.map((o) => o.token) },
-    getConversation: { name: 'get conversation', route: 'get-conversation', method: 'GET', path: () => `${c}/${long}`, tokens: [longToken] },
-    latestPage: { name: 'message page, newest', route: 'list-messages', method: 'GET', path: () => `${c}/${long}/messages?limit=50`, tokens: [longToken] },
-    deepPage: { name: 'message page, anywhere in a long conversation', route: 'list-messages', method: 'GET', path: () => `${c}/${long}/messages?limit=50&before=${pick(deep)}`, tokens: [longToken] },
-    unreadHeavy: { name: 'unread total, heavy user', route: 'get-unread-total', method: 'GET', path: () => '/v1/messages/unread', tokens: [heavyToken] },
-    adminList: { name: 'admin list, active', route: 'admin-list-conversations', method: 'GET', path: () => `/v1/admin/messages/conversations?status=active&limit=20`, tokens: [admin] },
-    adminGet: { name: 'admin get conversation', route: 'admin-get-conversation', method: 'GET', path: () => `/v1/admin/messages/conversations/${long}`, tokens: [admin] },
-    markMessageRead: { name: 'mark a message read', route: 'mark-message-read', method: 'PATCH', path: () => `/v1/messages/${pick(deep)}/read`, tokens: [longToken] },
-    markConversationRead: { name: 'mark a conversation read', route: 'mark-conversation-read', method: 'PATCH', path: () => `${c}/${long}/read`, tokens: [longToken] },
+    inboxHeavy: {
+      name: 'inbox, heavy user',
+      route: 'list-conversations',
+      method: 'GET',
+      path: () => `${c}?limit=20`,
+      tokens: [heavyToken],
+    },
+    inbox: {
+      name: 'inbox, ordinary users',
+      route: 'list-conversations',
+      method: 'GET',
+      path: () => `${c}?limit=20`,
+      tokens: ordinary.map((o) => o.token),
+    },
+    getConversation: {
+      name: 'get conversation',
+      route: 'get-conversation',
+      method: 'GET',
+      path: () => `${c}/${long}`,
+      tokens: [longToken],
+    },
+    latestPage: {
+      name: 'message page, newest',
+      route: 'list-messages',
+      method: 'GET',
+      path: () => `${c}/${long}/messages?limit=50`,
+      tokens: [longToken],
+    },
+    deepPage: {
+      name: 'message page, anywhere in a long conversation',
+      route: 'list-messages',
+      method: 'GET',
+      path: () => `${c}/${long}/messages?limit=50&before=${pick(deep)}`,
+      tokens: [longToken],
+    },
+    unreadHeavy: {
+      name: 'unread total, heavy user',
+      route: 'get-unread-total',
+      method: 'GET',
+      path: () => '/v1/messages/unread',
+      tokens: [heavyToken],
+    },
+    adminList: {
+      name: 'admin list, active',
+      route: 'admin-list-conversations',
+      method: 'GET',
+      path: () => `/v1/admin/messages/conversations?status=active&limit=20`,
+      tokens: [admin],
+    },
+    adminGet: {
+      name: 'admin get conversation',
+      route: 'admin-get-conversation',
+      method: 'GET',
+      path: () => `/v1/admin/messages/conversations/${long}`,
+      tokens: [admin],
+    },
+    markMessageRead: {
+      name: 'mark a message read',
+      route: 'mark-message-read',
+      method: 'PATCH',
+      path: () => `/v1/messages/${pick(deep)}/read`,
+      tokens: [longToken],
+    },
+    markConversationRead: {
+      name: 'mark a conversation read',
+      route: 'mark-conversation-read',
+      method: 'PATCH',
+      path: () => `${c}/${long}/read`,
+      tokens: [longToken],
+    },
     addParticipant: {
       name: 'add a participant (already there)',
       route: 'add-participant',
@@ -286,7 +375,10 @@ async function removeParticipantLatency(base: string, who: Sender, seconds: numb
   const until = Date.now() + seconds * 1000;
   while (Date.now() < until) {
     const started = performance.now();
-    const left = await fetch(`${base}${path}/${member}`, { method: 'DELETE', headers: { authorization: `Bearer ${who.token}` } });
+    const left = await fetch(`${base}${path}/${member}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${who.token}` },
+    });
     latencies.push(performance.now() - started);
     await left.arrayBuffer();
     const back = await fetch(`${base}${path}`, {
@@ -333,7 +425,13 @@ async function statementsPerRequest(base: string, scenarios: Record<string, Scen
     await measure(s.route, s.method, s.path(), s.tokens[0]!, s.body?.());
   }
   const who = ordinary[0]!;
-  await measure('send-message', 'POST', `/v1/messages/conversations/${who.conversation}/messages`, who.token, JSON.stringify({ content: 'counting' }));
+  await measure(
+    'send-message',
+    'POST',
+    `/v1/messages/conversations/${who.conversation}/messages`,
+    who.token,
+    JSON.stringify({ content: 'counting' }),
+  );
   // Leave and rejoin: the admin adds the member back.
   const admin = await token(randomUUID(), ['admin']);
   const leaver = ordinary[1]!;
@@ -343,7 +441,12 @@ async function statementsPerRequest(base: string, scenarios: Record<string, Scen
   const before = await stats(base);
   await once('DELETE', `/v1/messages/conversations/${leaver.conversation}/participants/${leaverId}`, leaver.token);
   counts['remove-participant'] = (await stats(base)) - before;
-  await once('POST', `/v1/messages/conversations/${leaver.conversation}/participants`, admin, JSON.stringify({ userId: leaverId }));
+  await once(
+    'POST',
+    `/v1/messages/conversations/${leaver.conversation}/participants`,
+    admin,
+    JSON.stringify({ userId: leaverId }),
+  );
   return counts;
 }
 
@@ -351,7 +454,13 @@ async function main() {
   const results: BenchResults = {
     date: new Date().toISOString(),
     quick,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, postgres: '' },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      postgres: '',
+    },
     sizes: [],
     statements: {},
     explain: {},
@@ -361,7 +470,8 @@ async function main() {
   };
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
-  results.machine.postgres = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+  results.machine.postgres = (await admin.query<{ server_version: string }>('SHOW server_version'))
+    .rows[0]!.server_version;
   await admin.end();
 
   for (const [index, size] of sizes.entries()) {
@@ -375,7 +485,8 @@ async function main() {
       const { scenarios, senders } = await scenariosFor(size, url);
       const figures: ScenarioFigures[] = [];
       // At the tenth, only what the scaling comparison needs; at full size, every endpoint.
-      const names = isFull ? [...Object.keys(scenarios), 'removeParticipant', 'send'] : ['inboxHeavy', 'deepPage', 'unreadHeavy', 'send'];
+      const scaling = ['inboxHeavy', 'deepPage', 'latestPage', 'unreadHeavy', 'send'];
+      const names = isFull && !xl ? [...Object.keys(scenarios), 'removeParticipant', 'send'] : scaling;
       for (const name of names) {
         const figure =
           name === 'send'
@@ -390,26 +501,63 @@ async function main() {
             `${figure.rps.toFixed(0)} req/s, errors ${figure.errors}${figure.errors ? ` ${JSON.stringify(figure.statuses)}` : ''}`,
         );
       }
-      results.sizes.push({ size, seedSeconds, scenarios: figures });
-      if (isFull) {
+      results.sizes.push({ size, seedSeconds, scenarios: figures, databaseBytes: await databaseBytes(url) });
+      if (isFull && !xl) {
+        if (pgbenchAvailable()) {
+          log("building the plan's naive baseline with the same data");
+          const planUrl = await createBaseline(
+            serverUrl,
+            `messaging_bench_plan_${size.label.replace(/\W/g, '_')}`,
+            url,
+            log,
+          );
+          results.sql = await runSqlBench(
+            await sqlScenarios(size, url),
+            { ours: url, plan: planUrl },
+            quick ? 1 : durationSeconds,
+            log,
+            quick ? 0 : 2,
+          );
+        } else {
+          log('pgbench not found: the SQL-alone comparison with the plan is skipped');
+        }
         results.statements = await statementsPerRequest(base, scenarios, senders);
         log(`statements per request: ${JSON.stringify(results.statements)}`);
-        results.explain = await explainHotQueries(url, { heavyUser: userId(1), longConversation: conversationId(1), longMember: userId(((1 * 31) % size.users) + 1), anchor: (await messageIds(url, conversationId(1), 1))[0]! });
+        results.explain = await explainHotQueries(url, {
+          heavyUser: userId(1),
+          longConversation: conversationId(1),
+          longMember: userId(((1 * 31) % size.users) + 1),
+          anchor: (await messageIds(url, conversationId(1), 1))[0]!,
+        });
       }
     } finally {
       server.kill('SIGTERM');
     }
   }
 
+  // The xl run measures the scaling scenarios only; the full run reports it.
+  if (xl) {
+    mkdirSync('bench/results', { recursive: true });
+    results.totalSeconds = (Date.now() - started) / 1000;
+    writeFileSync(join('bench', 'results', 'xl.json'), JSON.stringify(results, null, 2));
+    log(
+      `wrote bench/results/xl.json in ${((Date.now() - started) / 1000).toFixed(0)} s; the next full run reports it in BENCHMARKS.md`,
+    );
+    rmSync(keyFile, { force: true });
+    return;
+  }
   log('bundling each Lambda and timing cold imports');
   results.lambdas = await measureLambdas(quick ? 3 : 10);
-  for (const l of results.lambdas) log(`${l.name}: ${(l.bytes / 1024).toFixed(1)} KB, cold init median ${l.coldInitMs.toFixed(1)} ms`);
+  for (const l of results.lambdas)
+    log(`${l.name}: ${(l.bytes / 1024).toFixed(1)} KB, cold init median ${l.coldInitMs.toFixed(1)} ms`);
 
   const missing = routeList.map((r) => r.id).filter((id) => results.statements[id] === undefined);
   if (missing.length) throw new Error(`no statement count for ${missing.join(', ')}`);
+  mkdirSync('bench/results', { recursive: true });
+  if (existsSync(join('bench', 'results', 'xl.json')))
+    results.xl = JSON.parse(readFileSync(join('bench', 'results', 'xl.json'), 'utf8'));
   const { markdown, json, svg, verdicts } = renderReport(results);
   const stamp = results.date.slice(0, 10);
-  mkdirSync('bench/results', { recursive: true });
   const resultFile = quick ? join(tmpdir(), `bench-quick-${stamp}.json`) : join('bench', 'results', `${stamp}.json`);
   writeFileSync(resultFile, json);
   if (!quick) {
@@ -417,7 +565,9 @@ async function main() {
     writeFileSync(join('bench', 'latency-vs-size.svg'), svg);
   }
   for (const v of verdicts) log(`${v.met ? 'MET ' : 'MISS'} ${v.target}: ${v.measured}`);
-  log(`wrote ${resultFile}${quick ? ' (quick mode: BENCHMARKS.md left as it is)' : ' and BENCHMARKS.md'} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  log(
+    `wrote ${resultFile}${quick ? ' (quick mode: BENCHMARKS.md left as it is)' : ' and BENCHMARKS.md'} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
   rmSync(keyFile, { force: true });
   const errors = results.sizes.flatMap((s) => s.scenarios).reduce((sum, f) => sum + f.errors, 0);
   if (errors) throw new Error(`${errors} requests failed during the benchmark`);

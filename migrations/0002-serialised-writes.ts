@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 
 /**
  * Writes that must decide after they hold the conversation's lock.
@@ -25,8 +25,10 @@ const statements = [
   recent timestamptz(3)[] NOT NULL,
   PRIMARY KEY (user_id, action)
 )`,
+  // send_rate stays until a later migration drops it: during a deploy the data stack (and this
+  // migration) goes first, and the previous send function keeps running on it until the HTTP API
+  // stack is updated.
   sql`INSERT INTO rate_limits (user_id, action, recent) SELECT user_id, 'send_message', recent FROM send_rate`,
-  sql`DROP TABLE send_rate`,
 
   // Takes one slot of a sliding window: at most p_limit actions in any p_window. Granted: NULL.
   // Refused: the whole seconds until the oldest action in the window leaves it. The upsert's WHERE
@@ -147,6 +149,37 @@ END $$`,
   // equal-time repeat of any of them is a no-op.
   sql`ALTER TABLE orders ADD COLUMN statuses_at_changed_at varchar(50)[]`,
   sql`UPDATE orders SET statuses_at_changed_at = ARRAY[status] WHERE status IS NOT NULL AND status_changed_at IS NOT NULL`,
+
+  // An order's conversation follows the order's owner and provider (see 0001). Now it takes the
+  // conversation's lock first, as every other change of participants does (a send holding it
+  // updates every participant row: taking participant rows first could deadlock with it), and a
+  // change of participants is activity, as it is over HTTP: the conversation's updated_at moves,
+  // and with it every participant's copy.
+  sql`CREATE OR REPLACE FUNCTION sync_order_participants() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  conversation uuid;
+  removed integer;
+  added integer;
+BEGIN
+  SELECT id INTO conversation FROM conversations WHERE order_id = NEW.id AND type = 'order' FOR NO KEY UPDATE;
+  IF conversation IS NULL THEN
+    RETURN NULL;
+  END IF;
+  DELETE FROM conversation_participants
+   WHERE conversation_id = conversation AND role = 'service_provider'
+     AND user_id IS DISTINCT FROM NEW.service_provider_id AND user_id IS DISTINCT FROM NEW.owner_id;
+  GET DIAGNOSTICS removed = ROW_COUNT;
+  INSERT INTO conversation_participants (conversation_id, user_id, role)
+  SELECT conversation, p.id, p.role
+    FROM (VALUES (NEW.owner_id, 'user'), (NEW.service_provider_id, 'service_provider')) AS p (id, role)
+   WHERE p.id IS NOT NULL
+  ON CONFLICT (conversation_id, user_id) DO NOTHING;
+  GET DIAGNOSTICS added = ROW_COUNT;
+  IF removed + added > 0 THEN
+    UPDATE conversations SET updated_at = now() WHERE id = conversation;
+  END IF;
+  RETURN NULL;
+END $$`,
 ];
 
 export async function up(db: Kysely<any>): Promise<void> {
@@ -158,10 +191,7 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`DROP FUNCTION participants_add(uuid, uuid, boolean, uuid, integer, integer, interval)`.execute(db);
   await sql`DROP FUNCTION messages_send(uuid, uuid, text, text, integer, interval)`.execute(db);
   await sql`DROP FUNCTION take_rate_slot(uuid, text, integer, interval)`.execute(db);
-  await sql`CREATE TABLE send_rate (
-  user_id uuid PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
-  recent timestamptz(3)[] NOT NULL
-)`.execute(db);
-  await sql`INSERT INTO send_rate (user_id, recent) SELECT user_id, recent FROM rate_limits WHERE action = 'send_message'`.execute(db);
+  await sql`INSERT INTO send_rate (user_id, recent) SELECT user_id, recent FROM rate_limits WHERE action = 'send_message'
+    ON CONFLICT (user_id) DO UPDATE SET recent = excluded.recent`.execute(db);
   await sql`DROP TABLE rate_limits`.execute(db);
 }

@@ -15,7 +15,8 @@ export const recordBudgetMs = 3_000;
 export function postConfirmationHandler(options: { messaging: () => Promise<MessagingService>; budgetMs: number }) {
   return async (event: PostConfirmationTriggerEvent, context?: Context): Promise<PostConfirmationTriggerEvent> => {
     const sub = event.request.userAttributes.sub;
-    if (!sub) return event;
+    // Cognito also runs this trigger after a forgotten-password reset: only a sign-up is new.
+    if (!sub || event.triggerSource !== 'PostConfirmation_ConfirmSignUp') return event;
     // Leave a second of the function's own time (cold starts count against Cognito's 5 s too).
     const remaining = context?.getRemainingTimeInMillis ? context.getRemainingTimeInMillis() - 1_000 : options.budgetMs;
     const budget = Math.max(0, Math.min(options.budgetMs, remaining));
@@ -23,7 +24,7 @@ export function postConfirmationHandler(options: { messaging: () => Promise<Mess
     const outOfTime = new Promise<'out of time'>((resolve) => {
       timer = setTimeout(() => resolve('out of time'), budget);
     });
-    const recording = options.messaging().then((messaging) => messaging.recordUser(sub, 'user'));
+    const recording = options.messaging().then((messaging) => messaging.registerUser(sub));
     try {
       const outcome = await Promise.race([recording.then(() => 'recorded' as const), outOfTime]);
       if (outcome === 'out of time') {

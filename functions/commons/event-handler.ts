@@ -1,6 +1,7 @@
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import type { EventRule } from '../../lib/events/order-events';
+import { INSTANT_DESCRIPTION, isInstant, normaliseInstant } from '../../lib/messaging/time';
 import { config, type Runtime, useRuntime } from '../../lib/runtime';
 import { logger } from './logger';
 
@@ -36,7 +37,8 @@ export function eventHandler<R extends EventRule>(
     const problems: string[] = [];
     if (event?.source !== config.orderEventSource) problems.push(`source must be ${config.orderEventSource}`);
     if (event?.['detail-type'] !== rule.detailType) problems.push(`detail-type must be ${rule.detailType}`);
-    if (!event?.time || Number.isNaN(Date.parse(event.time))) problems.push('time must be an ISO 8601 instant');
+    // The same instant rule as every other timestamp: one PostgreSQL accepts (issue 9, defect 5).
+    if (!isInstant(event?.time)) problems.push(`time must be an instant: ${INSTANT_DESCRIPTION}`);
     const parsed = rule.detail.safeParse(event?.detail);
     if (!parsed.success)
       problems.push(...parsed.error.issues.map((i) => `${i.path.join('.') || 'detail'}: ${i.message}`));
@@ -45,7 +47,11 @@ export function eventHandler<R extends EventRule>(
       throw new MalformedEventError(String(event?.id), problems);
     }
     const runtime = await useRuntime();
-    const outcome = await run(parsed.data as z.output<R['detail']>, event, runtime);
+    const outcome = await run(
+      parsed.data as z.output<R['detail']>,
+      { ...event, time: normaliseInstant(event.time) },
+      runtime,
+    );
     logger.info('event projected', { ...base, orderId: (parsed.data as { orderId?: string }).orderId, ...outcome });
     return outcome;
   };

@@ -119,8 +119,10 @@ function validation(route: RouteDefinition): Middleware {
     queryStringParameters: route.query ?? z.strictObject({}),
     body: route.body ?? z.unknown(),
   });
-  let parsed: z.output<typeof schema> | undefined;
-  let problems: Array<{ field: string; message: string }> = [];
+  type Outcome = { input: z.output<typeof schema> } | { problems: Array<{ field: string; message: string }> };
+  // Concurrent requests of one route share this middleware (the local server runs them in one
+  // process): the outcome travels with its own event, never in a shared variable.
+  const outcomeOf = new WeakMap<HttpEvent, Outcome>();
   const eventSchema = Object.assign(
     (event: HttpEvent) => {
       const result = schema.safeParse({
@@ -128,18 +130,20 @@ function validation(route: RouteDefinition): Middleware {
         queryStringParameters: event.queryStringParameters ?? {},
         body: route.body ? event.body : undefined,
       });
-      parsed = result.success ? result.data : undefined;
-      problems = result.success
-        ? []
-        : result.error.issues.map((issue) => ({
-            field: issue.path
-              .map(String)
-              .join('.')
-              .replace(/^pathParameters\./, 'path.')
-              .replace(/^queryStringParameters\./, 'query.'),
-            message: issue.message,
-          }));
-      eventSchema.errors = result.success ? null : problems;
+      const outcome: Outcome = result.success
+        ? { input: result.data }
+        : {
+            problems: result.error.issues.map((issue) => ({
+              field: issue.path
+                .map(String)
+                .join('.')
+                .replace(/^pathParameters\./, 'path.')
+                .replace(/^queryStringParameters\./, 'query.'),
+              message: issue.message,
+            })),
+          };
+      outcomeOf.set(event, outcome);
+      eventSchema.errors = 'problems' in outcome ? outcome.problems : null;
       return result.success;
     },
     { errors: null as Array<{ field: string; message: string }> | null },
@@ -152,14 +156,13 @@ function validation(route: RouteDefinition): Middleware {
       try {
         await validate.before!(request as never);
       } catch {
-        throw new InvalidInputError('The request is not valid', problems);
+        // Refused: the problems are this event's outcome, read below.
       }
-      // Validation runs synchronously inside before(): `parsed` is this request's.
-      stateOf(request.context).input = {
-        params: parsed!.pathParameters,
-        query: parsed!.queryStringParameters,
-        body: parsed!.body,
-      };
+      const outcome = outcomeOf.get(request.event);
+      if (!outcome || 'problems' in outcome)
+        throw new InvalidInputError('The request is not valid', outcome?.problems ?? []);
+      const { pathParameters: params, queryStringParameters: query, body } = outcome.input;
+      stateOf(request.context).input = { params, query, body };
     },
   };
 }

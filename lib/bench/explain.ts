@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, type Dialect } from 'kysely';
+import { type Dialect, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../db/schema';
 import { interceptingDialect } from '../db/statement-counter';
@@ -42,7 +42,10 @@ function explaining(inner: Dialect, plans: Array<{ name: string; plan: string }>
     async statement(query, execute) {
       const result = await execute({ ...query, sql: `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${query.sql}` });
       const name = /^\s*\/\*\s*([\w.]+)\s*\*\//.exec(query.sql)?.[1] ?? 'unnamed statement';
-      plans.push({ name, plan: (result.rows as Array<{ 'QUERY PLAN': string }>).map((r) => r['QUERY PLAN']).join('\n') });
+      plans.push({
+        name,
+        plan: (result.rows as Array<{ 'QUERY PLAN': string }>).map((r) => r['QUERY PLAN']).join('\n'),
+      });
       return { rows: [] };
     },
   });

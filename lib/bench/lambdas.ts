@@ -58,20 +58,27 @@ export async function measureLambdas(runs: number): Promise<LambdaFigures[]> {
     const output = result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('index.mjs'))!]!;
     const byModule = new Map<string, number>();
     for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
-      const module = input.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1').replace(/^(lib|functions|migrations)\/.*$/, '$1 (ours)');
+      const module = input
+        .replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1')
+        .replace(/^(lib|functions|migrations)\/.*$/, '$1 (ours)');
       byModule.set(module, (byModule.get(module) ?? 0) + bytesInOutput);
     }
     const timings: number[] = [];
     const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(outfile).href)}); process.stdout.write(String(performance.now() - t));`;
     for (let i = 0; i < runs; i++) {
-      timings.push(Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: lambdaEnv }).toString()));
+      timings.push(
+        Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: lambdaEnv }).toString()),
+      );
     }
     timings.sort((a, b) => a - b);
     out.push({
       name: `${folder}/${name}`,
       bytes: output.bytes,
       coldInitMs: timings[Math.floor(timings.length / 2)]!,
-      largestInputs: [...byModule].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([module, bytes]) => ({ module, bytes })),
+      largestInputs: [...byModule]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 4)
+        .map(([module, bytes]) => ({ module, bytes })),
     });
   }
   return out;

@@ -1,5 +1,6 @@
 import type { LambdaFigures } from './lambdas';
 import type { DataSetSize } from './seed';
+import type { SqlFigures } from './sql-bench';
 
 export interface ScenarioFigures {
   key?: string;
@@ -19,7 +20,12 @@ export interface BenchResults {
   date: string;
   quick: boolean;
   machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; postgres: string };
-  sizes: Array<{ size: DataSetSize; seedSeconds: number; scenarios: ScenarioFigures[] }>;
+  sizes: Array<{ size: DataSetSize; seedSeconds: number; scenarios: ScenarioFigures[]; databaseBytes?: number }>;
+  /** Ours against the plan's naive implementation in SQL alone (pgbench), at the largest size. */
+  sql?: SqlFigures[];
+  /** The last `--size xl` run (bench/results/xl.json): full size against ten times it. */
+  xl?: BenchResults;
+  totalSeconds?: number;
   statements: Record<string, number>;
   explain: Record<string, string>;
   lambdas: LambdaFigures[];
@@ -63,7 +69,10 @@ export function verdicts(results: BenchResults): Verdict[] {
     },
     {
       target: 'inbox of a heavy user: p95 at full size ≤ 1.5 × p95 at a tenth',
-      measured: inboxFull && inboxTenth ? `${(inboxFull.p95 / inboxTenth.p95).toFixed(2)} × (${ms(inboxTenth.p95)} → ${ms(inboxFull.p95)})` : 'not measured',
+      measured:
+        inboxFull && inboxTenth
+          ? `${(inboxFull.p95 / inboxTenth.p95).toFixed(2)} × (${ms(inboxTenth.p95)} → ${ms(inboxFull.p95)})`
+          : 'not measured',
       met: Boolean(inboxFull && inboxTenth && inboxFull.p95 <= 1.5 * inboxTenth.p95),
     },
     {
@@ -87,8 +96,56 @@ export function verdicts(results: BenchResults): Verdict[] {
       met: results.lambdas.length > 0 && results.lambdas.every((l) => l.coldInitMs <= 150),
     },
     { target: 'no failed request in any scenario', measured: `${errors} errors`, met: errors === 0 },
+    ...sqlVerdicts(results),
   ];
 }
+
+const sqlFigure = (results: BenchResults, key: string) => results.sql?.find((f) => f.key === key);
+
+/** Issue 12's targets: against the plan's naive implementation, the unread total's growth, and ten times the size. */
+function sqlVerdicts(results: BenchResults): Verdict[] {
+  const out: Verdict[] = [];
+  const send = sqlFigure(results, 'send');
+  out.push({
+    target: "send, 32 concurrent clients, SQL alone: ≥ 0.9 × the plan's naive send (TPS)",
+    measured: send
+      ? `${send.ours.tps.toFixed(0)} against ${send.plan.tps.toFixed(0)} TPS: ${(send.ours.tps / send.plan.tps).toFixed(2)} ×`
+      : 'not measured',
+    met: Boolean(send && send.ours.tps >= 0.9 * send.plan.tps),
+  });
+  for (const key of ['pageOldest', 'pageMiddle', 'pageNewest']) {
+    const f = sqlFigure(results, key);
+    out.push({
+      target: `${f?.name ?? key}, SQL alone: p95 ≤ the plan's`,
+      measured: f ? `${f.ours.p95.toFixed(2)} ms against ${f.plan.p95.toFixed(2)} ms` : 'not measured',
+      met: Boolean(f && f.ours.p95 <= f.plan.p95),
+    });
+  }
+  const unreadTenth = scenario(results, 0, 'unreadHeavy');
+  const unreadFull = scenario(results, results.sizes.length - 1, 'unreadHeavy');
+  out.push({
+    target: 'unread total of a heavy user: p95 at full size ≤ 1.5 × p95 at a tenth',
+    measured:
+      unreadTenth && unreadFull
+        ? `${(unreadFull.p95 / unreadTenth.p95).toFixed(2)} × (${ms(unreadTenth.p95)} → ${ms(unreadFull.p95)})`
+        : 'not measured',
+    met: Boolean(unreadTenth && unreadFull && unreadFull.p95 <= 1.5 * unreadTenth.p95),
+  });
+  if (results.xl) {
+    for (const key of ['inboxHeavy', 'deepPage', 'latestPage', 'send']) {
+      const a = scenario(results.xl, 0, key);
+      const b = scenario(results.xl, results.xl.sizes.length - 1, key);
+      out.push({
+        target: `${b?.name ?? key}: p95 at ten times full size ≤ 1.5 × at full size`,
+        measured: a && b ? `${(b.p95 / a.p95).toFixed(2)} × (${ms(a.p95)} → ${ms(b.p95)})` : 'not measured',
+        met: Boolean(a && b && b.p95 <= 1.5 * a.p95),
+      });
+    }
+  }
+  return out;
+}
+
+const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
 
 /** p95 against data size for the scaling scenarios, as a small self-contained SVG. */
 export function chart(results: BenchResults): string {
@@ -98,17 +155,22 @@ export function chart(results: BenchResults): string {
   const width = 760;
   const height = 360;
   const pad = { left: 120, right: 240, top: 40, bottom: 50 };
-  const points = keys.map((key) => results.sizes.map((s, i) => ({ x: s.size.messages, y: scenario(results, i, key)?.p95 ?? 0 })));
+  const points = keys.map((key) =>
+    results.sizes.map((s, i) => ({ x: s.size.messages, y: scenario(results, i, key)?.p95 ?? 0 })),
+  );
   const maxY = Math.max(1, ...points.flat().map((p) => p.y)) * 1.15;
   const xs = results.sizes.map((s) => s.size.messages);
   const [minX, maxX] = [Math.log10(Math.min(...xs)), Math.log10(Math.max(...xs))];
-  const px = (x: number) => pad.left + ((Math.log10(x) - minX) / Math.max(1e-9, maxX - minX)) * (width - pad.left - pad.right);
+  const px = (x: number) =>
+    pad.left + ((Math.log10(x) - minX) / Math.max(1e-9, maxX - minX)) * (width - pad.left - pad.right);
   const py = (y: number) => height - pad.bottom - (y / maxY) * (height - pad.top - pad.bottom);
   const lines = points
     .map((series, i) => {
       const name = labels[i];
       const path = series.map((p, j) => `${j ? 'L' : 'M'}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(' ');
-      const dots = series.map((p) => `<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${colours[i]}"/>`).join('');
+      const dots = series
+        .map((p) => `<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="4" fill="${colours[i]}"/>`)
+        .join('');
       const legendY = pad.top + 20 * i;
       return `<path d="${path}" stroke="${colours[i]}" stroke-width="2" fill="none"/>${dots}<rect x="${width - pad.right + 15}" y="${legendY - 9}" width="12" height="12" fill="${colours[i]}"/><text x="${width - pad.right + 32}" y="${legendY + 1}" font-size="12">${name}</text>`;
     })
@@ -120,7 +182,10 @@ export function chart(results: BenchResults): string {
     })
     .join('');
   const xLabels = results.sizes
-    .map((s) => `<text x="${px(s.size.messages)}" y="${height - pad.bottom + 18}" font-size="11" text-anchor="middle">${s.size.label}: ${s.size.messages.toLocaleString('en')} messages</text>`)
+    .map(
+      (s) =>
+        `<text x="${px(s.size.messages)}" y="${height - pad.bottom + 18}" font-size="11" text-anchor="middle">${s.size.label}: ${s.size.messages.toLocaleString('en')} messages</text>`,
+    )
     .join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
@@ -133,7 +198,12 @@ ${lines}
 `;
 }
 
-export function renderReport(results: BenchResults): { markdown: string; json: string; svg: string; verdicts: Verdict[] } {
+export function renderReport(results: BenchResults): {
+  markdown: string;
+  json: string;
+  svg: string;
+  verdicts: Verdict[];
+} {
   const v = verdicts(results);
   const full = results.sizes[results.sizes.length - 1];
   const tenth = results.sizes[0];
@@ -157,8 +227,16 @@ export function renderReport(results: BenchResults): { markdown: string; json: s
     '',
     '## Data sets',
     '',
-    row(['size', 'users', 'conversations', 'messages', 'heavy users × conversations', 'long conversations × messages', 'seeded in']),
-    row(['---', '---:', '---:', '---:', '---:', '---:', '---:'])
+    row([
+      'size',
+      'users',
+      'conversations',
+      'messages',
+      'heavy users × conversations',
+      'long conversations × messages',
+      'seeded in',
+    ]),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:']),
   ];
   for (const s of results.sizes) {
     lines.push(
@@ -173,24 +251,145 @@ export function renderReport(results: BenchResults): { markdown: string; json: s
       ]),
     );
   }
-  lines.push('', `## Every endpoint at ${full?.size.label ?? 'full'} size`, '', row(['scenario', 'route', 'p50', 'p95', 'p99', 'req/s', 'errors', 'statements/request']), row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:']));
+  lines.push(
+    '',
+    `## Every endpoint at ${full?.size.label ?? 'full'} size`,
+    '',
+    row(['scenario', 'route', 'p50', 'p95', 'p99', 'req/s', 'errors', 'statements/request']),
+    row(['---', '---', '---:', '---:', '---:', '---:', '---:', '---:']),
+  );
   for (const s of full?.scenarios ?? []) {
-    lines.push(row([s.name, s.route, ms(s.p50), ms(s.p95), ms(s.p99), s.rps.toFixed(0), s.errors, results.statements[s.route] ?? '']));
+    lines.push(
+      row([
+        s.name,
+        s.route,
+        ms(s.p50),
+        ms(s.p95),
+        ms(s.p99),
+        s.rps.toFixed(0),
+        s.errors,
+        results.statements[s.route] ?? '',
+      ]),
+    );
   }
   lines.push('', '## Statements per request', '', row(['route', 'statements']), row(['---', '---:']));
   for (const [route, n] of Object.entries(results.statements).sort()) lines.push(row([route, n]));
-  lines.push('', '## Scaling: a tenth against full size', '', row(['scenario', `p95 ${tenth?.size.label}`, `p95 ${full?.size.label}`, 'ratio', `req/s ${tenth?.size.label}`, `req/s ${full?.size.label}`]), row(['---', '---:', '---:', '---:', '---:', '---:']));
+  lines.push(
+    '',
+    '## Scaling: a tenth against full size',
+    '',
+    row([
+      'scenario',
+      `p95 ${tenth?.size.label}`,
+      `p95 ${full?.size.label}`,
+      'ratio',
+      `req/s ${tenth?.size.label}`,
+      `req/s ${full?.size.label}`,
+    ]),
+    row(['---', '---:', '---:', '---:', '---:', '---:']),
+  );
   for (const key of ['inboxHeavy', 'deepPage', 'unreadHeavy', 'send']) {
     const a = scenario(results, 0, key);
     const b = scenario(results, results.sizes.length - 1, key);
-    if (a && b) lines.push(row([b.name, ms(a.p95), ms(b.p95), `${(b.p95 / a.p95).toFixed(2)} ×`, a.rps.toFixed(0), b.rps.toFixed(0)]));
+    if (a && b)
+      lines.push(
+        row([b.name, ms(a.p95), ms(b.p95), `${(b.p95 / a.p95).toFixed(2)} ×`, a.rps.toFixed(0), b.rps.toFixed(0)]),
+      );
   }
   lines.push('', '![p95 latency against data size](bench/latency-vs-size.svg)', '');
-  lines.push('## Lambda artefacts', '', 'Minified ESM bundles built with the stack\'s own esbuild settings (`lib/infra/bundling.ts`; the AWS SDK comes from the runtime). Cold initialisation: a fresh `node` process importing the bundled handler, median of the runs.', '', row(['function', 'bundle', 'cold init (median)', 'largest parts']), row(['---', '---:', '---:', '---']));
+  if (results.sql?.length) {
+    lines.push(
+      `## Side by side with the plan, in SQL alone (${full?.size.label} size)`,
+      '',
+      "pgbench against the same PostgreSQL; ours in its database, the plan's naive implementation (`lib/bench/sql-bench.ts`: the plan's schema, the indexes its endpoints need, its statements, each citing the plan) in its own, with the same data copied in; the two sides alternate which goes first. Our statements are the exact SQL the service sends. Simple query protocol, so every statement is planned, as node-postgres's unnamed statements and the Data API do. Send: a random conversation's member per transaction (realistic per-user rates, so our rate limiter runs with its production limit of 20 per 10 s).",
+      '',
+      row([
+        'scenario',
+        'clients',
+        'ours p95',
+        'plan p95',
+        'p95 plan/ours',
+        'ours TPS',
+        'plan TPS',
+        'TPS ours/plan',
+        'statements ours / plan',
+      ]),
+      row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+    );
+    for (const f of results.sql) {
+      lines.push(
+        row([
+          f.name,
+          f.clients,
+          `${f.ours.p95.toFixed(2)} ms`,
+          `${f.plan.p95.toFixed(2)} ms`,
+          `${(f.plan.p95 / f.ours.p95).toFixed(2)} ×`,
+          f.ours.tps.toFixed(0),
+          f.plan.tps.toFixed(0),
+          `${(f.ours.tps / f.plan.tps).toFixed(2)} ×`,
+          `${f.ours.statements} / ${f.plan.statements}`,
+        ]),
+      );
+    }
+    lines.push('');
+  }
+  if (results.xl) {
+    const x = results.xl;
+    lines.push(
+      '## Ten times the size (`npm run bench -- --size xl`, recorded run)',
+      '',
+      `Run on ${x.date.slice(0, 10)}, ${((x.totalSeconds ?? 0) / 60).toFixed(0)} minutes in all; through the local stack, ${x.durationSeconds} s per scenario.`,
+      '',
+      row(['size', 'messages', 'seeded in', 'database on disk']),
+      row(['---', '---:', '---:', '---:']),
+      ...x.sizes.map((s) =>
+        row([
+          s.size.label,
+          s.size.messages.toLocaleString('en'),
+          `${s.seedSeconds.toFixed(0)} s`,
+          s.databaseBytes ? gb(s.databaseBytes) : '',
+        ]),
+      ),
+      '',
+      row([
+        'scenario',
+        `p95 ${x.sizes[0]?.size.label}`,
+        `p95 ${x.sizes[1]?.size.label}`,
+        'ratio',
+        `req/s ${x.sizes[0]?.size.label}`,
+        `req/s ${x.sizes[1]?.size.label}`,
+      ]),
+      row(['---', '---:', '---:', '---:', '---:', '---:']),
+    );
+    for (const key of ['inboxHeavy', 'deepPage', 'latestPage', 'unreadHeavy', 'send']) {
+      const a = scenario(x, 0, key);
+      const b = scenario(x, x.sizes.length - 1, key);
+      if (a && b)
+        lines.push(
+          row([b.name, ms(a.p95), ms(b.p95), `${(b.p95 / a.p95).toFixed(2)} ×`, a.rps.toFixed(0), b.rps.toFixed(0)]),
+        );
+    }
+    lines.push('');
+  }
+  lines.push(
+    '## Lambda artefacts',
+    '',
+    "Minified ESM bundles built with the stack's own esbuild settings (`lib/infra/bundling.ts`; the AWS SDK comes from the runtime). Cold initialisation: a fresh `node` process importing the bundled handler, median of the runs.",
+    '',
+    row(['function', 'bundle', 'cold init (median)', 'largest parts']),
+    row(['---', '---:', '---:', '---']),
+  );
   for (const l of results.lambdas) {
-    lines.push(row([l.name, kb(l.bytes), ms(l.coldInitMs), l.largestInputs.map((i) => `${i.module} ${kb(i.bytes)}`).join(', ')]));
+    lines.push(
+      row([l.name, kb(l.bytes), ms(l.coldInitMs), l.largestInputs.map((i) => `${i.module} ${kb(i.bytes)}`).join(', ')]),
+    );
   }
   lines.push('', '## Query plans at full size', '');
   for (const [name, plan] of Object.entries(results.explain)) lines.push(`### ${name}`, '', '```', plan, '```', '');
-  return { markdown: `${lines.join('\n')}\n`, json: `${JSON.stringify(results, null, 2)}\n`, svg: chart(results), verdicts: v };
+  return {
+    markdown: `${lines.join('\n')}\n`,
+    json: `${JSON.stringify(results, null, 2)}\n`,
+    svg: chart(results),
+    verdicts: v,
+  };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 
 /**
  * Seeds a marketplace-sized data set with a handful of set-based statements (generate_series),
@@ -41,6 +41,9 @@ export function scaled(size: DataSetSize, factor: number, label: string): DataSe
     longConversationMessages: s(size.longConversationMessages),
   };
 }
+
+/** Conversations in which a heavy user has unread messages: their newest ones, the same number at every size. */
+export const HEAVY_USER_UNREAD_CONVERSATIONS = 50;
 
 export function md5Uuid(text: string): string {
   const h = createHash('md5').update(text).digest('hex');
@@ -100,7 +103,7 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
                  ELSE 1 + ((g * 7919) % ${Math.max(1, Math.round(2 * perConversation - 1))}) END AS message_count,
             now() - interval '100 days' + (g::float8 / ${size.conversations}) * interval '60 days' AS created_at,
             (${membersSql(size)}) AS members
-       FROM generate_series(1, ${size.conversations}) AS g`,
+       FROM generate_series(1::bigint, ${size.conversations}) AS g`,
   );
   await step(
     `conversations (${size.conversations})`,
@@ -110,6 +113,7 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
             created_at, created_at + message_count * interval '1 minute'
        FROM bench_plan`,
   );
+  const heavyStride = Math.max(1, Math.floor(size.conversations / size.heavyUserConversations));
   await step(
     'participants',
     `INSERT INTO conversation_participants (conversation_id, user_id, role, joined_at, last_read_seq, unread_count, last_read_at, activity_at)
@@ -117,16 +121,24 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
             -- what the triggers would have counted: others' messages after the read mark
             (SELECT count(*) FROM generate_series(r.last_read_seq + 1, p.message_count) AS n
               WHERE p.members[1 + n % cardinality(p.members)] <> u.id),
-            p.created_at + p.message_count * interval '1 minute',
+            -- read up to message n means read at message n's time (messages are a minute apart)
+            CASE WHEN r.last_read_seq > 0 THEN p.created_at + r.last_read_seq * interval '1 minute' END,
             p.created_at + p.message_count * interval '1 minute'
        FROM bench_plan p CROSS JOIN LATERAL unnest(p.members) AS m (user_id) JOIN users u ON u.id = m.user_id
-       CROSS JOIN LATERAL (SELECT greatest(0, p.message_count - (abs(hashtext(p.id::text || u.id::text)) % 3)) AS last_read_seq) AS r`,
+       CROSS JOIN LATERAL (SELECT CASE
+              -- A heavy user (an agent in thousands of conversations) has read all but their
+              -- ${HEAVY_USER_UNREAD_CONVERSATIONS} newest conversations, at every size; everyone else (a few dozen
+              -- conversations each, at every size) is 0 to 2 messages behind in each.
+              WHEN u.id IN (SELECT md5('u' || h)::uuid FROM generate_series(1, ${size.heavyUsers}) AS h)
+               AND p.g <= ${heavyStride * Math.max(0, size.heavyUserConversations - HEAVY_USER_UNREAD_CONVERSATIONS)}
+                THEN p.message_count
+              ELSE greatest(0, p.message_count - (abs(hashtext(p.id::text || u.id::text)) % 3)) END AS last_read_seq) AS r`,
   );
   await step(
     `messages (${size.messages})`,
     `INSERT INTO messages (conversation_id, seq, sender_id, kind, content, created_at, updated_at)
      SELECT p.id, n, p.members[1 + n % cardinality(p.members)], 'user',
-            'Message ' || n || ' of conversation ' || p.g || repeat(' and some more words', n % 8),
+            'Message ' || n || ' of conversation ' || p.g || repeat(' and some more words', (n % 8)::int),
             p.created_at + n * interval '1 minute', p.created_at + n * interval '1 minute'
        FROM bench_plan p CROSS JOIN LATERAL generate_series(1, p.message_count) AS n`,
   );

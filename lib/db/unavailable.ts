@@ -2,7 +2,7 @@
  * Whether an error means the database could not be reached or is resuming: nothing was written,
  * and a retry later is right (503 with Retry-After). Covers the Data API's service exceptions,
  * the SDK's timeouts, node-postgres's connection errors and PostgreSQL's shutdown and connection
- * SQLSTATEs (class 57P, class 08).
+ * SQLSTATEs (class 57P, class 08), and the transient ones (deadlock, serialization, lock).
  */
 const unavailableNames = new Set([
   'DatabaseResumingException',
@@ -25,6 +25,11 @@ const unavailableCodes = new Set([
   '08003',
   '08004',
   '08006',
+  // Transient by definition: a deadlock victim, a serialization failure, a lock not available.
+  // Nothing was written and the same request is right later, so 503 with Retry-After, not 500.
+  '40P01',
+  '40001',
+  '55P03',
 ]);
 
 export function isDatabaseUnavailable(error: unknown): boolean {

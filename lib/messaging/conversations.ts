@@ -1,10 +1,17 @@
-import { sql, type RawBuilder } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { text, timestamptz, uuid } from '../db/casts';
 import { decodeActivityCursor } from './cursor';
-import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError, UnknownUsersError } from './errors';
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  RateLimitedError,
+  UnknownUsersError,
+} from './errors';
 import { LAST_MESSAGE_PREVIEW_CODE_POINTS, MAX_PARTICIPANTS } from './limits';
-import { toConversation, toConversationPage, type ConversationRow } from './rows';
-import { messageJson, participantsJson, retryAfter, visibleTo, windowOf, type Domain } from './sql';
+import { type ConversationRow, toConversation, toConversationPage } from './rows';
+import { type Domain, messageJson, participantsJson, retryAfter, windowOf } from './sql';
 import type {
   AdminConversationFilters,
   Caller,
@@ -45,7 +52,11 @@ function requireAdmin(caller: Caller): void {
   if (!caller.isAdmin) throw new ForbiddenError('This needs the admin group');
 }
 
-export async function createConversation(d: Domain, caller: Caller, input: CreateConversationInput): Promise<Conversation> {
+export async function createConversation(
+  d: Domain,
+  caller: Caller,
+  input: CreateConversationInput,
+): Promise<Conversation> {
   const subject = input.subject?.trim() || null;
   const orderId = input.orderId ?? null;
   if (input.type === 'order' && !orderId) {
@@ -53,7 +64,9 @@ export async function createConversation(d: Domain, caller: Caller, input: Creat
   }
   const participantIds = [...new Set(input.participantIds.filter((id) => id !== caller.userId))];
   if (participantIds.length + 1 > MAX_PARTICIPANTS) {
-    throw new InvalidInputError(`a conversation has at most ${MAX_PARTICIPANTS} participants`, { field: 'participantIds' });
+    throw new InvalidInputError(`a conversation has at most ${MAX_PARTICIPANTS} participants`, {
+      field: 'participantIds',
+    });
   }
   const { createConversationLimit, createConversationWindowSeconds } = d.limits;
   const { rows } = await sql<{
@@ -226,4 +239,3 @@ export async function adminSetConversationStatus(
   if (!rows[0]) throw new NotFoundError('conversation');
   return toConversation(rows[0]);
 }
-

@@ -3,8 +3,8 @@ import { text, uuid } from '../db/casts';
 import { normaliseContent } from './content';
 import { ConflictError, InvalidInputError, NotFoundError, RateLimitedError } from './errors';
 import { MESSAGE_PAGE_BYTE_BUDGET } from './limits';
-import { toMessage, type MessageRow } from './rows';
-import { messageColumns, retryAfter, visibleTo, windowOf, type Domain } from './sql';
+import { type MessageRow, toMessage } from './rows';
+import { type Domain, messageColumns, retryAfter, visibleTo, windowOf } from './sql';
 import type { Caller, Message, MessagePageRequest, Page, SendMessageInput, SendResult } from './types';
 
 /** Messages: reading a page, and sending. Each operation is one statement. */
@@ -30,7 +30,9 @@ export async function listMessages(
   const anchorId = request.before ?? request.after ?? null;
   const forward = Boolean(request.after);
   const direction = forward ? sql`ASC` : sql`DESC`;
-  const { rows } = await sql<MessageRow & { visible: number; anchor_found: number; fetched: number }>`/* messages.list */
+  const { rows } = await sql<
+    MessageRow & { visible: number; anchor_found: number; fetched: number }
+  >`/* messages.list */
     WITH access AS (
       SELECT c.id FROM conversations c WHERE c.id = ${uuid(conversationId)} AND ${visibleTo(caller, sql`c.id`)}
     ),
@@ -84,10 +86,19 @@ type SendOutcome = 'created' | 'existing' | 'not_found' | 'closed' | 'rate_limit
  * rate limit, then the message, the conversation's counter and the sender's read mark. Every
  * check runs after the conversation's lock, so concurrent retries, closes and leaves are seen.
  */
-export async function sendMessage(d: Domain, caller: Caller, conversationId: string, input: SendMessageInput): Promise<SendResult> {
+export async function sendMessage(
+  d: Domain,
+  caller: Caller,
+  conversationId: string,
+  input: SendMessageInput,
+): Promise<SendResult> {
   const content = normaliseContent(input.content);
   const { sendLimit, sendWindowSeconds } = d.limits;
-  const { rows } = await sql<{ outcome: SendOutcome; retry_after: number | null; message: MessageRow | null }>`/* messages.send */
+  const { rows } = await sql<{
+    outcome: SendOutcome;
+    retry_after: number | null;
+    message: MessageRow | null;
+  }>`/* messages.send */
     SELECT outcome, retry_after, message FROM messages_send(
       ${uuid(conversationId)}, ${uuid(caller.userId)}, ${text(content)}, ${text(input.clientMessageId)},
       ${sql.lit(sendLimit)}, ${windowOf(sendWindowSeconds)})

@@ -45,6 +45,10 @@ export class MessagingService {
     return users.recordUser(this.domain, userId, role);
   }
 
+  registerUser(userId: string): Promise<void> {
+    return users.registerUser(this.domain, userId);
+  }
+
   listConversations(caller: Caller, filters: ConversationFilters, page: PageRequest): Promise<Page<Conversation>> {
     return conversations.listConversations(this.domain, caller, filters, page);
   }

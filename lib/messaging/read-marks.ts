@@ -1,8 +1,8 @@
-import { sql, type RawBuilder } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import { uuid } from '../db/casts';
 import { NotFoundError } from './errors';
-import { toMessage, type MessageRow } from './rows';
-import { messageColumns, type Domain } from './sql';
+import { type MessageRow, toMessage } from './rows';
+import { type Domain, messageColumns } from './sql';
 import { toIsoOrNull } from './time';
 import type { Caller, Message, ReadMark, UnreadTotal } from './types';
 
@@ -34,6 +34,14 @@ const unreadBetween = (participant: RawBuilder<unknown>, target: RawBuilder<unkn
      AND m.seq > ${participant}.last_read_seq AND m.seq <= ${target}.seq
      AND m.sender_id IS DISTINCT FROM ${participant}.user_id)`;
 
+/**
+ * The caller's participant row is locked first, before any message row: the lock order every
+ * statement keeps (conversation, then participants, then messages). Deleting an order's
+ * conversation cascades through participants before messages; a read mark that stamped messages
+ * first and then waited for its participant row would deadlock with it.
+ */
+const lockOwnMark = sql`FOR NO KEY UPDATE OF p`;
+
 /** Moves the caller's own mark (alias `p`) forward to the target's seq, never back. */
 const moveMark = (caller: Caller) => sql`
   UPDATE conversation_participants p
@@ -52,6 +60,7 @@ export async function markMessageRead(d: Domain, caller: Caller, messageId: stri
       FROM messages m
       JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = ${uuid(caller.userId)}
       WHERE m.id = ${uuid(messageId)}
+      ${lockOwnMark}
     ),
     mark AS (${moveMark(caller)}),
     stamped AS (
@@ -69,11 +78,15 @@ export async function markMessageRead(d: Domain, caller: Caller, messageId: stri
 
 /** Moves the caller's read mark to the conversation's newest message. */
 export async function markConversationRead(d: Domain, caller: Caller, conversationId: string): Promise<ReadMark> {
-  const { rows } = await sql<{ conversation_id: string; last_read_at: Date | string | null }>`/* read_marks.mark_conversation */
+  const { rows } = await sql<{
+    conversation_id: string;
+    last_read_at: Date | string | null;
+  }>`/* read_marks.mark_conversation */
     WITH target AS (
       SELECT p.conversation_id, p.last_read_seq AS old_seq, p.last_read_at, c.last_message_seq AS seq
       FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
       WHERE p.conversation_id = ${uuid(conversationId)} AND p.user_id = ${uuid(caller.userId)}
+      ${lockOwnMark}
     ),
     mark AS (${moveMark(caller)} RETURNING p.last_read_at),
     stamped AS (
@@ -88,12 +101,16 @@ export async function markConversationRead(d: Domain, caller: Caller, conversati
   return { conversationId: rows[0].conversation_id, lastReadAt: toIsoOrNull(rows[0].last_read_at), unreadCount: 0 };
 }
 
-/** The caller's unread messages across all their conversations: a sum of the kept counts. */
+/**
+ * The caller's unread messages across all their conversations: a sum of the kept counts, read
+ * from the partial index of rows with something unread (participants_unread), so its cost follows
+ * the conversations with unread messages, not every conversation the caller is in.
+ */
 export async function getUnreadTotal(d: Domain, caller: Caller): Promise<UnreadTotal> {
   const { rows } = await sql<{ unread: number; conversations: number }>`/* read_marks.unread_total */
     SELECT coalesce(sum(p.unread_count), 0)::int AS unread, count(*) FILTER (WHERE p.unread_count > 0)::int AS conversations
     FROM conversation_participants p
-    WHERE p.user_id = ${uuid(caller.userId)}
+    WHERE p.user_id = ${uuid(caller.userId)} AND p.unread_count > 0
   `.execute(d.db);
   return { unreadCount: rows[0]?.unread ?? 0, conversationCount: rows[0]?.conversations ?? 0 };
 }

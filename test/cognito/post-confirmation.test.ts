@@ -74,6 +74,24 @@ describe('the Cognito post-confirmation trigger', () => {
     expect(rows).toEqual([{ role: 'user' }]);
   });
 
+  it('never overwrites a known role: not after a password reset, not on a repeated confirmation', async () => {
+    const sub = randomUUID();
+    const service = new MessagingService(database.db);
+    await service.recordUser(sub, 'admin');
+    const handler = postConfirmationHandler({ messaging: async () => service, budgetMs: 3_000 });
+    await handler({ ...confirmation(sub), triggerSource: 'PostConfirmation_ConfirmForgotPassword' });
+    await handler(confirmation(sub));
+    const { rows } = await sql<{ role: string }>`SELECT role FROM users WHERE id = cast(${sub} as uuid)`.execute(
+      database.db,
+    );
+    expect(rows).toEqual([{ role: 'admin' }]);
+    // A reset is no sign-up: an unknown user is left to their first API call.
+    const stranger = randomUUID();
+    await handler({ ...confirmation(stranger), triggerSource: 'PostConfirmation_ConfirmForgotPassword' });
+    const none = await sql`SELECT 1 FROM users WHERE id = cast(${stranger} as uuid)`.execute(database.db);
+    expect(none.rows).toEqual([]);
+  });
+
   it('returns within its budget when the database does not answer, without failing the sign-up', async () => {
     const handler = postConfirmationHandler({ messaging: async () => new MessagingService(stalled.db), budgetMs: 300 });
     const event = confirmation(randomUUID());

@@ -55,7 +55,10 @@ type Op =
 
 /** actor index ACTORS is the admin; targets index actors, then the pool. */
 const actor = fc.integer({ min: 0, max: ACTORS });
+/** The three conversations people manage (add, remove, close, reopen). */
 const conv = fc.integer({ min: 0, max: 2 });
+/** Those and the order's conversation, which order events manage: people send and read there. */
+const anyConv = fc.integer({ min: 0, max: 3 });
 const person = fc.integer({ min: 0, max: ACTORS + POOL - 1 });
 const op: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -63,7 +66,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('send' as const),
       actor,
-      conv,
+      conv: anyConv,
       clientMessageId: fc.option(fc.constantFrom('k0', 'k1', 'k2'), { nil: null }),
     }),
   },
@@ -82,11 +85,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('markMessageRead' as const),
       actor,
-      conv,
+      conv: anyConv,
       message: fc.integer({ min: 0, max: 1 }),
     }),
   },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('markConversationRead' as const), actor, conv }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('markConversationRead' as const), actor, conv: anyConv }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -98,12 +101,19 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('orderEvent' as const), event: fc.nat() }) },
 );
 
-/** The order's story: statuses in the order they happened, told by version or by time. */
+/**
+ * The order's story: statuses in the order they happened, told by version or by time (then two
+ * by two within one envelope second, when `sameSecond`), providers assigned one after another,
+ * and in one story of four the order deleted at the end.
+ */
 const orderStory = fc.record({
   versioned: fc.boolean(),
+  sameSecond: fc.boolean(),
   statuses: fc.uniqueArray(fc.constantFrom(...STATUSES), { minLength: 1, maxLength: 5 }),
   providers: fc.integer({ min: 1, max: 3 }),
+  deleted: fc.constantFrom(false, false, false, true),
 });
+type OrderStory = typeof orderStory extends fc.Arbitrary<infer T> ? T : never;
 
 const scenario = fc.record({
   story: orderStory,
@@ -129,6 +139,7 @@ let stack: TestStack;
 let onOrderCreated: (event: object) => Promise<unknown>;
 let onStatusChanged: (event: object) => Promise<unknown>;
 let onProviderAssigned: (event: object) => Promise<unknown>;
+let onOrderDeleted: (event: object) => Promise<unknown>;
 
 beforeAll(async () => {
   // Imported after the limits are in the environment: the functions read it once, at load.
@@ -137,6 +148,7 @@ beforeAll(async () => {
   onOrderCreated = (await import('../../functions/events/on-order-created')).handler as never;
   onStatusChanged = (await import('../../functions/events/on-order-status-changed')).handler as never;
   onProviderAssigned = (await import('../../functions/events/on-order-service-provider-assigned')).handler as never;
+  onOrderDeleted = (await import('../../functions/events/on-order-deleted')).handler as never;
   console.log(
     `randomized concurrency suite on ${backend}: seed ${seed}, ${runs} runs of up to ${maxOps} operations (replay: CONCURRENCY_SEED=${seed})`,
   );
@@ -194,7 +206,33 @@ async function world() {
     seeded.push(ids);
   }
   seeded.push([randomUUID(), randomUUID()]); // the crowded conversation has none: those ids answer 404
-  return { host, admin, actors, pool, conversations, seeded, orderId: randomUUID() };
+  // The order's conversation, as the order service's first event makes it; its owner writes first.
+  const orderId = randomUUID();
+  const owner = actors[4]!;
+  await onOrderCreated(
+    envelope(
+      'OrderCreated',
+      { orderId, userId: owner.id, serviceProviderId: actors[5]!.id, title: 'Randomized' },
+      '2030-12-31T00:00:00Z',
+    ),
+  );
+  const { rows } = await sql<{
+    id: string;
+  }>`SELECT id FROM conversations WHERE order_id = cast(${orderId} as uuid)`.execute(db);
+  conversations.push(rows[0]!.id);
+  const ids: string[] = [];
+  for (const content of ['first', 'second']) {
+    const sent = await stack.request('POST', `/v1/messages/conversations/${rows[0]!.id}/messages`, {
+      token: owner.token,
+      body: { content },
+    });
+    if (sent.status !== 201) throw new Error(`setup: ${sent.status} ${sent.text}`);
+    ids.push(sent.body.id);
+  }
+  seeded.push(ids);
+  /** Sends each user made while the world was built: they hold rate slots too. */
+  const setupSends = new Map([[owner.id, 2]]);
+  return { host, admin, actors, pool, conversations, seeded, orderId, setupSends };
 }
 
 type World = Awaited<ReturnType<typeof world>>;
@@ -211,11 +249,17 @@ interface OrderEventRun {
   run: () => Promise<unknown>;
 }
 
-function buildOrderEvents(world: World, story: { versioned: boolean; statuses: string[]; providers: number }) {
+function buildOrderEvents(world: World, story: OrderStory) {
   const base = Date.parse('2031-01-01T00:00:00Z') + Math.floor(Math.random() * 1e6) * 1000;
   const at = (k: number) => new Date(base + k * 1000).toISOString().replace('.000Z', 'Z');
   const owner = world.actors[4]!.id;
   const providers = [world.actors[5]!.id, world.pool[0]!.id, world.pool[1]!.id].slice(0, story.providers);
+  const statusSecond = (i: number) => 10 + (story.sameSecond && !story.versioned ? Math.floor(i / 2) : i);
+  const last = story.statuses.length - 1;
+  // Statuses that share the newest second are applied in arrival order: any of them may end last.
+  const newest = story.statuses.filter((_, i) =>
+    story.versioned ? i === last : statusSecond(i) === statusSecond(last),
+  );
   const events: OrderEventRun[] = [
     {
       status: false,
@@ -235,7 +279,7 @@ function buildOrderEvents(world: World, story: { versioned: boolean; statuses: s
           envelope(
             'OrderStatusChanged',
             { orderId: world.orderId, status, ...(story.versioned ? { version: i + 1 } : {}) },
-            at(10 + i),
+            at(statusSecond(i)),
           ),
         ),
     })),
@@ -246,12 +290,16 @@ function buildOrderEvents(world: World, story: { versioned: boolean; statuses: s
           envelope('OrderServiceProviderAssigned', { orderId: world.orderId, serviceProviderId: provider }, at(1 + i)),
         ),
     })),
+    ...(story.deleted
+      ? [{ status: false, run: () => onOrderDeleted(envelope('OrderDeleted', { orderId: world.orderId }, at(40))) }]
+      : []),
   ];
   return {
     events,
     owner,
     finalProvider: providers[providers.length - 1]!,
-    finalStatus: story.statuses[story.statuses.length - 1]!,
+    newest,
+    deleted: story.deleted,
   };
 }
 
@@ -338,8 +386,11 @@ async function check(
     )),
   );
 
-  // Every 201 is exactly one stored message, and every retry returns the stored one.
+  // Every 201 is exactly one stored message, and every retry returns the stored one (a deleted
+  // order took its conversation's messages with it).
+  const orderConversation = world.conversations[3];
   const sends = observed.filter((o) => o.op.kind === 'send' && (o.status === 201 || o.status === 200));
+  const kept = sends.filter((o) => !(order.deleted && o.body.conversationId === orderConversation));
   const { rows: stored } = await sql<{
     id: string;
     sender_id: string;
@@ -354,7 +405,7 @@ async function check(
   const byId = new Map(stored.map((m) => [m.id, m]));
   const createdIds = sends.filter((o) => o.status === 201).map((o) => o.body.id as string);
   if (new Set(createdIds).size !== createdIds.length) problems.push('two 201s returned the same message');
-  for (const o of sends) {
+  for (const o of kept) {
     const m = byId.get(o.body.id);
     if (!m || m.content !== o.body.content || m.sender_id !== o.body.senderId)
       problems.push(`send ${o.body.id} (${o.status}) is not stored as answered`);
@@ -385,9 +436,8 @@ async function check(
     const actorIndex = index === 0 ? ACTORS : index - 1;
     const mine = (kind: Op['kind']) =>
       observed.filter((o) => o.op.kind === kind && 'actor' in o.op && o.op.actor === actorIndex);
-    const sent = stored.filter((m) => m.sender_id === user.id).length;
     const admitted = {
-      send_message: sent,
+      send_message: mine('send').filter((o) => o.status === 201).length + (world.setupSends.get(user.id) ?? 0),
       add_participant: mine('add').filter((o) => o.status === 201).length,
       create_conversation: mine('create').filter((o) => o.status === 201).length,
     };
@@ -419,44 +469,60 @@ async function check(
     }
   }
 
-  // The order: one conversation, the newest status, every status message once, the newest last.
-  const ran = observed.filter((o) => o.op.kind === 'orderEvent').length;
-  if (ran > 0) {
-    // Deliver every event once more, in order, as EventBridge's retries eventually would.
-    let applied = observed.filter((o) => o.op.kind === 'orderEvent' && o.body?.statusApplied).length;
-    for (const event of order.events) {
-      const outcome = (await event.run()) as { applied: boolean };
-      if (event.status && outcome.applied) applied++;
-    }
-    const { rows } = await sql<{
-      conversations: number;
-      status: string | null;
-      messages: string[] | null;
-      conversation_status: string | null;
-      participants: string[] | null;
-    }>`
-      SELECT (SELECT count(*)::int FROM conversations c WHERE c.order_id = o.id) AS conversations, o.status,
-             (SELECT json_agg(m.content ORDER BY m.seq) FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.order_id = o.id) AS messages,
-             (SELECT c.status FROM conversations c WHERE c.order_id = o.id) AS conversation_status,
-             (SELECT json_agg(p.user_id::text ORDER BY p.user_id) FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id WHERE c.order_id = o.id) AS participants
-        FROM orders o WHERE o.id = cast(${world.orderId} as uuid)`.execute(db);
-    const o = rows[0];
-    const messages = o?.messages ?? [];
-    if (o?.conversations !== 1) problems.push(`order has ${o?.conversations ?? 0} conversations`);
-    else {
-      if (o.status !== order.finalStatus) problems.push(`order status ${o.status}, newest ${order.finalStatus}`);
-      if (messages[messages.length - 1] !== statusMessage(order.finalStatus))
-        problems.push(`last status message ${messages[messages.length - 1]}`);
-      if (new Set(messages).size !== messages.length) problems.push(`a status message twice: ${messages.join(', ')}`);
-      if (messages.length !== applied) problems.push(`${applied} statuses applied, ${messages.length} status messages`);
-      const closed = defaultClosingStatuses.includes(order.finalStatus);
-      if ((o.conversation_status === 'closed') !== closed)
-        problems.push(`order conversation ${o.conversation_status} after ${order.finalStatus}`);
-      const expected = [order.owner, order.finalProvider].sort();
-      if (JSON.stringify(o.participants) !== JSON.stringify(expected))
-        problems.push(`order participants ${o.participants}, expected ${expected}`);
-    }
+  // The order, once every event has also been delivered once more in order (as EventBridge's
+  // retries eventually would): deleted, or one conversation whose status is one of the newest,
+  // with one system message per applied status and the newest last, closed exactly when that
+  // status closes it, and the owner and the newest provider as its participants.
+  let applied = observed.filter((o) => o.op.kind === 'orderEvent' && o.body?.statusApplied).length;
+  for (const event of order.events) {
+    const outcome = (await event.run()) as { applied: boolean };
+    if (event.status && outcome.applied) applied++;
   }
+  const { rows } = await sql<{
+    conversations: number;
+    deleted: boolean;
+    status: string | null;
+    messages: string[] | null;
+    conversation_status: string | null;
+    participants: string[] | null;
+  }>`
+    SELECT (SELECT count(*)::int FROM conversations c WHERE c.order_id = o.id) AS conversations,
+           o.deleted_at IS NOT NULL AS deleted, o.status,
+           (SELECT json_agg(m.content ORDER BY m.seq) FROM messages m JOIN conversations c ON c.id = m.conversation_id
+             WHERE c.order_id = o.id AND m.kind = 'system') AS messages,
+           (SELECT c.status FROM conversations c WHERE c.order_id = o.id) AS conversation_status,
+           (SELECT json_agg(p.user_id::text ORDER BY p.user_id) FROM conversation_participants p
+              JOIN conversations c ON c.id = p.conversation_id WHERE c.order_id = o.id) AS participants
+      FROM orders o WHERE o.id = cast(${world.orderId} as uuid)`.execute(db);
+  const o = rows[0];
+  const messages = o?.messages ?? [];
+  if (!o) problems.push('the order is gone');
+  else if (order.deleted) {
+    if (!o.deleted || o.conversations !== 0)
+      problems.push(`deleted order: tombstone ${o.deleted}, ${o.conversations} conversations`);
+  } else if (o.conversations !== 1) problems.push(`order has ${o.conversations} conversations`);
+  else {
+    if (!o.status || !order.newest.includes(o.status))
+      problems.push(`order status ${o.status}, newest ${order.newest.join(' or ')}`);
+    if (messages[messages.length - 1] !== statusMessage(o.status ?? ''))
+      problems.push(`last status message ${messages[messages.length - 1]}`);
+    if (new Set(messages).size !== messages.length) problems.push(`a status message twice: ${messages.join(', ')}`);
+    if (messages.length !== applied) problems.push(`${applied} statuses applied, ${messages.length} status messages`);
+    const closed = defaultClosingStatuses.includes(o.status ?? '');
+    if ((o.conversation_status === 'closed') !== closed)
+      problems.push(`order conversation ${o.conversation_status} after ${o.status}`);
+    const expected = [order.owner, order.finalProvider].sort();
+    if (JSON.stringify(o.participants) !== JSON.stringify(expected))
+      problems.push(`order participants ${o.participants}, expected ${expected}`);
+  }
+  // The order's conversation is recounted like the others, after the redelivery too.
+  problems.push(
+    ...(await invariantViolations(
+      db,
+      { conversationIds: [orderConversation!], senderIds: [] },
+      { maxParticipants: MAX_PARTICIPANTS },
+    )),
+  );
   return problems;
 }
 

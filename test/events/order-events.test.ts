@@ -316,6 +316,25 @@ describe(`order events on ${backend}`, () => {
 
     const direct = await onOrderCreated(envelope('OrderCreated', { orderId: 42 })).catch((e: unknown) => e);
     expect(direct).toBeInstanceOf(MalformedEventError);
+
+    // An envelope time PostgreSQL cannot read (a redrive or a direct invoke can carry one) is
+    // malformed too, not a SQL error retried into the failure queue; an offset time is applied.
+    for (const time of [
+      '2026-01-01T00:00:00+16:00',
+      '+275760-09-13T00:00:00Z',
+      '0000-01-01T00:00:00Z',
+      'Thu, 01 Jan 2026 00:00:00 GMT',
+    ]) {
+      const refused = await onStatusChanged(
+        envelope('OrderStatusChanged', { orderId, status: 'paid' }, randomUUID(), time),
+      ).catch((e: unknown) => e);
+      expect(refused, time).toBeInstanceOf(MalformedEventError);
+    }
+    expect(await count('orders', orderId)).toBe(0);
+    const applied = await onStatusChanged(
+      envelope('OrderStatusChanged', { orderId, status: 'paid' }, randomUUID(), '2026-01-01T00:00:00+15:59'),
+    );
+    expect(applied).toMatchObject({ applied: true });
   });
 
   it('answers PutEvents as EventBridge does for bad entries', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../lib/db/create-database';
-import { ConflictError, RateLimitedError } from '../../lib/messaging/errors';
+import { ConflictError, NotFoundError, RateLimitedError } from '../../lib/messaging/errors';
 import { MAX_PARTICIPANTS, MessagingService } from '../../lib/messaging/messaging-service';
 import { OrderProjection } from '../../lib/messaging/order-projection';
 import { newUser } from '../support/fixtures';
@@ -141,6 +141,31 @@ describe(`concurrency regressions on ${backend}`, () => {
       handle.db,
     );
     expect(rows[0]!.n).toBe(4);
+  });
+
+  it('lets read marks race the deletion of an order without a deadlock', async () => {
+    const service = new MessagingService(handle.db);
+    const orders = new OrderProjection(handle.db);
+    for (let round = 0; round < 15; round++) {
+      const owner = await newUser(service);
+      const provider = await newUser(service, 'service_provider');
+      const orderId = randomUUID();
+      const { conversationId } = await orders.orderCreated({
+        orderId,
+        userId: owner.userId,
+        serviceProviderId: provider.userId,
+      });
+      const sent = [];
+      for (let i = 0; i < 5; i++)
+        sent.push((await service.sendMessage(owner, conversationId!, { content: `m${i}` })).message);
+      const { errors } = await settle<unknown>([
+        ...sent.map((m) => service.markMessageRead(provider, m.id)),
+        service.markConversationRead(provider, conversationId!),
+        orders.orderDeleted({ orderId }),
+      ]);
+      // Reads that come after the deletion find nothing; nothing else may fail.
+      for (const error of errors) expect(error, String(error)).toBeInstanceOf(NotFoundError);
+    }
   });
 
   it('applies two unversioned status changes that share the envelope second, in arrival order', async () => {

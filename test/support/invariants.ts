@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { expect } from 'vitest';
 import type { DatabaseHandle } from '../../lib/db/create-database';
 import type { Database } from '../../lib/db/schema';
@@ -59,7 +59,8 @@ export async function invariantViolations(
      WHERE c.id IN ${conversations}
      GROUP BY c.id, c.last_message_seq
     HAVING count(m.id) <> c.last_message_seq OR NOT coalesce(bool_and(m.seq = m.position), true)`.execute(db);
-  for (const r of seqs.rows) violations.push(`conversation ${r.id}: ${r.n} messages, counter ${r.last}, contiguous ${r.contiguous}`);
+  for (const r of seqs.rows)
+    violations.push(`conversation ${r.id}: ${r.n} messages, counter ${r.last}, contiguous ${r.contiguous}`);
 
   const unread = await sql<{ conversation_id: string; user_id: string; kept: number; recounted: number }>`
     SELECT * FROM (
@@ -76,12 +77,14 @@ export async function invariantViolations(
   const activity = await sql<{ conversation_id: string; user_id: string }>`
     SELECT p.conversation_id, p.user_id FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
      WHERE p.activity_at <> c.updated_at AND c.id IN ${conversations}`.execute(db);
-  for (const r of activity.rows) violations.push(`activity of ${r.user_id} in ${r.conversation_id} differs from the conversation's`);
+  for (const r of activity.rows)
+    violations.push(`activity of ${r.user_id} in ${r.conversation_id} differs from the conversation's`);
 
   const marks = await sql<{ conversation_id: string; user_id: string }>`
     SELECT p.conversation_id, p.user_id FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
      WHERE (p.last_read_seq > c.last_message_seq OR p.last_read_seq < 0) AND c.id IN ${conversations}`.execute(db);
-  for (const r of marks.rows) violations.push(`read mark of ${r.user_id} in ${r.conversation_id} is outside the conversation`);
+  for (const r of marks.rows)
+    violations.push(`read mark of ${r.user_id} in ${r.conversation_id} is outside the conversation`);
 
   const crowded = await sql<{ conversation_id: string; n: number }>`
     SELECT conversation_id, count(*)::int AS n FROM conversation_participants
@@ -115,13 +118,18 @@ export async function expectUnreadCountsExact(db: Kysely<Database>, ...conversat
              WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
                AND m.sender_id IS DISTINCT FROM p.user_id) AS recounted
       FROM conversation_participants p
-     WHERE p.conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversationIds)} as jsonb)))`.execute(db);
+     WHERE p.conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversationIds)} as jsonb)))`.execute(
+    db,
+  );
   expect(rows.length).toBeGreaterThan(0);
   for (const row of rows) expect(row.kept, `unread of ${row.user_id}`).toBe(row.recounted);
 }
 
 /** Runs one operation and returns its result with the database round trips it cost. */
-export async function counted<T>(handle: DatabaseHandle, run: () => Promise<T>): Promise<{ result: T; roundTrips: number }> {
+export async function counted<T>(
+  handle: DatabaseHandle,
+  run: () => Promise<T>,
+): Promise<{ result: T; roundTrips: number }> {
   handle.counter.reset();
   const result = await run();
   return { result, roundTrips: handle.counter.roundTrips };
