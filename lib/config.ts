@@ -1,7 +1,6 @@
 import * as z from 'zod/mini';
 import type { DatabaseConfig } from './db/create-database';
-import { defaultLimits, type MessagingLimits } from './messaging/limits';
-import { defaultClosingStatuses } from './messaging/order-projection';
+import { defaultClosingStatuses, defaultLimits, type MessagingLimits } from './messaging/limits';
 
 /**
  * Every environment variable a function or the local stack reads, written once as a zod schema.

@@ -1,7 +1,6 @@
 import { type FunctionConfig, readConfig } from './config';
 import { createDatabase, type DatabaseHandle } from './db/create-database';
 import { MessagingService } from './messaging/messaging-service';
-import { OrderProjection } from './messaging/order-projection';
 
 /**
  * The composition root: the configuration, read and checked once when a function's module loads
@@ -12,13 +11,13 @@ export const config: FunctionConfig = readConfig(process.env);
 
 /**
  * What every function shares, created once per Lambda container (or once per local server):
- * the database handle and the services over it. Created on first use, not at import, so that
- * the local server and tests can install their own database first.
+ * the database handle and the messaging domain over it. Created on first use, not at import, so
+ * that the local server and tests can install their own database first. The order projection is
+ * the event functions' own (functions/commons/event-handler.ts): HTTP bundles do not carry it.
  */
 export interface Runtime {
   database: DatabaseHandle;
   messaging: MessagingService;
-  orders: OrderProjection;
 }
 
 let current: Promise<Runtime> | undefined;
@@ -39,6 +38,5 @@ function runtimeOver(database: DatabaseHandle): Runtime {
   return {
     database,
     messaging: new MessagingService(database.db, config.limits),
-    orders: new OrderProjection(database.db, config.closingStatuses),
   };
 }

@@ -1,6 +1,8 @@
 import type { Context, EventBridgeEvent } from 'aws-lambda';
 import type * as z from 'zod/mini';
+import type { DatabaseHandle } from '../../lib/db/create-database';
 import type { EventRule } from '../../lib/events/order-events';
+import { OrderProjection } from '../../lib/messaging/order-projection';
 import { INSTANT_DESCRIPTION, isInstant, normaliseInstant } from '../../lib/messaging/time';
 import { config, type Runtime, useRuntime } from '../../lib/runtime';
 import { logger } from './logger';
@@ -18,6 +20,24 @@ export class MalformedEventError extends Error {
   }
 }
 
+/** What the event functions work with: the shared runtime and the order projection over it. */
+export interface EventRuntime extends Runtime {
+  orders: OrderProjection;
+}
+
+const projections = new WeakMap<DatabaseHandle, OrderProjection>();
+
+/** The order projection is made here, not in lib/runtime.ts, so that HTTP bundles do not carry it. */
+async function useEventRuntime(): Promise<EventRuntime> {
+  const runtime = await useRuntime();
+  let orders = projections.get(runtime.database);
+  if (!orders) {
+    orders = new OrderProjection(runtime.database.db, config.closingStatuses);
+    projections.set(runtime.database, orders);
+  }
+  return { ...runtime, orders };
+}
+
 /**
  * The shared shape of the EventBridge consumers: check the envelope and the detail against the
  * rule's contract, then project. Any failure is thrown, so Lambda retries the asynchronous
@@ -29,7 +49,7 @@ export function eventHandler<R extends EventRule>(
   run: (
     detail: z.output<R['detail']>,
     event: OrderEvent,
-    runtime: Runtime,
+    runtime: EventRuntime,
   ) => Promise<{ conversationId: string | null; applied: boolean }>,
 ) {
   return async (event: OrderEvent, context?: Context): Promise<{ conversationId: string | null; applied: boolean }> => {
@@ -46,11 +66,10 @@ export function eventHandler<R extends EventRule>(
       logger.error('malformed event', { ...base, problems: problems.join('; ') });
       throw new MalformedEventError(String(event?.id), problems);
     }
-    const runtime = await useRuntime();
     const outcome = await run(
       parsed.data as z.output<R['detail']>,
       { ...event, time: normaliseInstant(event.time) },
-      runtime,
+      await useEventRuntime(),
     );
     logger.info('event projected', { ...base, orderId: (parsed.data as { orderId?: string }).orderId, ...outcome });
     return outcome;

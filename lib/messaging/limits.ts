@@ -13,6 +13,9 @@ export const LAST_MESSAGE_PREVIEW_CODE_POINTS = 200;
  */
 export const MESSAGE_PAGE_BYTE_BUDGET = 256 * 1024;
 
+/** Order statuses after which the order's conversation accepts no more messages; any other status reopens it. */
+export const defaultClosingStatuses = ['cancelled', 'canceled', 'refunded', 'closed', 'archived'];
+
 /** Per-user sliding-window rate limits: at most `…Limit` actions in any `…WindowSeconds`. */
 export interface MessagingLimits {
   sendLimit: number;

@@ -1,6 +1,9 @@
 import { type Kysely, sql } from 'kysely';
 import { text, timestamptz, uuid } from '../db/casts';
 import type { Database } from '../db/schema';
+import { defaultClosingStatuses } from './limits';
+
+export { defaultClosingStatuses };
 
 /**
  * Turns the order service's events into order conversations and system messages.
@@ -45,9 +48,6 @@ export interface ProjectionOutcome {
   conversationId: string | null;
   applied: boolean;
 }
-
-/** Statuses after which the order's conversation accepts no more messages; any other status reopens it. */
-export const defaultClosingStatuses = ['cancelled', 'canceled', 'refunded', 'closed', 'archived'];
 
 export function statusMessage(status: string): string {
   return `Order status changed to ${status}`;
