@@ -17,7 +17,7 @@ import { backend } from '../support/test-database';
  * Size: CONCURRENCY_RUNS worlds (default 30) of up to CONCURRENCY_OPS operations each (default 100),
  * fired in two concurrent waves. A failure prints the seed; CONCURRENCY_SEED=<seed> replays the
  * same scenarios (the interleaving itself is the database's, so a replay makes it likely, not certain).
- * Before a release: `CONCURRENCY_RUNS=500 npm run test:concurrency` (the soak, ~10 min).
+ * Before a release: `CONCURRENCY_RUNS=500 npm run test:concurrency` (the soak: about 5 minutes, ~37,000 operations).
  */
 const runs = Number(process.env.CONCURRENCY_RUNS ?? 30);
 const maxOps = Number(process.env.CONCURRENCY_OPS ?? 100);
