@@ -2,6 +2,7 @@ import type { Migration } from 'kysely/migration';
 import * as messaging from './0001-messaging';
 import * as serialisedWrites from './0002-serialised-writes';
 import * as leanHotPaths from './0003-lean-hot-paths';
+import * as messagePages from './0004-message-pages';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001-messaging': messaging,
   '0002-serialised-writes': serialisedWrites,
   '0003-lean-hot-paths': leanHotPaths,
+  '0004-message-pages': messagePages,
 };

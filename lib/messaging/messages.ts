@@ -4,7 +4,7 @@ import { normaliseContent } from './content';
 import { ConflictError, InvalidInputError, NotFoundError, RateLimitedError } from './errors';
 import { MESSAGE_PAGE_BYTE_BUDGET } from './limits';
 import { type MessageRow, toMessage } from './rows';
-import { type Domain, messageColumns, retryAfter, visibleTo, windowOf } from './sql';
+import { type Domain, retryAfter, windowOf } from './sql';
 import type { Caller, Message, MessagePageRequest, Page, SendMessageInput, SendResult } from './types';
 
 /** Messages: reading a page, and sending. Each operation is one statement. */
@@ -29,45 +29,16 @@ export async function listMessages(
   }
   const anchorId = request.before ?? request.after ?? null;
   const forward = Boolean(request.after);
-  const direction = forward ? sql`ASC` : sql`DESC`;
+  // The function messages_list (migration 0004): one statement whose plans the session keeps.
   const { rows } = await sql<
-    MessageRow & { visible: number; anchor_found: number; fetched: number }
+    MessageRow & { outcome: 'ok' | 'not_found' | 'bad_anchor'; fetched: number }
   >`/* messages.list */
-    WITH access AS (
-      SELECT c.id FROM conversations c WHERE c.id = ${uuid(conversationId)} AND ${visibleTo(caller, sql`c.id`)}
-    ),
-    anchor AS (
-      SELECT m.seq FROM messages m
-      WHERE m.id = ${uuid(anchorId)} AND m.conversation_id = ${uuid(conversationId)} AND EXISTS (SELECT 1 FROM access)
-    ),
-    -- The conversation id is given as a value, not joined from \`access\`, so that the planner
-    -- walks messages_in_order from the cursor and stops after limit + 1 rows.
-    page AS (
-      SELECT m.* FROM messages m
-      WHERE m.conversation_id = ${uuid(conversationId)} AND EXISTS (SELECT 1 FROM access)
-        ${request.before ? sql`AND m.seq < (SELECT seq FROM anchor)` : sql``}
-        ${request.after ? sql`AND m.seq > (SELECT seq FROM anchor)` : sql``}
-      ORDER BY m.seq ${direction}
-      LIMIT ${request.limit + 1} OFFSET ${request.offset}
-    ),
-    ranked AS (
-      SELECT page.*,
-             row_number() OVER w AS position,
-             sum(octet_length(to_json(page.content)::text)) OVER w AS running_bytes
-      FROM page WINDOW w AS (ORDER BY page.seq ${direction} ROWS UNBOUNDED PRECEDING)
-    )
-    SELECT (SELECT count(*) FROM access)::int AS visible,
-           (SELECT count(*) FROM anchor)::int AS anchor_found,
-           (SELECT count(*) FROM page)::int AS fetched,
-           ${messageColumns('r')}
-    FROM (SELECT 1) AS one
-    LEFT JOIN ranked r ON r.position <= ${request.limit}
-                      AND (r.position = 1 OR r.running_bytes <= ${sql.lit(MESSAGE_PAGE_BYTE_BUDGET)})
-    ORDER BY r.seq ASC
+    SELECT * FROM messages_list(${uuid(conversationId)}, ${uuid(caller.userId)}, ${caller.isAdmin}, ${uuid(anchorId)},
+      ${forward}, ${sql.lit(request.limit)}, ${sql.lit(request.offset)}, ${sql.lit(MESSAGE_PAGE_BYTE_BUDGET)})
   `.execute(d.db);
   const head = rows[0]!;
-  if (!head.visible) throw new NotFoundError('conversation');
-  if (anchorId && !head.anchor_found) {
+  if (head.outcome === 'not_found') throw new NotFoundError('conversation');
+  if (head.outcome === 'bad_anchor') {
     throw new InvalidInputError('cursor is not a message of this conversation', {
       field: request.before ? 'before' : 'after',
     });
