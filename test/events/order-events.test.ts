@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MalformedEventError } from '../../functions/commons/event-handler';
@@ -13,14 +13,9 @@ let eventBridge: EventBridgeClient;
 
 beforeAll(async () => {
   stack = await TestStack.start();
-  eventBridge = new EventBridgeClient({
-    endpoint: stack.url,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  eventBridge = stack.eventBridge();
 });
 afterAll(async () => {
-  eventBridge?.destroy();
   await stack?.close();
 });
 

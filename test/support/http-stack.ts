@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { DatabaseHandle } from '../../lib/db/create-database';
 import { type LocalAuthConfig, loadOrCreateKey, localAuthConfig, signLocalToken } from '../../lib/local/local-auth';
 import type { LocalServer } from '../../lib/local/local-server';
@@ -40,7 +41,20 @@ export class TestStack {
     return this.server.url;
   }
 
+  private events?: EventBridgeClient;
+
+  /** The real EventBridge client, pointed at the local stack's PutEvents, as the order service would use it. */
+  eventBridge(): EventBridgeClient {
+    this.events ??= new EventBridgeClient({
+      endpoint: this.url,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    return this.events;
+  }
+
   async close() {
+    this.events?.destroy();
     await this.server.close();
     await this.database.close();
   }
