@@ -62,6 +62,18 @@ export const functionEnvironmentSchema = z.object({
   STAGE: text('local'),
   /** The migration's: the application role's secret, whose user it creates. */
   APP_DB_SECRET_ARN: optionalText(),
+  /**
+   * The WebSocket API's management endpoint (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`,
+   * locally `http://127.0.0.1:{port}/ws`): writes push their change to the connections it returns.
+   * Unset: nothing is pushed (a function without the connections binding).
+   */
+  WEBSOCKET_MANAGEMENT_ENDPOINT: z.optional(z.url({ error: 'must be a URL' })),
+  /** The authorizer's: the user pool's issuer (`https://cognito-idp.{region}.amazonaws.com/{poolId}`). */
+  AUTH_ISSUER: optionalText(),
+  /** The authorizer's: the app clients whose access tokens are accepted (`client_id`), comma-separated. */
+  AUTH_CLIENT_IDS: list([]),
+  /** The authorizer's: where the signing keys are; unset: the issuer's `/.well-known/jwks.json`. */
+  AUTH_JWKS_URI: z.optional(z.url({ error: 'must be a URL' })),
   ORDER_CLOSING_STATUSES: z.pipe(
     list(defaultClosingStatuses),
     z.transform((statuses) => statuses.map((s) => s.toLowerCase())),
@@ -82,6 +94,10 @@ export const localEnvironmentSchema = z.object({
   /** Comma-separated; unset: the dev stage's origins; empty: no CORS. */
   CORS_ORIGINS: z.optional(z.string()),
   EVENTBRIDGE_ENDPOINT: z.optional(z.url({ error: 'must be a URL' })),
+  /** The local WebSocket API closes a connection idle this long (API Gateway: 10 minutes). */
+  LOCAL_WS_IDLE_SECONDS: whole(600),
+  /** …and any connection after this long (API Gateway: 2 hours). */
+  LOCAL_WS_MAX_SECONDS: whole(7200),
 });
 
 /** The local stack's settings, parsed (throws one line naming a bad variable). */
@@ -104,6 +120,10 @@ export interface FunctionConfig {
   orderEventSource: string;
   /** Order statuses that close the order's conversation. */
   closingStatuses: string[];
+  /** The WebSocket management endpoint; undefined: writes push nothing. */
+  webSocketManagementEndpoint?: string;
+  /** The WebSocket authorizer's token rules (only the authorizer reads them). */
+  auth: { issuer?: string; clientIds: string[]; jwksUri?: string };
 }
 
 /** Parses a schema from the environment, or throws one line naming each bad variable. */
@@ -139,6 +159,8 @@ export function readConfig(env: NodeJS.ProcessEnv): FunctionConfig {
     logLevel: e.LOG_LEVEL,
     orderEventSource: e.ORDER_EVENT_SOURCE,
     closingStatuses: e.ORDER_CLOSING_STATUSES,
+    webSocketManagementEndpoint: e.WEBSOCKET_MANAGEMENT_ENDPOINT,
+    auth: { issuer: e.AUTH_ISSUER, clientIds: e.AUTH_CLIENT_IDS, jwksUri: e.AUTH_JWKS_URI },
   };
 }
 

@@ -1,6 +1,8 @@
 import { type FunctionConfig, readConfig } from './config';
 import { createDatabase, type DatabaseHandle } from './db/create-database';
 import { MessagingService } from './messaging/messaging-service';
+import { ManagementApiPublisher } from './realtime/management-api-publisher';
+import { type Publisher, silentPublisher } from './realtime/publisher';
 
 /**
  * The composition root: the configuration, read and checked once when a function's module loads
@@ -37,6 +39,16 @@ export function installRuntime(database: DatabaseHandle): Runtime {
 function runtimeOver(database: DatabaseHandle): Runtime {
   return {
     database,
-    messaging: new MessagingService(database.db, config.limits),
+    messaging: new MessagingService(database.db, config.limits, publisherOf(config.webSocketManagementEndpoint)),
   };
+}
+
+/** Functions bound to the WebSocket connections push through its management API; others push nothing. */
+function publisherOf(endpoint: string | undefined): Publisher {
+  if (!endpoint) return silentPublisher;
+  return new ManagementApiPublisher(endpoint, (connectionId, error) => {
+    // A raw JSON line like the functions' logger (lib/ does not import from functions/).
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    console.warn(JSON.stringify({ level: 'warn', message: 'push failed', connectionId, reason }));
+  });
 }

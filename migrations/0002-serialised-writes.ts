@@ -18,6 +18,47 @@ import { type Kysely, sql } from 'kysely';
  * The rate limiter generalises `send_rate` to one row per user and action, so creating
  * conversations and adding people have limits of their own.
  */
+/** Exported for migration 0005's down, which restores it. */
+export const participantsAdd = sql`CREATE FUNCTION participants_add(p_conversation uuid, p_caller uuid, p_caller_is_admin boolean,
+  p_user uuid, p_max integer, p_limit integer, p_window interval)
+RETURNS TABLE (outcome text, retry_after integer, participant json) LANGUAGE plpgsql AS $$
+DECLARE
+  target_role text;
+  joined conversation_participants;
+  wait integer;
+BEGIN
+  PERFORM 1 FROM conversations c WHERE c.id = p_conversation FOR NO KEY UPDATE;
+  IF NOT FOUND OR NOT (p_caller_is_admin OR EXISTS (
+       SELECT 1 FROM conversation_participants p WHERE p.conversation_id = p_conversation AND p.user_id = p_caller)) THEN
+    RETURN QUERY SELECT 'not_found', NULL::integer, NULL::json;
+    RETURN;
+  END IF;
+  SELECT u.role INTO target_role FROM users u WHERE u.id = p_user;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT 'unknown_user', NULL::integer, NULL::json;
+    RETURN;
+  END IF;
+  SELECT p.* INTO joined FROM conversation_participants p WHERE p.conversation_id = p_conversation AND p.user_id = p_user;
+  IF FOUND THEN
+    RETURN QUERY SELECT 'present', NULL::integer, row_to_json(joined);
+    RETURN;
+  END IF;
+  IF (SELECT count(*) FROM conversation_participants p WHERE p.conversation_id = p_conversation) >= p_max THEN
+    RETURN QUERY SELECT 'full', NULL::integer, NULL::json;
+    RETURN;
+  END IF;
+  wait := take_rate_slot(p_caller, 'add_participant', p_limit, p_window);
+  IF wait IS NOT NULL THEN
+    RETURN QUERY SELECT 'rate_limited', wait, NULL::json;
+    RETURN;
+  END IF;
+  INSERT INTO conversation_participants (conversation_id, user_id, role)
+  VALUES (p_conversation, p_user, target_role)
+  RETURNING * INTO joined;
+  UPDATE conversations SET updated_at = now() WHERE id = p_conversation;
+  RETURN QUERY SELECT 'added', NULL::integer, row_to_json(joined);
+END $$`;
+
 const statements = [
   sql`CREATE TABLE rate_limits (
   user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -103,45 +144,7 @@ END $$`,
   // present (not an error, nothing consumed), the cap, the caller's rate limit, then the row and
   // the conversation's activity. Outcomes: added | present | not_found | unknown_user | full |
   // rate_limited.
-  sql`CREATE FUNCTION participants_add(p_conversation uuid, p_caller uuid, p_caller_is_admin boolean,
-  p_user uuid, p_max integer, p_limit integer, p_window interval)
-RETURNS TABLE (outcome text, retry_after integer, participant json) LANGUAGE plpgsql AS $$
-DECLARE
-  target_role text;
-  joined conversation_participants;
-  wait integer;
-BEGIN
-  PERFORM 1 FROM conversations c WHERE c.id = p_conversation FOR NO KEY UPDATE;
-  IF NOT FOUND OR NOT (p_caller_is_admin OR EXISTS (
-       SELECT 1 FROM conversation_participants p WHERE p.conversation_id = p_conversation AND p.user_id = p_caller)) THEN
-    RETURN QUERY SELECT 'not_found', NULL::integer, NULL::json;
-    RETURN;
-  END IF;
-  SELECT u.role INTO target_role FROM users u WHERE u.id = p_user;
-  IF NOT FOUND THEN
-    RETURN QUERY SELECT 'unknown_user', NULL::integer, NULL::json;
-    RETURN;
-  END IF;
-  SELECT p.* INTO joined FROM conversation_participants p WHERE p.conversation_id = p_conversation AND p.user_id = p_user;
-  IF FOUND THEN
-    RETURN QUERY SELECT 'present', NULL::integer, row_to_json(joined);
-    RETURN;
-  END IF;
-  IF (SELECT count(*) FROM conversation_participants p WHERE p.conversation_id = p_conversation) >= p_max THEN
-    RETURN QUERY SELECT 'full', NULL::integer, NULL::json;
-    RETURN;
-  END IF;
-  wait := take_rate_slot(p_caller, 'add_participant', p_limit, p_window);
-  IF wait IS NOT NULL THEN
-    RETURN QUERY SELECT 'rate_limited', wait, NULL::json;
-    RETURN;
-  END IF;
-  INSERT INTO conversation_participants (conversation_id, user_id, role)
-  VALUES (p_conversation, p_user, target_role)
-  RETURNING * INTO joined;
-  UPDATE conversations SET updated_at = now() WHERE id = p_conversation;
-  RETURN QUERY SELECT 'added', NULL::integer, row_to_json(joined);
-END $$`,
+  participantsAdd,
 
   // Unversioned status events carry the envelope's time, which has one-second resolution, so two
   // real changes can share it. The statuses applied at the current status time are kept: an

@@ -23,6 +23,47 @@ import { type Kysely, sql } from 'kysely';
  *   an exact sliding window: deciding "at most N in any window" exactly needs the last N admission
  *   times, so the row holds at most `limit` timestamps (20 by default, 168 bytes, in line).
  */
+/** Exported for migration 0005's down, which restores it. */
+export const messagesSend = sql`CREATE OR REPLACE FUNCTION messages_send(p_conversation uuid, p_sender uuid, p_content text,
+  p_client_message_id text, p_limit integer, p_window interval)
+RETURNS TABLE (outcome text, retry_after integer, message json) LANGUAGE plpgsql AS $$
+DECLARE
+  conv_status text;
+  conv_seq bigint;
+  sent messages;
+  wait integer;
+BEGIN
+  SELECT c.status, c.last_message_seq INTO conv_status, conv_seq FROM conversations c WHERE c.id = p_conversation FOR NO KEY UPDATE;
+  IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM conversation_participants p
+                               WHERE p.conversation_id = p_conversation AND p.user_id = p_sender) THEN
+    RETURN QUERY SELECT 'not_found', NULL::integer, NULL::json;
+    RETURN;
+  END IF;
+  IF p_client_message_id IS NOT NULL THEN
+    SELECT m.* INTO sent FROM messages m
+     WHERE m.conversation_id = p_conversation AND m.sender_id = p_sender AND m.client_message_id = p_client_message_id;
+    IF FOUND THEN
+      RETURN QUERY SELECT 'existing', NULL::integer, row_to_json(sent);
+      RETURN;
+    END IF;
+  END IF;
+  IF conv_status <> 'active' THEN
+    RETURN QUERY SELECT 'closed', NULL::integer, NULL::json;
+    RETURN;
+  END IF;
+  wait := take_rate_slot(p_sender, 'send_message', p_limit, p_window);
+  IF wait IS NOT NULL THEN
+    RETURN QUERY SELECT 'rate_limited', wait, NULL::json;
+    RETURN;
+  END IF;
+  -- The message first, then the counter: the counter's trigger reads the new message's sender.
+  INSERT INTO messages (conversation_id, seq, sender_id, kind, content, client_message_id)
+  VALUES (p_conversation, conv_seq + 1, p_sender, 'user', p_content, p_client_message_id)
+  RETURNING * INTO sent;
+  UPDATE conversations SET last_message_seq = sent.seq, updated_at = now() WHERE id = p_conversation;
+  RETURN QUERY SELECT 'created', NULL::integer, row_to_json(sent);
+END $$`;
+
 const statements = [
   sql`DROP INDEX messages_by_sender_time`,
   sql`CREATE UNIQUE INDEX messages_client_id_given ON messages (conversation_id, sender_id, client_message_id)
@@ -107,45 +148,7 @@ END $$`,
 
   // As in 0002, except that the conversation's update carries the activity time itself and the
   // activity trigger moves the sender's read mark in its single pass over the participants.
-  sql`CREATE OR REPLACE FUNCTION messages_send(p_conversation uuid, p_sender uuid, p_content text,
-  p_client_message_id text, p_limit integer, p_window interval)
-RETURNS TABLE (outcome text, retry_after integer, message json) LANGUAGE plpgsql AS $$
-DECLARE
-  conv_status text;
-  conv_seq bigint;
-  sent messages;
-  wait integer;
-BEGIN
-  SELECT c.status, c.last_message_seq INTO conv_status, conv_seq FROM conversations c WHERE c.id = p_conversation FOR NO KEY UPDATE;
-  IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM conversation_participants p
-                               WHERE p.conversation_id = p_conversation AND p.user_id = p_sender) THEN
-    RETURN QUERY SELECT 'not_found', NULL::integer, NULL::json;
-    RETURN;
-  END IF;
-  IF p_client_message_id IS NOT NULL THEN
-    SELECT m.* INTO sent FROM messages m
-     WHERE m.conversation_id = p_conversation AND m.sender_id = p_sender AND m.client_message_id = p_client_message_id;
-    IF FOUND THEN
-      RETURN QUERY SELECT 'existing', NULL::integer, row_to_json(sent);
-      RETURN;
-    END IF;
-  END IF;
-  IF conv_status <> 'active' THEN
-    RETURN QUERY SELECT 'closed', NULL::integer, NULL::json;
-    RETURN;
-  END IF;
-  wait := take_rate_slot(p_sender, 'send_message', p_limit, p_window);
-  IF wait IS NOT NULL THEN
-    RETURN QUERY SELECT 'rate_limited', wait, NULL::json;
-    RETURN;
-  END IF;
-  -- The message first, then the counter: the counter's trigger reads the new message's sender.
-  INSERT INTO messages (conversation_id, seq, sender_id, kind, content, client_message_id)
-  VALUES (p_conversation, conv_seq + 1, p_sender, 'user', p_content, p_client_message_id)
-  RETURNING * INTO sent;
-  UPDATE conversations SET last_message_seq = sent.seq, updated_at = now() WHERE id = p_conversation;
-  RETURN QUERY SELECT 'created', NULL::integer, row_to_json(sent);
-END $$`,
+  messagesSend,
 ];
 
 export async function up(db: Kysely<any>): Promise<void> {

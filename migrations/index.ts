@@ -3,6 +3,7 @@ import * as messaging from './0001-messaging';
 import * as serialisedWrites from './0002-serialised-writes';
 import * as leanHotPaths from './0003-lean-hot-paths';
 import * as messagePages from './0004-message-pages';
+import * as connections from './0005-connections';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002-serialised-writes': serialisedWrites,
   '0003-lean-hot-paths': leanHotPaths,
   '0004-message-pages': messagePages,
+  '0005-connections': connections,
 };

@@ -2,7 +2,7 @@ import type { Context, EventBridgeEvent } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import type { DatabaseHandle } from '../../lib/db/create-database';
 import type { EventRule } from '../../lib/events/order-events';
-import { OrderProjection } from '../../lib/messaging/order-projection';
+import { OrderProjection, type ProjectionOutcome } from '../../lib/messaging/order-projection';
 import { INSTANT_DESCRIPTION, isInstant, normaliseInstant } from '../../lib/messaging/time';
 import { config, type Runtime, useRuntime } from '../../lib/runtime';
 import { logger } from './logger';
@@ -46,13 +46,9 @@ async function useEventRuntime(): Promise<EventRuntime> {
  */
 export function eventHandler<R extends EventRule>(
   rule: R,
-  run: (
-    detail: z.output<R['detail']>,
-    event: OrderEvent,
-    runtime: EventRuntime,
-  ) => Promise<{ conversationId: string | null; applied: boolean }>,
+  run: (detail: z.output<R['detail']>, event: OrderEvent, runtime: EventRuntime) => Promise<ProjectionOutcome>,
 ) {
-  return async (event: OrderEvent, context?: Context): Promise<{ conversationId: string | null; applied: boolean }> => {
+  return async (event: OrderEvent, context?: Context): Promise<ProjectionOutcome> => {
     const base = { rule: rule.id, eventId: event?.id, requestId: context?.awsRequestId };
     const problems: string[] = [];
     if (event?.source !== config.orderEventSource) problems.push(`source must be ${config.orderEventSource}`);
@@ -66,12 +62,21 @@ export function eventHandler<R extends EventRule>(
       logger.error('malformed event', { ...base, problems: problems.join('; ') });
       throw new MalformedEventError(String(event?.id), problems);
     }
+    const runtime = await useEventRuntime();
     const outcome = await run(
       parsed.data as z.output<R['detail']>,
       { ...event, time: normaliseInstant(event.time) },
-      await useEventRuntime(),
+      runtime,
     );
     logger.info('event projected', { ...base, orderId: (parsed.data as { orderId?: string }).orderId, ...outcome });
+    // Then the push, as after an HTTP write. A failure here must not make EventBridge retry an
+    // event that is already applied: the participants catch up by polling.
+    await runtime.messaging.announceOrderChange(outcome).catch((error: unknown) => {
+      logger.warn('push after event failed', {
+        ...base,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    });
     return outcome;
   };
 }

@@ -66,6 +66,8 @@ export interface ConversationParticipantsTable {
   last_read_seq: Generated<Int8>;
   unread_count: Generated<number>;
   activity_at: Generated<Date>;
+  /** When this participant's last typing frame went out (the typing route's 2 s throttle). */
+  typing_at: Timestamp | null;
 }
 
 export interface MessagesTable {
@@ -90,6 +92,15 @@ export interface RateLimitsTable {
   recent: ColumnType<Date[], string, string>;
 }
 
+/** One open WebSocket of a user (migration 0005). */
+export interface ConnectionsTable {
+  connection_id: string;
+  user_id: string;
+  connected_at: Generated<Date>;
+  /** API Gateway closes every connection within 2 hours; a row whose $disconnect never came expires. */
+  expires_at: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   orders: OrdersTable;
@@ -97,4 +108,5 @@ export interface Database {
   conversation_participants: ConversationParticipantsTable;
   messages: MessagesTable;
   rate_limits: RateLimitsTable;
+  connections: ConnectionsTable;
 }

@@ -8,7 +8,7 @@ import * as s from './schemas';
  */
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
-export type RouteBinding = 'database' | 'sendRate' | 'conversationRate' | 'participantRate';
+export type RouteBinding = 'database' | 'sendRate' | 'conversationRate' | 'participantRate' | 'connections';
 
 export interface RouteDefinition {
   id: string;
@@ -23,7 +23,8 @@ export interface RouteDefinition {
    * What the route's Lambda may touch; the CDK stack grants it these and nothing else
    * (lib/infra/messaging-function.ts). `database`: the Data API as the application role;
    * `sendRate`, `conversationRate`, `participantRate`: the per-user limits of sending, creating
-   * conversations and adding people.
+   * conversations and adding people; `connections`: PostToConnection on the WebSocket API, for
+   * the routes whose change is pushed to the participants' sockets.
    */
   bindings: readonly RouteBinding[];
   summary: string;
@@ -59,7 +60,7 @@ export const routes = {
     path: '/v1/messages/conversations',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database', 'conversationRate'],
+    bindings: ['database', 'conversationRate', 'connections'],
     tag: 'Conversations',
     summary: 'Create a conversation; the caller joins it with the named participants',
     body: s.createConversationBody,
@@ -99,7 +100,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/messages',
     access: 'user',
     rateLimit: 'send',
-    bindings: ['database', 'sendRate'],
+    bindings: ['database', 'sendRate', 'connections'],
     tag: 'Messages',
     summary: 'Send a message (idempotent with clientMessageId)',
     params: s.conversationPath,
@@ -116,7 +117,7 @@ export const routes = {
     path: '/v1/messages/{id}/read',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database'],
+    bindings: ['database', 'connections'],
     tag: 'Messages',
     summary: "Move the caller's read mark forward to this message (never back)",
     params: s.messagePath,
@@ -129,7 +130,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/read',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database'],
+    bindings: ['database', 'connections'],
     tag: 'Conversations',
     summary: 'Mark every message of the conversation read for the caller',
     params: s.conversationPath,
@@ -142,7 +143,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/participants',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database', 'participantRate'],
+    bindings: ['database', 'participantRate', 'connections'],
     tag: 'Participants',
     summary: 'Add a participant (any participant may; admins anywhere)',
     params: s.conversationPath,
@@ -159,7 +160,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/participants/{userId}',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database'],
+    bindings: ['database', 'connections'],
     tag: 'Participants',
     summary: 'Remove a participant; removing yourself is leaving. Only admins remove others',
     params: s.participantPath,
@@ -210,7 +211,7 @@ export const routes = {
     path: '/v1/admin/messages/conversations/{id}',
     access: 'admin',
     rateLimit: 'default',
-    bindings: ['database'],
+    bindings: ['database', 'connections'],
     tag: 'Admin',
     summary: 'Close or reopen a conversation; a closed one accepts no new messages',
     params: s.conversationPath,

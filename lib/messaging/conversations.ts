@@ -10,14 +10,24 @@ import {
   UnknownUsersError,
 } from './errors';
 import { LAST_MESSAGE_PREVIEW_CODE_POINTS, MAX_PARTICIPANTS } from './limits';
-import { type ConversationRow, toConversation, toConversationPage } from './rows';
-import { type Domain, messageJson, participantsJson, retryAfter, windowOf } from './sql';
+import { type ConversationRow, type MessageRow, toConversation, toConversationPage, toMessage } from './rows';
+import {
+  type Audience,
+  audienceOf,
+  connectionsOf,
+  type Domain,
+  messageJson,
+  participantsJson,
+  retryAfter,
+  windowOf,
+} from './sql';
 import type {
   AdminConversationFilters,
   Caller,
   Conversation,
   ConversationFilters,
   CreateConversationInput,
+  Message,
   Page,
   PageRequest,
 } from './types';
@@ -56,7 +66,7 @@ export async function createConversation(
   d: Domain,
   caller: Caller,
   input: CreateConversationInput,
-): Promise<Conversation> {
+): Promise<{ conversation: Conversation } & Audience> {
   const subject = input.subject?.trim() || null;
   const orderId = input.orderId ?? null;
   if (input.type === 'order' && !orderId) {
@@ -75,6 +85,7 @@ export async function createConversation(
     order_visible: boolean;
     existing_order_conversation: string | null;
     created: ConversationRow | null;
+    audience: string[];
   }>`/* conversations.create */
     WITH requested AS (
       SELECT DISTINCT cast(value AS uuid) AS user_id
@@ -130,7 +141,9 @@ export async function createConversation(
          'created_at', c.created_at, 'updated_at', c.updated_at, 'activity_at', c.updated_at,
          'last_message', NULL, 'unread_count', 0,
          'participants', ${participantsJson(sql`parts`, sql`c.id`)})
-       FROM conv c) AS created
+       FROM conv c) AS created,
+      -- Nobody can race a conversation this statement creates: its own rows are the audience.
+      ${connectionsOf(sql`parts`)} AS audience
   `.execute(d.db);
   const row = rows[0]!;
   if (row.missing?.length) throw new UnknownUsersError(row.missing);
@@ -143,7 +156,7 @@ export async function createConversation(
       conversationId: row.existing_order_conversation,
     });
   }
-  return toConversation(row.created);
+  return { conversation: toConversation(row.created), audience: row.audience };
 }
 
 /** The caller's inbox: newest activity first, one index range over their participant rows. */
@@ -221,9 +234,11 @@ export async function adminSetConversationStatus(
   caller: Caller,
   conversationId: string,
   status: Conversation['status'],
-): Promise<Conversation> {
+): Promise<{ conversation: Conversation; changed: boolean } & Audience> {
   requireAdmin(caller);
-  const { rows } = await sql<ConversationRow>`/* conversations.set_status */
+  const { rows } = await sql<
+    ConversationRow & { changed: boolean; audience: string[] | null }
+  >`/* conversations.set_status */
     WITH changed AS (
       UPDATE conversations SET status = ${status}
       WHERE id = ${uuid(conversationId)} AND status <> ${status}
@@ -233,9 +248,40 @@ export async function adminSetConversationStatus(
       SELECT ch.* FROM changed ch
       UNION ALL SELECT x.* FROM conversations x WHERE x.id = ${uuid(conversationId)} AND NOT EXISTS (SELECT 1 FROM changed)
     )
-    SELECT ${conversationColumns(sql`me`)}, c.updated_at AS activity_at
+    SELECT ${conversationColumns(sql`me`)}, c.updated_at AS activity_at,
+      EXISTS (SELECT 1 FROM changed) AS changed,
+      -- The UPDATE holds the conversation's row lock: participant changes are all in or all out.
+      (SELECT ${audienceOf(sql`ch.id`)} FROM changed ch) AS audience
     FROM c LEFT JOIN conversation_participants me ON me.conversation_id = c.id AND me.user_id = ${uuid(caller.userId)}
   `.execute(d.db);
-  if (!rows[0]) throw new NotFoundError('conversation');
-  return toConversation(rows[0]);
+  const row = rows[0];
+  if (!row) throw new NotFoundError('conversation');
+  return { conversation: toConversation(row), changed: row.changed, audience: row.audience ?? [] };
+}
+
+/**
+ * What an order event's push tells (one read, after the projection's statement): the
+ * conversation as the API shows it (no caller, so no unread count), its newest message in full,
+ * and the live connections of its participants.
+ */
+export async function announcement(
+  d: Domain,
+  conversationId: string,
+): Promise<{ conversation: Conversation | null; lastMessage: Message | null } & Audience> {
+  const { rows } = await sql<
+    ConversationRow & { newest: MessageRow | null; audience: string[] }
+  >`/* conversations.announcement */
+    SELECT ${conversationColumns(sql`me`)}, c.updated_at AS activity_at,
+      (SELECT ${messageJson('m')} FROM messages m WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1) AS newest,
+      ${audienceOf(sql`c.id`)} AS audience
+    FROM conversations c LEFT JOIN conversation_participants me ON false
+    WHERE c.id = ${uuid(conversationId)}
+  `.execute(d.db);
+  const row = rows[0];
+  if (!row) return { conversation: null, lastMessage: null, audience: [] };
+  return {
+    conversation: toConversation(row),
+    lastMessage: row.newest ? toMessage(row.newest) : null,
+    audience: row.audience,
+  };
 }

@@ -4,7 +4,7 @@ import { normaliseContent } from './content';
 import { ConflictError, InvalidInputError, NotFoundError, RateLimitedError } from './errors';
 import { MESSAGE_PAGE_BYTE_BUDGET } from './limits';
 import { type MessageRow, toMessage } from './rows';
-import { type Domain, retryAfter, windowOf } from './sql';
+import { type Audience, type Domain, retryAfter, windowOf } from './sql';
 import type { Caller, Message, MessagePageRequest, Page, SendMessageInput, SendResult } from './types';
 
 /** Messages: reading a page, and sending. Each operation is one statement. */
@@ -62,15 +62,16 @@ export async function sendMessage(
   caller: Caller,
   conversationId: string,
   input: SendMessageInput,
-): Promise<SendResult> {
+): Promise<SendResult & Audience> {
   const content = normaliseContent(input.content);
   const { sendLimit, sendWindowSeconds } = d.limits;
   const { rows } = await sql<{
     outcome: SendOutcome;
     retry_after: number | null;
     message: MessageRow | null;
+    audience: string[] | null;
   }>`/* messages.send */
-    SELECT outcome, retry_after, message FROM messages_send(
+    SELECT outcome, retry_after, message, to_json(audience) AS audience FROM messages_send(
       ${uuid(conversationId)}, ${uuid(caller.userId)}, ${text(content)}, ${text(input.clientMessageId)},
       ${sql.lit(sendLimit)}, ${windowOf(sendWindowSeconds)})
   `.execute(d.db);
@@ -78,7 +79,7 @@ export async function sendMessage(
   switch (row.outcome) {
     case 'created':
     case 'existing':
-      return { message: toMessage(row.message!), created: row.outcome === 'created' };
+      return { message: toMessage(row.message!), created: row.outcome === 'created', audience: row.audience ?? [] };
     case 'not_found':
       throw new NotFoundError('conversation');
     case 'closed':

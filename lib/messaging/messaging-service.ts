@@ -1,5 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database, ParticipantRole } from '../db/schema';
+import { frame, type ServerFrame } from '../realtime/frames';
+import { type Publisher, silentPublisher } from '../realtime/publisher';
+import * as connections from './connections';
 import * as conversations from './conversations';
 import { defaultLimits, type MessagingLimits } from './limits';
 import * as messages from './messages';
@@ -33,12 +36,59 @@ export { defaultLimits, LAST_MESSAGE_PREVIEW_CODE_POINTS, MAX_PARTICIPANTS, MESS
  * its noun, where the rule and its one SQL statement live. Access is decided there, not in HTTP:
  * a non-participant gets the same NotFoundError as for a conversation that does not exist; admins
  * read everything but write only where they take part.
+ *
+ * A write that changes what participants see is pushed to their WebSockets as an explicit step
+ * after it (as Mattermost's app layer publishes after the store): its statement returned the
+ * connections to tell, so the push costs no further database round trip. Pushing never fails
+ * the request: the change is stored.
  */
 export class MessagingService {
   private readonly domain: Domain;
 
-  constructor(db: Kysely<Database>, limits: Partial<MessagingLimits> = {}) {
+  constructor(
+    db: Kysely<Database>,
+    limits: Partial<MessagingLimits> = {},
+    private readonly publisher: Publisher = silentPublisher,
+  ) {
     this.domain = { db, limits: { ...defaultLimits, ...limits } };
+  }
+
+  /** Sends one frame to the connections a write returned; forgets the ones API Gateway calls gone. */
+  private async push(connectionIds: readonly string[], serverFrame: ServerFrame): Promise<void> {
+    if (connectionIds.length === 0) return;
+    const { gone } = await this.publisher.publish({ connectionIds, frame: serverFrame });
+    // Best effort like the push itself: a row left behind expires, and the next push retries it.
+    if (gone.length) await connections.forget(this.domain, gone).catch(() => {});
+  }
+
+  connect(connectionId: string, userId: string): Promise<void> {
+    return connections.connect(this.domain, connectionId, userId);
+  }
+
+  disconnect(connectionId: string): Promise<void> {
+    return connections.disconnect(this.domain, connectionId);
+  }
+
+  /** A typing frame: to the other participants, at most once per 2 s; 'sent' or 'throttled' are fine. */
+  async signalTyping(caller: Caller, conversationId: string): Promise<'sent' | 'throttled' | 'not_found' | 'closed'> {
+    const { outcome, audience } = await participants.signalTyping(this.domain, caller, conversationId);
+    await this.push(audience, frame('typing', { conversationId, userId: caller.userId }));
+    return outcome;
+  }
+
+  /**
+   * After an order event: `conversation.created` when it made the order's conversation, and
+   * `message.created` for the status message it posted (one read, outside any HTTP request).
+   */
+  async announceOrderChange(change: { conversationId: string | null; created?: boolean; posted?: boolean }) {
+    if (!change.conversationId || !(change.created || change.posted)) return;
+    const { conversation, lastMessage, audience } = await conversations.announcement(
+      this.domain,
+      change.conversationId,
+    );
+    if (!conversation) return;
+    if (change.created) await this.push(audience, frame('conversation.created', conversation));
+    if (change.posted && lastMessage) await this.push(audience, frame('message.created', lastMessage));
   }
 
   recordUser(userId: string, role: ParticipantRole): Promise<void> {
@@ -53,8 +103,10 @@ export class MessagingService {
     return conversations.listConversations(this.domain, caller, filters, page);
   }
 
-  createConversation(caller: Caller, input: CreateConversationInput): Promise<Conversation> {
-    return conversations.createConversation(this.domain, caller, input);
+  async createConversation(caller: Caller, input: CreateConversationInput): Promise<Conversation> {
+    const { conversation, audience } = await conversations.createConversation(this.domain, caller, input);
+    await this.push(audience, frame('conversation.created', conversation));
+    return conversation;
   }
 
   getConversation(caller: Caller, conversationId: string): Promise<Conversation> {
@@ -65,28 +117,41 @@ export class MessagingService {
     return messages.listMessages(this.domain, caller, conversationId, request);
   }
 
-  sendMessage(caller: Caller, conversationId: string, input: SendMessageInput): Promise<SendResult> {
-    return messages.sendMessage(this.domain, caller, conversationId, input);
+  async sendMessage(caller: Caller, conversationId: string, input: SendMessageInput): Promise<SendResult> {
+    const { audience, ...sent } = await messages.sendMessage(this.domain, caller, conversationId, input);
+    // A retry returns the stored message and pushes nothing: it was pushed when it was created.
+    if (sent.created) await this.push(audience, frame('message.created', sent.message));
+    return sent;
   }
 
-  markMessageRead(caller: Caller, messageId: string): Promise<Message> {
-    return readMarks.markMessageRead(this.domain, caller, messageId);
+  async markMessageRead(caller: Caller, messageId: string): Promise<Message> {
+    const { message, receipt, audience } = await readMarks.markMessageRead(this.domain, caller, messageId);
+    if (receipt) await this.push(audience, frame('conversation.read', receipt));
+    return message;
   }
 
-  markConversationRead(caller: Caller, conversationId: string): Promise<ReadMark> {
-    return readMarks.markConversationRead(this.domain, caller, conversationId);
+  async markConversationRead(caller: Caller, conversationId: string): Promise<ReadMark> {
+    const { mark, receipt, audience } = await readMarks.markConversationRead(this.domain, caller, conversationId);
+    if (receipt) await this.push(audience, frame('conversation.read', receipt));
+    return mark;
   }
 
-  addParticipant(
+  async addParticipant(
     caller: Caller,
     conversationId: string,
     userId: string,
   ): Promise<{ participant: Participant; added: boolean }> {
-    return participants.addParticipant(this.domain, caller, conversationId, userId);
+    const { audience, ...result } = await participants.addParticipant(this.domain, caller, conversationId, userId);
+    if (result.added) {
+      const { role } = result.participant;
+      await this.push(audience, frame('participant.added', { conversationId, userId, role }));
+    }
+    return result;
   }
 
-  removeParticipant(caller: Caller, conversationId: string, userId: string): Promise<void> {
-    return participants.removeParticipant(this.domain, caller, conversationId, userId);
+  async removeParticipant(caller: Caller, conversationId: string, userId: string): Promise<void> {
+    const { audience } = await participants.removeParticipant(this.domain, caller, conversationId, userId);
+    await this.push(audience, frame('participant.removed', { conversationId, userId }));
   }
 
   getUnreadTotal(caller: Caller): Promise<UnreadTotal> {
@@ -105,11 +170,21 @@ export class MessagingService {
     return conversations.adminGetConversation(this.domain, caller, conversationId);
   }
 
-  adminSetConversationStatus(
+  async adminSetConversationStatus(
     caller: Caller,
     conversationId: string,
     status: Conversation['status'],
   ): Promise<Conversation> {
-    return conversations.adminSetConversationStatus(this.domain, caller, conversationId, status);
+    const { conversation, changed, audience } = await conversations.adminSetConversationStatus(
+      this.domain,
+      caller,
+      conversationId,
+      status,
+    );
+    if (changed) {
+      const { id, updatedAt } = conversation;
+      await this.push(audience, frame('conversation.updated', { id, status: conversation.status, updatedAt }));
+    }
+    return conversation;
   }
 }

@@ -43,11 +43,21 @@ export interface OrderDeleted {
   orderId: string;
 }
 
-/** What happened, for logs and tests. */
+/** What happened, for logs, tests and the push that follows. */
 export interface ProjectionOutcome {
   conversationId: string | null;
   applied: boolean;
+  /** This event made the order's conversation (its participants hear `conversation.created`). */
+  created: boolean;
+  /** This event posted a status message (`message.created`). */
+  posted: boolean;
 }
+
+/**
+ * In `INSERT … ON CONFLICT DO UPDATE … RETURNING`: true when the row was inserted, false when an
+ * existing row was updated (an inserted row version has no deleting transaction yet).
+ */
+const inserted = sql`(xmax = 0) AS inserted`;
 
 export function statusMessage(status: string): string {
   return `Order status changed to ${status}`;
@@ -62,7 +72,7 @@ export class OrderProjection {
   /** Records the order and its people, and makes sure its conversation exists with owner and provider. */
   async orderCreated(event: OrderCreated): Promise<ProjectionOutcome> {
     const subject = event.title?.trim() || event.orderId;
-    const { rows } = await sql<{ conversation_id: string | null }>`/* orders.created */
+    const { rows } = await sql<{ conversation_id: string | null; created: boolean }>`/* orders.created */
       WITH people AS (
         INSERT INTO users (id, role)
         SELECT p.id, p.role FROM (VALUES (${uuid(event.userId)}, 'user'), (${uuid(event.serviceProviderId)}, 'service_provider')) AS p (id, role)
@@ -87,12 +97,12 @@ export class OrderProjection {
         SELECT 'order', ord.id, ${text(subject)} FROM ord
         ON CONFLICT (order_id) WHERE type = 'order'
           DO UPDATE SET subject = excluded.subject
-        RETURNING id
+        RETURNING id, ${inserted}
       )
-      SELECT (SELECT id FROM conv) AS conversation_id
+      SELECT (SELECT id FROM conv) AS conversation_id, coalesce((SELECT inserted FROM conv), false) AS created
     `.execute(this.db);
     const conversationId = rows[0]?.conversation_id ?? null;
-    return { conversationId, applied: conversationId !== null };
+    return { conversationId, applied: conversationId !== null, created: rows[0]?.created ?? false, posted: false };
   }
 
   /**
@@ -100,7 +110,11 @@ export class OrderProjection {
    * earlier one). Assignments are ordered by the event's time: the contract gives them no version.
    */
   async serviceProviderAssigned(event: OrderServiceProviderAssigned, occurredAt: string): Promise<ProjectionOutcome> {
-    const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`/* orders.provider_assigned */
+    const { rows } = await sql<{
+      conversation_id: string | null;
+      applied: boolean;
+      created: boolean;
+    }>`/* orders.provider_assigned */
       WITH people AS (
         INSERT INTO users (id, role) VALUES (${uuid(event.serviceProviderId)}, 'service_provider')
         ON CONFLICT (id) DO NOTHING
@@ -120,11 +134,18 @@ export class OrderProjection {
         INSERT INTO conversations (type, order_id, subject)
         SELECT 'order', ord.id, ${text(event.orderId)} FROM ord
         ON CONFLICT (order_id) WHERE type = 'order' DO UPDATE SET subject = conversations.subject
-        RETURNING id
+        RETURNING id, ${inserted}
       )
-      SELECT (SELECT id FROM conv) AS conversation_id, EXISTS (SELECT 1 FROM ord) AS applied
+      SELECT (SELECT id FROM conv) AS conversation_id, EXISTS (SELECT 1 FROM ord) AS applied,
+        coalesce((SELECT inserted FROM conv), false) AS created
     `.execute(this.db);
-    return { conversationId: rows[0]?.conversation_id ?? null, applied: rows[0]?.applied ?? false };
+    const row = rows[0];
+    return {
+      conversationId: row?.conversation_id ?? null,
+      applied: row?.applied ?? false,
+      created: row?.created ?? false,
+      posted: false,
+    };
   }
 
   /**
@@ -135,7 +156,11 @@ export class OrderProjection {
     const changedAt = event.changedAt ?? occurredAt;
     const closes = this.closingStatuses.includes(event.status.toLowerCase());
     const version = event.version ?? null;
-    const { rows } = await sql<{ conversation_id: string | null; applied: boolean }>`/* orders.status_changed */
+    const { rows } = await sql<{
+      conversation_id: string | null;
+      applied: boolean;
+      created: boolean;
+    }>`/* orders.status_changed */
       WITH ord AS (
         INSERT INTO orders (id, status, status_version, status_changed_at, statuses_at_changed_at)
         VALUES (${uuid(event.orderId)}, ${text(event.status)}, cast(${version} as bigint), ${timestamptz(changedAt)},
@@ -167,15 +192,24 @@ export class OrderProjection {
         ON CONFLICT (order_id) WHERE type = 'order' DO UPDATE SET
           status = excluded.status,
           last_message_seq = conversations.last_message_seq + 1
-        RETURNING id, last_message_seq
+        RETURNING id, last_message_seq, ${inserted}
       ),
       posted AS (
         INSERT INTO messages (conversation_id, seq, sender_id, kind, content)
         SELECT conv.id, conv.last_message_seq, NULL, 'system', ${text(statusMessage(event.status))} FROM conv
       )
-      SELECT (SELECT id FROM conv) AS conversation_id, EXISTS (SELECT 1 FROM ord) AS applied
+      SELECT (SELECT id FROM conv) AS conversation_id, EXISTS (SELECT 1 FROM ord) AS applied,
+        coalesce((SELECT inserted FROM conv), false) AS created
     `.execute(this.db);
-    return { conversationId: rows[0]?.conversation_id ?? null, applied: rows[0]?.applied ?? false };
+    const row = rows[0];
+    const conversationId = row?.conversation_id ?? null;
+    // A status is posted whenever it reaches the conversation.
+    return {
+      conversationId,
+      applied: row?.applied ?? false,
+      created: row?.created ?? false,
+      posted: conversationId !== null,
+    };
   }
 
   /** Deletes the order's conversation and messages, and leaves a tombstone so no late event revives it. */
@@ -191,6 +225,6 @@ export class OrderProjection {
       )
       SELECT (SELECT id FROM gone LIMIT 1) AS conversation_id
     `.execute(this.db);
-    return { conversationId: rows[0]?.conversation_id ?? null, applied: true };
+    return { conversationId: rows[0]?.conversation_id ?? null, applied: true, created: false, posted: false };
   }
 }

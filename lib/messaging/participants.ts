@@ -1,10 +1,11 @@
 import { sql } from 'kysely';
 import { uuid } from '../db/casts';
+import { TYPING_INTERVAL_SECONDS } from '../realtime/routes';
 import { getConversation } from './conversations';
 import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UnknownUsersError } from './errors';
 import { MAX_PARTICIPANTS } from './limits';
 import { type ParticipantRow, toParticipant } from './rows';
-import { type Domain, retryAfter, visibleTo, windowOf } from './sql';
+import { type Audience, audienceOf, audienceWith, type Domain, retryAfter, visibleTo, windowOf } from './sql';
 import type { Caller, Participant } from './types';
 
 /** Participants: adding people and removing them (or leaving). Each operation is one statement. */
@@ -22,14 +23,15 @@ export async function addParticipant(
   caller: Caller,
   conversationId: string,
   userId: string,
-): Promise<{ participant: Participant; added: boolean }> {
+): Promise<{ participant: Participant; added: boolean } & Audience> {
   const { addParticipantLimit, addParticipantWindowSeconds } = d.limits;
   const { rows } = await sql<{
     outcome: AddOutcome;
     retry_after: number | null;
     participant: ParticipantRow | null;
+    audience: string[] | null;
   }>`/* participants.add */
-    SELECT outcome, retry_after, participant FROM participants_add(
+    SELECT outcome, retry_after, participant, to_json(audience) AS audience FROM participants_add(
       ${uuid(conversationId)}, ${uuid(caller.userId)}, ${caller.isAdmin}, ${uuid(userId)},
       ${sql.lit(MAX_PARTICIPANTS)}, ${sql.lit(addParticipantLimit)}, ${windowOf(addParticipantWindowSeconds)})
   `.execute(d.db);
@@ -37,7 +39,11 @@ export async function addParticipant(
   switch (row.outcome) {
     case 'added':
     case 'present':
-      return { participant: toParticipant(row.participant!), added: row.outcome === 'added' };
+      return {
+        participant: toParticipant(row.participant!),
+        added: row.outcome === 'added',
+        audience: row.audience ?? [],
+      };
     case 'not_found':
       throw new NotFoundError('conversation');
     case 'unknown_user':
@@ -49,19 +55,27 @@ export async function addParticipant(
   }
 }
 
-/** Removes a participant: anyone may leave; only admins remove others. The removed user loses access at once. */
+/**
+ * Removes a participant: anyone may leave; only admins remove others. The removed user loses
+ * access at once. The audience is everyone still in the conversation once the lock is held, and
+ * the removed user, who hears of their removal and of nothing after it.
+ */
 export async function removeParticipant(
   d: Domain,
   caller: Caller,
   conversationId: string,
   userId: string,
-): Promise<void> {
+): Promise<Audience> {
   if (userId !== caller.userId && !caller.isAdmin) {
     // Check visibility first so a non-participant still sees only "not found".
     await getConversation(d, caller, conversationId);
     throw new ForbiddenError('Only admins remove other participants; anyone may remove themselves');
   }
-  const { rows } = await sql<{ visible: boolean; removed: boolean }>`/* participants.remove */
+  const { rows } = await sql<{
+    visible: boolean;
+    removed: boolean;
+    audience: string[] | null;
+  }>`/* participants.remove */
     -- Lock order everywhere: the conversation row, then participant rows (as sends do).
     WITH conv AS (
       SELECT c.id FROM conversations c
@@ -74,9 +88,47 @@ export async function removeParticipant(
       RETURNING p.conversation_id
     ),
     touch AS (UPDATE conversations c SET updated_at = now() FROM del WHERE c.id = del.conversation_id)
-    SELECT EXISTS (SELECT 1 FROM conv) AS visible, EXISTS (SELECT 1 FROM del) AS removed
+    SELECT EXISTS (SELECT 1 FROM conv) AS visible, EXISTS (SELECT 1 FROM del) AS removed,
+      (SELECT ${audienceWith(sql`del.conversation_id`, userId)} FROM del) AS audience
   `.execute(d.db);
   const row = rows[0]!;
   if (!row.visible) throw new NotFoundError('conversation');
   if (!row.removed) throw new NotFoundError('participant');
+  return { audience: row.audience ?? [] };
+}
+
+type TypingOutcome = 'sent' | 'throttled' | 'not_found' | 'closed';
+
+/**
+ * A participant is typing: the other participants hear it, at most once per user and
+ * conversation per TYPING_INTERVAL_SECONDS. Nothing is stored but the time of the last one sent
+ * (`typing_at`, the throttle), and only in an active conversation the caller is in; admins
+ * included only where they take part.
+ */
+export async function signalTyping(
+  d: Domain,
+  caller: Caller,
+  conversationId: string,
+): Promise<{ outcome: TypingOutcome } & Audience> {
+  const { rows } = await sql<{ outcome: TypingOutcome; audience: string[] | null }>`/* participants.typing */
+    WITH me AS (
+      SELECT p.conversation_id, c.status FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+      WHERE p.conversation_id = ${uuid(conversationId)} AND p.user_id = ${uuid(caller.userId)}
+    ),
+    -- A concurrent frame waits for this row and then sees the new typing_at: only one goes out.
+    sent AS (
+      UPDATE conversation_participants p SET typing_at = now()
+      FROM me
+      WHERE p.conversation_id = me.conversation_id AND p.user_id = ${uuid(caller.userId)} AND me.status = 'active'
+        AND (p.typing_at IS NULL OR p.typing_at <= now() - make_interval(secs => ${sql.lit(TYPING_INTERVAL_SECONDS)}))
+      RETURNING p.conversation_id
+    )
+    SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM me) THEN 'not_found'
+                WHEN (SELECT status FROM me) <> 'active' THEN 'closed'
+                WHEN EXISTS (SELECT 1 FROM sent) THEN 'sent'
+                ELSE 'throttled' END AS outcome,
+      (SELECT ${audienceOf(sql`sent.conversation_id`, caller.userId)} FROM sent) AS audience
+  `.execute(d.db);
+  const row = rows[0]!;
+  return { outcome: row.outcome, audience: row.audience ?? [] };
 }

@@ -2,9 +2,9 @@ import { type RawBuilder, sql } from 'kysely';
 import { uuid } from '../db/casts';
 import { NotFoundError } from './errors';
 import { type MessageRow, toMessage } from './rows';
-import { type Domain, messageColumns } from './sql';
+import { type Audience, audienceOf, type Domain, messageColumns } from './sql';
 import { toIsoOrNull } from './time';
-import type { Caller, Message, ReadMark, UnreadTotal } from './types';
+import type { Caller, Message, ReadMark, ReadReceipt, UnreadTotal } from './types';
 
 /**
  * Read marks: each participant's mark is a message seq, moved only forward; the unread count
@@ -53,8 +53,14 @@ const moveMark = (caller: Caller) => sql`
  * Moves the caller's read mark forward to this message (never back), and stamps `read_at` on
  * the messages it passes that others sent and nobody had read yet.
  */
-export async function markMessageRead(d: Domain, caller: Caller, messageId: string): Promise<Message> {
-  const { rows } = await sql<MessageRow>`/* read_marks.mark_message */
+export async function markMessageRead(
+  d: Domain,
+  caller: Caller,
+  messageId: string,
+): Promise<{ message: Message; receipt: ReadReceipt | null } & Audience> {
+  const { rows } = await sql<
+    MessageRow & { marked_at: Date | string | null; audience: string[] | null }
+  >`/* read_marks.mark_message */
     WITH target AS (
       SELECT m.id, m.conversation_id, m.seq, p.last_read_seq AS old_seq
       FROM messages m
@@ -62,25 +68,45 @@ export async function markMessageRead(d: Domain, caller: Caller, messageId: stri
       WHERE m.id = ${uuid(messageId)}
       ${lockOwnMark}
     ),
-    mark AS (${moveMark(caller)}),
+    mark AS (${moveMark(caller)} RETURNING p.conversation_id, p.last_read_at),
     stamped AS (
       UPDATE messages m SET read_at = now()
       FROM (${firstReads(sql`target`, caller.userId)}) AS f
       WHERE m.id = f.id
       RETURNING m.id, m.read_at
     )
-    SELECT ${messageColumns('m', { read_at: sql`coalesce(s.read_at, m.read_at)` })}
+    SELECT ${messageColumns('m', { read_at: sql`coalesce(s.read_at, m.read_at)` })},
+      (SELECT last_read_at FROM mark) AS marked_at,
+      (SELECT ${audienceOf(sql`mark.conversation_id`, caller.userId)} FROM mark) AS audience
     FROM target t JOIN messages m ON m.id = t.id LEFT JOIN stamped s ON s.id = m.id
   `.execute(d.db);
-  if (!rows[0]) throw new NotFoundError('message');
-  return toMessage(rows[0]);
+  const row = rows[0];
+  if (!row) throw new NotFoundError('message');
+  const message = toMessage(row);
+  return {
+    message,
+    receipt: row.marked_at === null ? null : receiptOf(caller, message.conversationId, row.marked_at, message.id),
+    audience: row.audience ?? [],
+  };
+}
+
+/** A read receipt: the reader's mark moved to this message. */
+function receiptOf(caller: Caller, conversationId: string, at: Date | string, messageId: string | null): ReadReceipt {
+  return { conversationId, userId: caller.userId, lastReadAt: toIsoOrNull(at)!, lastReadMessageId: messageId };
 }
 
 /** Moves the caller's read mark to the conversation's newest message. */
-export async function markConversationRead(d: Domain, caller: Caller, conversationId: string): Promise<ReadMark> {
+export async function markConversationRead(
+  d: Domain,
+  caller: Caller,
+  conversationId: string,
+): Promise<{ mark: ReadMark; receipt: ReadReceipt | null } & Audience> {
   const { rows } = await sql<{
     conversation_id: string;
     last_read_at: Date | string | null;
+    moved: boolean;
+    last_read_message_id: string | null;
+    audience: string[] | null;
   }>`/* read_marks.mark_conversation */
     WITH target AS (
       SELECT p.conversation_id, p.last_read_seq AS old_seq, p.last_read_at, c.last_message_seq AS seq
@@ -94,11 +120,24 @@ export async function markConversationRead(d: Domain, caller: Caller, conversati
       FROM (${firstReads(sql`target`, caller.userId)}) AS f
       WHERE m.id = f.id
     )
-    SELECT t.conversation_id, coalesce((SELECT last_read_at FROM mark), t.last_read_at) AS last_read_at
+    SELECT t.conversation_id, coalesce((SELECT last_read_at FROM mark), t.last_read_at) AS last_read_at,
+      EXISTS (SELECT 1 FROM mark) AS moved,
+      (SELECT m.id FROM messages m WHERE m.conversation_id = t.conversation_id AND m.seq = t.seq) AS last_read_message_id,
+      (SELECT ${audienceOf(sql`t.conversation_id`, caller.userId)} FROM mark) AS audience
     FROM target t
   `.execute(d.db);
-  if (!rows[0]) throw new NotFoundError('conversation');
-  return { conversationId: rows[0].conversation_id, lastReadAt: toIsoOrNull(rows[0].last_read_at), unreadCount: 0 };
+  const row = rows[0];
+  if (!row) throw new NotFoundError('conversation');
+  const mark: ReadMark = {
+    conversationId: row.conversation_id,
+    lastReadAt: toIsoOrNull(row.last_read_at),
+    unreadCount: 0,
+  };
+  return {
+    mark,
+    receipt: row.moved ? receiptOf(caller, row.conversation_id, row.last_read_at!, row.last_read_message_id) : null,
+    audience: row.audience ?? [],
+  };
 }
 
 /**

@@ -77,6 +77,38 @@ export function visibleTo(caller: Caller, conversationId: RawBuilder<unknown>): 
     SELECT 1 FROM conversation_participants v WHERE v.conversation_id = ${conversationId} AND v.user_id = ${uuid(caller.userId)}))`;
 }
 
+/**
+ * The connections that must hear of a write, as its statement returned them (empty when the
+ * write changed nothing). Pushing them is the caller's next step (MessagingService).
+ */
+export interface Audience {
+  audience: string[];
+}
+
+/**
+ * The live connections of a conversation's participants, but `except` (migration 0005), as a
+ * JSON array: JSON reads the same from every back end, where the Data API would answer an SQL
+ * array as an arrayValue. The SQL function takes a fresh snapshot: call it only after the
+ * statement holds the conversation's lock, or about a change nobody else can race.
+ */
+export function audienceOf(conversationId: RawBuilder<unknown>, except: string | null = null): RawBuilder<string[]> {
+  return sql`to_json(conversation_audience(${conversationId}, ${uuid(except)}))`;
+}
+
+/** The same with the live connections of `userId` added (a participant who just left). */
+export function audienceWith(conversationId: RawBuilder<unknown>, userId: string): RawBuilder<string[]> {
+  return sql`to_json(ARRAY(
+    SELECT unnest(conversation_audience(${conversationId}, ${uuid(userId)}))
+    UNION SELECT k.connection_id FROM connections k WHERE k.user_id = ${uuid(userId)} AND k.expires_at > now()
+    ORDER BY 1))`;
+}
+
+/** The live connections of the users in a row source with a `user_id` column, as a JSON array. */
+export function connectionsOf(users: RawBuilder<unknown>): RawBuilder<string[]> {
+  return sql`(SELECT coalesce(json_agg(k.connection_id ORDER BY k.connection_id), '[]')
+                FROM ${users} u JOIN connections k ON k.user_id = u.user_id AND k.expires_at > now())`;
+}
+
 /** The SQL interval of a rate window. */
 export function windowOf(seconds: number): RawBuilder<string> {
   return sql`make_interval(secs => ${sql.lit(seconds)})`;

@@ -99,6 +99,15 @@ export interface ReadMark {
   unreadCount: 0;
 }
 
+/** A participant's read mark moved: what the other participants hear (`conversation.read`). */
+export interface ReadReceipt {
+  conversationId: string;
+  userId: string;
+  lastReadAt: string;
+  /** The newest message the reader has read. */
+  lastReadMessageId: string | null;
+}
+
 export interface UnreadTotal {
   unreadCount: number;
   conversationCount: number;
