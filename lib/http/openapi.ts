@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { webSocketContractMarkdown } from '../realtime/contract';
 import { type RouteDefinition, routeList } from './routes';
 import { errorSchema, gatewayErrorSchema } from './schemas';
 
@@ -116,8 +117,7 @@ export function buildOpenApiDocument(options: { serverUrl: string }) {
     info: {
       title: 'Order and support messaging API',
       version: '1.0.0',
-      description:
-        'Conversations tied to orders, general and support threads, read status and unread counts, and an admin view. Every route needs a Cognito access token.',
+      description: `Conversations tied to orders, general and support threads, read status and unread counts, and an admin view. Every route needs a Cognito access token.\n\n## Real-time: the WebSocket API\n\n${webSocketContractMarkdown()}`,
     },
     servers: [{ url: options.serverUrl }],
     security: [{ cognito: [] }],

@@ -50,14 +50,14 @@ export const webSocketRoutes = {
     id: 'ws-typing',
     routeKey: 'typing',
     summary:
-      '{"action":"typing","conversationId":…}: tells the other participants, at most once per user and conversation per 2 s',
+      '`{"action":"typing","conversationId":…}`: tells the other participants, at most once per user and conversation per 2 s',
     returnResponse: true,
     bindings: ['database', 'connections'],
   }),
   ping: route({
     id: 'ws-ping',
     routeKey: 'ping',
-    summary: '{"action":"ping"}: answered with {"type":"pong"}; keeps an idle connection open',
+    summary: '`{"action":"ping"}`: answered with `{"type":"pong"}`; keeps an idle connection open',
     returnResponse: true,
     bindings: [],
   }),

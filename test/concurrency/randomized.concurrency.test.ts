@@ -7,6 +7,7 @@ import { defaultClosingStatuses, statusMessage } from '../../lib/messaging/order
 import type { TestStack } from '../support/http-stack';
 import { invariantViolations } from '../support/invariants';
 import { backend } from '../support/test-database';
+import { conversationOf, Device, settle } from '../support/ws-client';
 
 /**
  * The randomized concurrency suite (issue 9): many clients issue random interleavings of every
@@ -18,6 +19,13 @@ import { backend } from '../support/test-database';
  * fired in two concurrent waves. A failure prints the seed; CONCURRENCY_SEED=<seed> replays the
  * same scenarios (the interleaving itself is the database's, so a replay makes it likely, not certain).
  * Before a release: `CONCURRENCY_RUNS=500 npm run test:concurrency` (the soak: about 5 minutes, ~37,000 operations).
+ *
+ * Real-time delivery joins it with real WebSocket clients of the local stack: devices connect,
+ * disconnect, send typing frames and leave stale registry rows (a connection API Gateway closed
+ * without a `$disconnect` we saw) while the writes run, and every frame each device received is
+ * checked: nobody hears of a conversation they were never in, nor of a message sent after their
+ * removal; a device connected throughout hears every message of the conversations its user
+ * stayed in; stale rows are pruned by the next push that meets them.
  */
 const runs = Number(process.env.CONCURRENCY_RUNS ?? 30);
 const maxOps = Number(process.env.CONCURRENCY_OPS ?? 100);
@@ -51,7 +59,11 @@ type Op =
   | { kind: 'markMessageRead'; actor: number; conv: number; message: number }
   | { kind: 'markConversationRead'; actor: number; conv: number }
   | { kind: 'create'; actor: number; others: number[] }
-  | { kind: 'orderEvent'; event: number };
+  | { kind: 'orderEvent'; event: number }
+  | { kind: 'connect'; person: number }
+  | { kind: 'disconnect'; device: number }
+  | { kind: 'stale'; person: number }
+  | { kind: 'typing'; device: number; conv: number };
 
 /** actor index ACTORS is the admin; targets index actors, then the pool. */
 const actor = fc.integer({ min: 0, max: ACTORS });
@@ -99,6 +111,10 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('orderEvent' as const), event: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('connect' as const), person }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('disconnect' as const), device: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('stale' as const), person }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('typing' as const), device: fc.nat(), conv: anyConv }) },
 );
 
 /**
@@ -133,6 +149,10 @@ const allowed: Record<Op['kind'], number[]> = {
   markConversationRead: [200, 404],
   create: [201, 429],
   orderEvent: [],
+  connect: [0],
+  disconnect: [0],
+  stale: [0],
+  typing: [0],
 };
 
 let stack: TestStack;
@@ -232,7 +252,21 @@ async function world() {
   seeded.push(ids);
   /** Sends each user made while the world was built: they hold rate slots too. */
   const setupSends = new Map([[owner.id, 2]]);
-  return { host, admin, actors, pool, conversations, seeded, orderId, setupSends };
+  // One device per actor, the admin and two of the pool, open before the writes start.
+  const devices: Array<{ user: string; device: Device; steady: boolean }> = [];
+  for (const user of [...actors, admin, pool[0]!, pool[1]!]) {
+    devices.push({ user: user.id, device: await Device.open(stack.url, user.token), steady: true });
+  }
+  const stale: Array<{ user: string; connectionId: string }> = [];
+  const { rows: members } = await sql<{ conversation_id: string; user_id: string }>`
+    SELECT conversation_id, user_id FROM conversation_participants
+     WHERE conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversations)} as jsonb)))`.execute(
+    db,
+  );
+  /** Who was in each conversation when the writes started. */
+  const initialMembers = new Map(conversations.map((id) => [id, new Set<string>()]));
+  for (const m of members) initialMembers.get(m.conversation_id)!.add(m.user_id);
+  return { host, admin, actors, pool, conversations, seeded, orderId, setupSends, devices, stale, initialMembers };
 }
 
 type World = Awaited<ReturnType<typeof world>>;
@@ -241,6 +275,8 @@ interface Observed {
   op: Op;
   status: number;
   body: any;
+  startedAt: number;
+  endedAt: number;
 }
 
 /** One order event; `status` marks the status changes, each of which posts one message when applied. */
@@ -297,6 +333,7 @@ function buildOrderEvents(world: World, story: OrderStory) {
   return {
     events,
     owner,
+    providers,
     finalProvider: providers[providers.length - 1]!,
     newest,
     deleted: story.deleted,
@@ -307,10 +344,13 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
   const who = (i: number) => (i === ACTORS ? world.admin : world.actors[i]!);
   const target = (i: number) => (i < ACTORS ? world.actors[i]! : world.pool[i - ACTORS]!).id;
   const conversation = (i: number) => world.conversations[i]!;
+  const startedAt = performance.now();
   const call = async (method: string, path: string, token: string, body?: unknown) => {
     const response = await stack.request(method, path, { token, body });
-    return { op: o, status: response.status, body: response.body };
+    return { op: o, status: response.status, body: response.body, startedAt, endedAt: performance.now() };
   };
+  const done = (body: unknown = {}) => ({ op: o, status: 0, body, startedAt, endedAt: performance.now() });
+  const person = (i: number) => (i < ACTORS ? world.actors[i]! : world.pool[i - ACTORS]!);
   switch (o.kind) {
     case 'send':
       return call('POST', `/v1/messages/conversations/${conversation(o.conv)}/messages`, who(o.actor).token, {
@@ -344,10 +384,41 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
       const event = order.events[o.event % order.events.length]!;
       try {
         const outcome = (await event.run()) as { applied: boolean };
-        return { op: o, status: 0, body: { statusApplied: event.status && outcome.applied } };
+        return done({ statusApplied: event.status && outcome.applied });
       } catch (error) {
-        return { op: o, status: 500, body: String(error) };
+        return { ...done(String(error)), status: 500 };
       }
+    }
+    case 'connect': {
+      const user = person(o.person);
+      try {
+        world.devices.push({ user: user.id, device: await Device.open(stack.url, user.token), steady: false });
+        return done();
+      } catch (error) {
+        return { ...done(String(error)), status: 500 };
+      }
+    }
+    case 'disconnect': {
+      const open = world.devices.filter((d) => !d.steady);
+      const chosen = open[o.device % Math.max(1, open.length)];
+      if (chosen) await chosen.device.close();
+      return done();
+    }
+    case 'stale': {
+      // A connection API Gateway closed without the $disconnect reaching us: only its row is left.
+      const connectionId = `stale-${randomUUID()}`;
+      const user = person(o.person).id;
+      await sql`INSERT INTO connections (connection_id, user_id, expires_at)
+                VALUES (${connectionId}, cast(${user} as uuid), now() + interval '1 hour')`.execute(stack.database.db);
+      world.stale.push({ user, connectionId });
+      return done();
+    }
+    case 'typing': {
+      const chosen = world.devices[o.device % world.devices.length]!;
+      if (chosen.device.socket.readyState === chosen.device.socket.OPEN) {
+        chosen.device.send({ action: 'typing', conversationId: conversation(o.conv) });
+      }
+      return done();
     }
   }
 }
@@ -523,6 +594,99 @@ async function check(
       { maxParticipants: MAX_PARTICIPANTS },
     )),
   );
+  problems.push(...(await realtimeViolations(world, order, observed)));
+  return problems;
+}
+
+/** What the devices heard, against who was in each conversation when. */
+async function realtimeViolations(
+  world: World,
+  order: ReturnType<typeof buildOrderEvents>,
+  observed: Observed[],
+): Promise<string[]> {
+  const problems: string[] = [];
+  const person = (i: number) => (i < ACTORS ? world.actors[i]! : world.pool[i - ACTORS]!).id;
+  const managed = world.conversations.slice(0, 3);
+  // Everyone who was ever in each conversation during the run.
+  const ever = new Map([...world.initialMembers].map(([id, members]) => [id, new Set(members)]));
+  for (const o of observed) {
+    if (o.op.kind === 'add' && o.status === 201) ever.get(world.conversations[o.op.conv]!)!.add(person(o.op.target));
+    if (o.op.kind === 'create' && o.status === 201) {
+      ever.set(o.body.id, new Set((o.body.participants as Array<{ userId: string }>).map((p) => p.userId)));
+    }
+  }
+  for (const provider of order.providers) ever.get(world.conversations[3]!)!.add(provider);
+  const removals = observed.filter((o) => o.op.kind === 'remove' && o.status === 204);
+  const readds = (conversationId: string, user: string) =>
+    observed.some(
+      (o) =>
+        o.op.kind === 'add' &&
+        o.status === 201 &&
+        world.conversations[o.op.conv] === conversationId &&
+        person(o.op.target) === user,
+    );
+  const sendStarted = new Map(
+    observed.filter((o) => o.op.kind === 'send' && o.status === 201).map((o) => [o.body.id as string, o.startedAt]),
+  );
+
+  await settle(200);
+  for (const { user, device } of world.devices) {
+    for (const frame of device.frames) {
+      const about = conversationOf(frame);
+      if (about === undefined) continue;
+      if (!ever.get(about)?.has(user))
+        problems.push(`a ${frame.type} about ${about} reached a device of ${user}, never in it`);
+      if (frame.type !== 'message.created' || !managed.includes(about) || readds(about, user)) continue;
+      const started = sendStarted.get(frame.data.id);
+      const left = removals.find(
+        (o) => o.op.kind === 'remove' && world.conversations[o.op.conv] === about && person(o.op.target) === user,
+      );
+      if (left && started !== undefined && started > left.endedAt)
+        problems.push(`message ${frame.data.id} reached ${user} after their removal from ${about} had returned`);
+    }
+  }
+  // A device connected throughout hears every message of the conversations its user stayed in.
+  for (const { user, device } of world.devices.filter((d) => d.steady)) {
+    for (const [i, conversationId] of managed.entries()) {
+      if (!world.initialMembers.get(conversationId)!.has(user)) continue;
+      if (removals.some((o) => o.op.kind === 'remove' && o.op.conv === i && person(o.op.target) === user)) continue;
+      const heard = new Set(
+        device.about(conversationId).flatMap((f) => (f.type === 'message.created' ? [f.data.id] : [])),
+      );
+      for (const o of observed) {
+        if (
+          o.op.kind === 'send' &&
+          o.status === 201 &&
+          o.body.conversationId === conversationId &&
+          !heard.has(o.body.id)
+        )
+          problems.push(`a device of ${user}, connected throughout, missed message ${o.body.id} of ${conversationId}`);
+      }
+    }
+  }
+  // Stale rows are pruned by the first push that meets them: a status change in each managed
+  // conversation is pushed to all its participants (and, unlike a send, is not rate limited).
+  for (const conversationId of managed) {
+    const current = await stack.request('GET', `/v1/admin/messages/conversations/${conversationId}`, {
+      token: world.admin.token,
+    });
+    const status = current.body.status === 'active' ? 'closed' : 'active';
+    const changed = await stack.request('PATCH', `/v1/admin/messages/conversations/${conversationId}`, {
+      token: world.admin.token,
+      body: { status },
+    });
+    if (changed.status !== 200) problems.push(`the pruning status change answered ${changed.status}`);
+  }
+  const { rows: left } = await sql<{ connection_id: string }>`
+    SELECT k.connection_id FROM connections k
+     WHERE k.connection_id IN (SELECT value FROM jsonb_array_elements_text(cast(${JSON.stringify(world.stale.map((x) => x.connectionId))} as jsonb)))
+       AND EXISTS (SELECT 1 FROM conversation_participants p
+                    WHERE p.user_id = k.user_id
+                      AND p.conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(managed)} as jsonb))))`.execute(
+    stack.database.db,
+  );
+  if (left.length) problems.push(`${left.length} stale connections of participants survived a push`);
+  await Promise.all(world.devices.map((d) => d.device.close()));
   return problems;
 }
 

@@ -1,0 +1,297 @@
+import { randomUUID } from 'node:crypto';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerFrame } from '../../lib/realtime/frames';
+import { TestStack, type TestUser } from '../support/http-stack';
+import { counted } from '../support/invariants';
+import { backend } from '../support/test-database';
+import { Device, settle } from '../support/ws-client';
+
+/**
+ * Real-time delivery end to end: real WebSocket clients of the local stack, the real handlers,
+ * the writes' audiences, and the real ApiGatewayManagementApiClient pushing through the local
+ * management API, as in AWS.
+ */
+let stack: TestStack;
+const devices: Device[] = [];
+
+beforeAll(async () => {
+  stack = await TestStack.start();
+});
+afterAll(async () => {
+  await Promise.all(devices.map((d) => d.close()));
+  await stack?.close();
+});
+
+async function device(user: TestUser): Promise<Device> {
+  const opened = await Device.open(stack.url, user.token);
+  devices.push(opened);
+  return opened;
+}
+
+/** One device each, opened together. */
+function devicesOf<T extends TestUser[]>(...users: T): Promise<{ [K in keyof T]: Device }> {
+  return Promise.all(users.map(device)) as Promise<{ [K in keyof T]: Device }>;
+}
+
+const types = (d: Device) => d.frames.map((f) => f.type);
+
+async function conversationWith(creator: TestUser, ...others: TestUser[]) {
+  const created = await stack.request('POST', '/v1/messages/conversations', {
+    token: creator.token,
+    body: { type: 'general', participantIds: others.map((u) => u.id) },
+  });
+  expect(created.status).toBe(201);
+  return created.body as { id: string };
+}
+
+describe(`real-time delivery through the local stack on ${backend}`, () => {
+  it('pushes every change to exactly the participants’ devices, both devices of a user included', async () => {
+    const [alice, bob, carol, outsider, admin] = await Promise.all([
+      stack.user(),
+      stack.user(),
+      stack.user(['agent']),
+      stack.user(),
+      stack.user(['admin']),
+    ]);
+    const [alicePhone, aliceLaptop, bobPhone, carolPhone, outsiderPhone, adminPhone] = await devicesOf(
+      alice,
+      alice,
+      bob,
+      carol,
+      outsider,
+      admin,
+    );
+    const conversation = await conversationWith(alice, bob);
+    for (const d of [alicePhone, aliceLaptop, bobPhone]) {
+      expect(await d.waitFor((f) => f.type === 'conversation.created')).toMatchObject({
+        data: { id: conversation.id, participants: expect.any(Array) },
+      });
+    }
+
+    const sent = await stack.request('POST', `/v1/messages/conversations/${conversation.id}/messages`, {
+      token: alice.token,
+      body: { content: 'hello over the socket' },
+    });
+    expect(sent.status).toBe(201);
+    for (const d of [alicePhone, aliceLaptop, bobPhone]) {
+      expect(await d.waitFor((f) => f.type === 'message.created')).toEqual({
+        type: 'message.created',
+        data: sent.body,
+      });
+    }
+
+    await stack.request('PATCH', `/v1/messages/conversations/${conversation.id}/read`, { token: bob.token });
+    for (const d of [alicePhone, aliceLaptop]) {
+      expect(await d.waitFor((f) => f.type === 'conversation.read')).toMatchObject({
+        data: { conversationId: conversation.id, userId: bob.id, lastReadMessageId: sent.body.id },
+      });
+    }
+
+    const added = await stack.request('POST', `/v1/messages/conversations/${conversation.id}/participants`, {
+      token: alice.token,
+      body: { userId: carol.id },
+    });
+    expect(added.status).toBe(201);
+    for (const d of [alicePhone, aliceLaptop, bobPhone, carolPhone]) {
+      expect(await d.waitFor((f) => f.type === 'participant.added')).toEqual({
+        type: 'participant.added',
+        data: { conversationId: conversation.id, userId: carol.id, role: 'agent' },
+      });
+    }
+
+    bobPhone.send({ action: 'typing', conversationId: conversation.id });
+    for (const d of [alicePhone, aliceLaptop, carolPhone]) {
+      expect(await d.waitFor((f) => f.type === 'typing')).toEqual({
+        type: 'typing',
+        data: { conversationId: conversation.id, userId: bob.id },
+      });
+    }
+
+    const removed = await stack.request(
+      'DELETE',
+      `/v1/messages/conversations/${conversation.id}/participants/${carol.id}`,
+      {
+        token: admin.token,
+      },
+    );
+    expect(removed.status).toBe(204);
+    for (const d of [alicePhone, aliceLaptop, bobPhone, carolPhone]) {
+      await d.waitFor((f) => f.type === 'participant.removed');
+    }
+    await stack.request('POST', `/v1/messages/conversations/${conversation.id}/messages`, {
+      token: bob.token,
+      body: { content: 'carol is gone' },
+    });
+    const closed = await stack.request('PATCH', `/v1/admin/messages/conversations/${conversation.id}`, {
+      token: admin.token,
+      body: { status: 'closed' },
+    });
+    expect(closed.status).toBe(200);
+    for (const d of [alicePhone, aliceLaptop, bobPhone]) {
+      expect(await d.waitFor((f) => f.type === 'conversation.updated')).toMatchObject({
+        data: { id: conversation.id, status: 'closed' },
+      });
+    }
+    await settle();
+
+    // The sender hears their own message on every device; typing only reaches the others.
+    expect(types(alicePhone)).toEqual([
+      'conversation.created',
+      'message.created',
+      'conversation.read',
+      'participant.added',
+      'typing',
+      'participant.removed',
+      'message.created',
+      'conversation.updated',
+    ]);
+    expect(types(aliceLaptop)).toEqual(types(alicePhone));
+    expect(types(bobPhone)).toEqual([
+      'conversation.created',
+      'message.created',
+      'participant.added',
+      'participant.removed',
+      'message.created',
+      'conversation.updated',
+    ]);
+    // Carol heard from her addition to her removal, and nothing after it.
+    expect(types(carolPhone)).toEqual(['participant.added', 'typing', 'participant.removed']);
+    // Neither an outsider nor an admin who is not a participant heard anything.
+    expect(outsiderPhone.frames).toEqual([]);
+    expect(adminPhone.frames).toEqual([]);
+  });
+
+  it('answers ping with pong, and typing outside a conversation with an error frame that reaches nobody', async () => {
+    const [alice, bob, outsider] = await Promise.all([stack.user(), stack.user(), stack.user()]);
+    const [alicePhone, bobPhone, outsiderPhone] = await devicesOf(alice, bob, outsider);
+    const conversation = await conversationWith(alice, bob);
+    await bobPhone.waitFor((f) => f.type === 'conversation.created');
+
+    outsiderPhone.send({ action: 'ping' });
+    expect(await outsiderPhone.waitFor((f) => f.type === 'pong')).toEqual({ type: 'pong', data: {} });
+    outsiderPhone.send({ action: 'typing', conversationId: conversation.id });
+    expect(await outsiderPhone.waitFor((f) => f.type === 'error')).toEqual({
+      type: 'error',
+      data: { code: 'not_found', message: expect.any(String) },
+    });
+    outsiderPhone.send({ action: 'typing', conversationId: 'not-a-uuid' });
+    outsiderPhone.send({ action: 'shout' });
+    await outsiderPhone.waitFor((f) => f.type === 'error' && f.data.code === 'unknown_action');
+    expect(
+      outsiderPhone.frames.filter((f) => f.type === 'error').map((f) => (f as { data: { code: string } }).data.code),
+    ).toEqual(['not_found', 'invalid_input', 'unknown_action']);
+    await settle();
+    expect(types(alicePhone)).toEqual(['conversation.created']);
+    expect(types(bobPhone)).toEqual(['conversation.created']);
+  });
+
+  it('prunes a connection API Gateway calls gone, and a push never fails the request', async () => {
+    const [alice, bob] = await Promise.all([stack.user(), stack.user()]);
+    const bobPhone = await device(bob);
+    const conversation = await conversationWith(alice, bob);
+    const ghost = `ghost-${randomUUID()}`;
+    await sql`INSERT INTO connections (connection_id, user_id, expires_at)
+              VALUES (${ghost}, cast(${bob.id} as uuid), now() + interval '1 hour')`.execute(stack.database.db);
+    const sent = await stack.request('POST', `/v1/messages/conversations/${conversation.id}/messages`, {
+      token: alice.token,
+      body: { content: 'to the living and the gone' },
+    });
+    expect(sent.status).toBe(201);
+    await bobPhone.waitFor((f) => f.type === 'message.created');
+    const { rows } = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM connections WHERE connection_id = ${ghost}`.execute(stack.database.db);
+    expect(rows[0]!.n).toBe(0);
+  });
+
+  it('keeps a send at one statement with pushing on', async () => {
+    const [alice, bob] = await Promise.all([stack.user(), stack.user()]);
+    const bobPhone = await device(bob);
+    const conversation = await conversationWith(alice, bob);
+    const { roundTrips } = await counted(stack.database, () =>
+      stack.request('POST', `/v1/messages/conversations/${conversation.id}/messages`, {
+        token: alice.token,
+        body: { content: 'counted' },
+      }),
+    );
+    expect(roundTrips).toBe(1);
+    await bobPhone.waitFor((f) => f.type === 'message.created');
+  });
+
+  it('pushes the conversation an order event creates and its status messages', async () => {
+    const [owner, provider] = await Promise.all([stack.user(), stack.user()]);
+    const [ownerPhone, providerPhone] = await Promise.all([device(owner), device(provider)]);
+    const orderId = randomUUID();
+    const put = (detailType: string, detail: object) =>
+      stack.eventBridge().send(
+        new PutEventsCommand({
+          Entries: [{ Source: 'order-service', DetailType: detailType, Detail: JSON.stringify(detail) }],
+        }),
+      );
+    await put('OrderCreated', { orderId, userId: owner.id, serviceProviderId: provider.id, title: 'Boiler' });
+    await stack.server.bus.drain();
+    for (const d of [ownerPhone, providerPhone]) {
+      expect(await d.waitFor((f) => f.type === 'conversation.created')).toMatchObject({
+        data: { orderId, type: 'order', subject: 'Boiler' },
+      });
+    }
+    await put('OrderStatusChanged', { orderId, status: 'accepted', version: 1 });
+    await stack.server.bus.drain();
+    for (const d of [ownerPhone, providerPhone]) {
+      expect(await d.waitFor((f) => f.type === 'message.created')).toMatchObject({
+        data: { kind: 'system', content: 'Order status changed to accepted' },
+      });
+    }
+  });
+
+  it('loses nothing: a device away while 100 messages are sent catches up with after=, in order, once each', async () => {
+    const [alice, bob] = await Promise.all([stack.user(), stack.user()]);
+    const conversation = await conversationWith(alice, bob);
+    const first = await stack.request('POST', `/v1/messages/conversations/${conversation.id}/messages`, {
+      token: alice.token,
+      body: { content: 'before' },
+    });
+    let bobPhone = await device(bob);
+    const received = new Map<string, ServerFrame>();
+    const sends = Array.from({ length: 100 }, (_, i) =>
+      stack.request('POST', `/v1/messages/conversations/${conversation.id}/messages`, {
+        token: alice.token,
+        body: { content: `m${i}`, clientMessageId: `m${i}` },
+      }),
+    );
+    // Bob's device drops partway through and comes back.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const f of bobPhone.frames) if (f.type === 'message.created') received.set(f.data.id, f);
+    await bobPhone.close();
+    const answers = await Promise.all(sends);
+    expect(answers.every((a) => a.status === 201 || a.status === 429)).toBe(true);
+    bobPhone = await device(bob);
+    // The reconnect loop of the README: page forward from the newest id held until nothing is left.
+    const seen = [first.body.id as string];
+    let cursor: string | null = first.body.id;
+    while (cursor) {
+      const page = await stack.request(
+        'GET',
+        `/v1/messages/conversations/${conversation.id}/messages?after=${cursor}&limit=50`,
+        {
+          token: bob.token,
+        },
+      );
+      expect(page.status).toBe(200);
+      for (const m of page.body.items) seen.push(m.id);
+      cursor = page.body.nextCursor ?? null;
+    }
+    const stored = answers.filter((a) => a.status === 201).map((a) => a.body.id as string);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.slice(1).sort()).toEqual([...stored].sort());
+    expect(stored.length).toBeGreaterThan(0);
+    // In order: the page order is the conversation's order, which is the order of the sends' seqs.
+    const { rows } = await sql<{ id: string }>`
+      SELECT id FROM messages WHERE conversation_id = cast(${conversation.id} as uuid) ORDER BY seq`.execute(
+      stack.database.db,
+    );
+    expect(seen).toEqual(rows.map((r) => r.id));
+  });
+});
