@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { localSettings } from '../config';
+import { LOCAL_WEBSOCKET_PATH } from '../realtime/routes';
 
 /**
  * Where the local stack listens, and how the other commands find it: `npm start` listens on
@@ -31,12 +32,16 @@ export function clientUrl(host: string, port: number): string {
  * by another process that is still alive keeps its place (the first running stack wins, so a
  * benchmark's short-lived server does not take it over).
  */
-export function recordRunningStack(url: string, env: NodeJS.ProcessEnv = process.env): boolean {
+export function recordRunningStack(
+  url: string,
+  env: NodeJS.ProcessEnv = process.env,
+  webSocketUrl: string = webSocketUrlOf(url),
+): boolean {
   const file = runningStackFile(env);
   const current = recordedStack(file);
   if (current && current.pid !== process.pid && alive(current.pid)) return false;
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify({ url, pid: process.pid })}\n`);
+  writeFileSync(file, `${JSON.stringify({ url, webSocketUrl, pid: process.pid })}\n`);
   return true;
 }
 
@@ -46,12 +51,22 @@ export function forgetRunningStack(url: string, env: NodeJS.ProcessEnv = process
   if (current?.url === url && current.pid === process.pid) rmSync(file, { force: true });
 }
 
-function recordedStack(file: string): { url: string; pid?: number } | undefined {
+/** The WebSocket API of a stack at `url`: same host and port, path /ws. */
+export function webSocketUrlOf(url: string): string {
+  return `${url.replace(/^http/, 'ws')}${LOCAL_WEBSOCKET_PATH}`;
+}
+
+function recordedStack(file: string): { url: string; webSocketUrl: string; pid?: number } | undefined {
   if (!existsSync(file)) return undefined;
   try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { url?: unknown; pid?: unknown };
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { url?: unknown; webSocketUrl?: unknown; pid?: unknown };
     if (typeof parsed.url !== 'string') return undefined;
-    return { url: parsed.url, pid: typeof parsed.pid === 'number' ? parsed.pid : undefined };
+    return {
+      url: parsed.url,
+      // A record written before the WebSocket API existed has none: derived, as the stack serves it.
+      webSocketUrl: typeof parsed.webSocketUrl === 'string' ? parsed.webSocketUrl : webSocketUrlOf(parsed.url),
+      pid: typeof parsed.pid === 'number' ? parsed.pid : undefined,
+    };
   } catch {
     return undefined;
   }
@@ -68,13 +83,21 @@ function alive(pid: number | undefined): boolean {
 }
 
 /** The local stack's URL for a client command, and how it was found (for error messages). */
-export function discoverLocalStack(env: NodeJS.ProcessEnv = process.env): { url: string; source: string } {
+export function discoverLocalStack(env: NodeJS.ProcessEnv = process.env): {
+  url: string;
+  webSocketUrl: string;
+  source: string;
+} {
   if (env.PORT !== undefined || env.HOST !== undefined) {
     const { port, host } = listenAddress(env);
-    return { url: clientUrl(host, port), source: 'PORT/HOST' };
+    const url = clientUrl(host, port);
+    return { url, webSocketUrl: webSocketUrlOf(url), source: 'PORT/HOST' };
   }
   const recorded = recordedStack(runningStackFile(env));
   // A record left by a stack that died without cleaning up is ignored.
-  if (recorded && alive(recorded.pid)) return { url: recorded.url, source: runningStackFile(env) };
-  return { url: clientUrl(DEFAULT_HOST, DEFAULT_PORT), source: 'the default' };
+  if (recorded && alive(recorded.pid)) {
+    return { url: recorded.url, webSocketUrl: recorded.webSocketUrl, source: runningStackFile(env) };
+  }
+  const url = clientUrl(DEFAULT_HOST, DEFAULT_PORT);
+  return { url, webSocketUrl: webSocketUrlOf(url), source: 'the default' };
 }

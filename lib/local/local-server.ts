@@ -7,15 +7,19 @@ import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructured
 import type { EventRule } from '../events/order-events';
 import { buildOpenApiDocument } from '../http/openapi';
 import { type RouteDefinition, routeKey, routeList } from '../http/routes';
+import { webSocketLimits } from '../realtime/routes';
 import { type CorsConfiguration, preflightHeaders, responseCorsHeaders } from './cors';
+import { webSocketUrlOf } from './local-address';
 import { createVerifier, flattenClaims, type LocalAuthConfig } from './local-auth';
 import { LocalEventBus, type LocalEventBusOptions } from './local-event-bus';
+import { LocalWebSocketApi, type WebSocketLambda } from './local-websocket';
 
 /**
  * `npm start`: the route table served as API Gateway's HTTP API would serve it. Each request is
  * checked the way the Cognito JWT authorizer checks it, turned into the payload 2.0 event the
  * Lambda receives, and the Lambda's result turned back into the HTTP response. The same server
- * answers EventBridge's PutEvents (POST / with X-Amz-Target) and delivers to the event rules.
+ * answers EventBridge's PutEvents (POST / with X-Amz-Target) and delivers to the event rules,
+ * and serves the WebSocket API and its management API at /ws (./local-websocket.ts).
  *
  * The gateway's own answers (404, 400 for an undecodable path, 413, 401, 500 when the Lambda
  * fails) are shaped like API Gateway's: `{"message": …}`, `content-type: application/json` and
@@ -37,12 +41,17 @@ export interface LocalServerOptions {
   stats?: () => unknown;
   /** The HTTP API's CORS configuration; undefined answers no preflight (an API without CORS). */
   cors?: CorsConfiguration;
+  /** The WebSocket API's idle and maximum connection times; default API Gateway's 600 s and 7200 s. */
+  webSocket?: { idleSeconds: number; maxSeconds: number };
 }
 
 export interface LocalServer {
   url: string;
+  /** `ws://host:port/ws`: connect with `?token=<access token>`. */
+  webSocketUrl: string;
   server: Server;
   bus: LocalEventBus;
+  webSocket: LocalWebSocketApi;
   close(): Promise<void>;
 }
 
@@ -101,7 +110,7 @@ function compile(route: RouteDefinition): CompiledRoute {
   return { route, pattern: new RegExp(`^${source}$`), names };
 }
 
-function lambdaContext(functionName: string): Context {
+export function lambdaContext(functionName: string): Context {
   const deadline = Date.now() + 29_000;
   const awsRequestId = randomUUID();
   return {
@@ -125,7 +134,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const compiled = routeList.map(compile);
   // Each handler module is imported on first use, as a Lambda container loads its code once.
   const handlers = new Map<string, Promise<unknown>>();
-  const loadHandler = <T>(folder: 'http' | 'events', id: string): Promise<T> => {
+  const loadHandler = <T>(folder: 'http' | 'events' | 'ws', id: string): Promise<T> => {
     const key = `${folder}/${id}`;
     let loaded = handlers.get(key);
     if (!loaded) {
@@ -140,6 +149,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     ...options.events,
     deliver: async (rule, event) => (await loadEvent(rule))(event, lambdaContext(rule.id)),
   });
+  const webSocket = new LocalWebSocketApi({
+    load: (id) => loadHandler<WebSocketLambda>('ws', id),
+    context: lambdaContext,
+    idleSeconds: options.webSocket?.idleSeconds ?? webSocketLimits.idleSeconds,
+    maxSeconds: options.webSocket?.maxSeconds ?? webSocketLimits.maxSeconds,
+  });
   const openApi = JSON.stringify(buildOpenApiDocument({ serverUrl: '/' }));
   const swaggerDir = (await import('swagger-ui-dist')).getAbsoluteFSPath();
 
@@ -153,6 +168,10 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       res
         .writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.1', ...answer.headers })
         .end(answer.body);
+      return;
+    }
+    if (webSocket.isManagementRequest(url.pathname)) {
+      webSocket.handleManagement(req, res, url, body);
       return;
     }
     if (method === 'GET' && url.pathname === '/openapi.json') {
@@ -243,16 +262,23 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     });
   });
   server.keepAliveTimeout = 5_000;
+  // A WebSocket handshake: authorized and connected by the WebSocket API before it completes.
+  server.on('upgrade', (req, socket, head) => webSocket.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url,
+    webSocketUrl: webSocketUrlOf(url),
     server,
     bus,
+    webSocket,
     async close() {
+      // Sockets first: their $disconnect Lambdas still need the database.
+      await webSocket.close();
       await bus.drain();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,9 +1,12 @@
+import type { AddressInfo } from 'node:net';
 import { localSettings } from '../config';
 import type { DatabaseHandle } from '../db/create-database';
 import { migrateToLatest } from '../db/migrate';
+import { LOCAL_WEBSOCKET_PATH } from '../realtime/routes';
 import { config, installRuntime } from '../runtime';
 import { localCorsConfiguration } from './cors';
-import { localAuthConfig } from './local-auth';
+import { clientUrl } from './local-address';
+import { type LocalAuthConfig, localAuthConfig } from './local-auth';
 import { type LocalServer, startLocalServer } from './local-server';
 
 export interface LocalStackOptions {
@@ -12,16 +15,16 @@ export interface LocalStackOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Migrates the database, hands it to the functions, and serves the route table and the event bus. */
+/** Migrates the database, hands it to the functions, and serves the route table, the event bus and the WebSocket API. */
 export async function startLocalStack(database: DatabaseHandle, options: LocalStackOptions): Promise<LocalServer> {
   const env = options.env ?? process.env;
   const settings = localSettings(env);
+  const auth = localAuthConfig(env);
   await migrateToLatest(database.db);
-  installRuntime(database);
-  return startLocalServer({
+  const server = await startLocalServer({
     port: options.port,
     host: options.host,
-    auth: localAuthConfig(env),
+    auth,
     cors: localCorsConfiguration(env),
     stats: () => ({ statements: database.counter.statements, transactions: database.counter.transactions }),
     events: {
@@ -30,5 +33,34 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
       maxAttempts: settings.LOCAL_EVENT_MAX_ATTEMPTS,
       retryDelayMs: settings.LOCAL_EVENT_RETRY_DELAY_MS,
     },
+    webSocket: { idleSeconds: settings.LOCAL_WS_IDLE_SECONDS, maxSeconds: settings.LOCAL_WS_MAX_SECONDS },
   });
+  const { port } = server.server.address() as AddressInfo;
+  provideFunctionEnvironment(clientUrl(options.host ?? '127.0.0.1', port), auth);
+  // After the environment: the runtime's publisher reads the management endpoint. Only microtasks
+  // run between the listen and here, so no request is served before the runtime is installed.
+  installRuntime(database);
+  return server;
+}
+
+/**
+ * What the CDK stack writes into the WebSocket functions' environment, and the Lambda runtime
+ * provides to every function, given to the handlers this process runs. They read `config` when
+ * their module loads, on first use (a cold start), which is after this.
+ * - WEBSOCKET_MANAGEMENT_ENDPOINT: this stack's management API, so a write's publisher reaches
+ *   the local sockets through the real ApiGatewayManagementApiClient;
+ * - AUTH_ISSUER, AUTH_CLIENT_IDS, AUTH_JWKS_URI: the local Cognito stand-in, whose JWKS this
+ *   server serves, for the WebSocket authorizer;
+ * - AWS_REGION and credentials, as Lambda sets them, so the SDK client can sign its calls: only
+ *   when the environment names none (credentials: nor a profile, nor the Data API, which needs
+ *   real ones); the management API checks the signature's scope, not its secret.
+ */
+function provideFunctionEnvironment(url: string, auth: LocalAuthConfig) {
+  config.webSocketManagementEndpoint = `${url}${LOCAL_WEBSOCKET_PATH}`;
+  config.auth = { issuer: auth.issuer, clientIds: [auth.audience], jwksUri: `${url}/.well-known/jwks.json` };
+  process.env.AWS_REGION ??= 'us-east-1';
+  if (!process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE && config.database.kind !== 'data-api') {
+    process.env.AWS_ACCESS_KEY_ID = 'local';
+    process.env.AWS_SECRET_ACCESS_KEY = 'local';
+  }
 }
