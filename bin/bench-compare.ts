@@ -39,8 +39,17 @@ function worktree(sha: string): string {
   return dir;
 }
 
+/**
+ * Each commit runs with only its own node_modules/.bin ahead of the machine's PATH: this
+ * process's npm put ours first, and a commit that pinned no Node must run on the machine's.
+ */
+const machinePath = (process.env.PATH ?? '')
+  .split(':')
+  .filter((entry) => !entry.includes('node_modules'))
+  .join(':');
+
 function run(cwd: string, command: string, argv: string[]): void {
-  const outcome = spawnSync(command, argv, { cwd, stdio: 'inherit' });
+  const outcome = spawnSync(command, argv, { cwd, stdio: 'inherit', env: { ...process.env, PATH: machinePath } });
   if (outcome.status !== 0) throw new Error(`${command} ${argv.join(' ')} failed in ${cwd}`);
 }
 

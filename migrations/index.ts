@@ -4,6 +4,7 @@ import * as serialisedWrites from './0002-serialised-writes';
 import * as leanHotPaths from './0003-lean-hot-paths';
 import * as messagePages from './0004-message-pages';
 import * as connections from './0005-connections';
+import * as messageLifecycle from './0006-message-lifecycle';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003-lean-hot-paths': leanHotPaths,
   '0004-message-pages': messagePages,
   '0005-connections': connections,
+  '0006-message-lifecycle': messageLifecycle,
 };

@@ -6,7 +6,7 @@ import * as s from './schemas';
  * entry, the local server serves them, and the OpenAPI document is generated from them.
  * A route's handler is `functions/http/<id>.ts`, exporting `handler`.
  */
-export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export type RouteBinding = 'database' | 'sendRate' | 'conversationRate' | 'participantRate' | 'connections';
 
@@ -124,6 +124,72 @@ export const routes = {
     responses: { 200: { description: 'The message', schema: s.messageSchema } },
     errors: [404],
   }),
+  editMessage: route({
+    id: 'edit-message',
+    method: 'PATCH',
+    path: '/v1/messages/{id}',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database', 'connections'],
+    tag: 'Messages',
+    summary: 'Edit your own message; the earlier content is kept for moderation',
+    params: s.messagePath,
+    body: s.editMessageBody,
+    responses: { 200: { description: 'The edited message (editedAt set)', schema: s.messageSchema } },
+    errors: [403, 404, 409, 413, 415],
+  }),
+  deleteMessage: route({
+    id: 'delete-message',
+    method: 'DELETE',
+    path: '/v1/messages/{id}',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database', 'connections'],
+    tag: 'Messages',
+    summary: 'Delete a message (the sender, or an admin anywhere); it stays as a tombstone',
+    params: s.messagePath,
+    responses: { 200: { description: 'The tombstone (also when it was deleted already)', schema: s.messageSchema } },
+    errors: [403, 404],
+  }),
+  addReaction: route({
+    id: 'add-reaction',
+    method: 'PUT',
+    path: '/v1/messages/{id}/reactions/{emoji}',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database', 'connections'],
+    tag: 'Messages',
+    summary: "Add the caller's reaction (idempotent); at most 20 different ones per person and message",
+    params: s.reactionPath,
+    responses: { 200: { description: 'The message', schema: s.messageSchema } },
+    errors: [404, 409],
+  }),
+  removeReaction: route({
+    id: 'remove-reaction',
+    method: 'DELETE',
+    path: '/v1/messages/{id}/reactions/{emoji}',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database', 'connections'],
+    tag: 'Messages',
+    summary: "Remove the caller's reaction (idempotent)",
+    params: s.reactionPath,
+    responses: { 200: { description: 'The message', schema: s.messageSchema } },
+    errors: [404, 409],
+  }),
+  markMessageUnread: route({
+    id: 'mark-message-unread',
+    method: 'PATCH',
+    path: '/v1/messages/{id}/unread',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database'],
+    tag: 'Messages',
+    summary: "Move the caller's read mark back to just before this message",
+    params: s.messagePath,
+    responses: { 200: { description: 'The read mark and the unread count', schema: s.unreadMarkSchema } },
+    errors: [404],
+  }),
   markConversationRead: route({
     id: 'mark-conversation-read',
     method: 'PATCH',
@@ -218,6 +284,19 @@ export const routes = {
     body: s.setConversationStatusBody,
     responses: { 200: { description: 'The conversation', schema: s.conversationSchema } },
     errors: [403, 404, 413, 415],
+  }),
+  adminListMessageVersions: route({
+    id: 'admin-list-message-versions',
+    method: 'GET',
+    path: '/v1/admin/messages/{id}/versions',
+    access: 'admin',
+    rateLimit: 'default',
+    bindings: ['database'],
+    tag: 'Admin',
+    summary: "A message's earlier contents, oldest first (edits and the deleted content: moderation)",
+    params: s.messagePath,
+    responses: { 200: { description: 'Earlier versions', schema: s.messageVersionsSchema } },
+    errors: [403, 404],
   }),
 } as const satisfies Record<string, RouteDefinition>;
 

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { conversationStatuses, conversationTypes, messageKinds, participantRoles } from '../db/schema';
 import { contentProblem, contentProblemMessages, MAX_CONTENT_CODE_POINTS } from '../messaging/content';
+import { isSingleEmoji } from '../messaging/emoji';
 import { MAX_PARTICIPANTS } from '../messaging/limits';
 import { apiErrorCodes } from './error-codes';
 import { uuidOf as id, instant, described as meta, plainText } from './zod-common';
@@ -17,6 +18,13 @@ const timestamp = z.iso.datetime({ offset: true });
 export const conversationPath = z.strictObject({ id: id('conversation id') });
 export const messagePath = z.strictObject({ id: id('message id') });
 export const participantPath = z.strictObject({ id: id('conversation id'), userId: id('user id') });
+export const reactionPath = z.strictObject({
+  id: id('message id'),
+  emoji: meta(z.string().check(z.refine(isSingleEmoji, { error: 'emoji must be exactly one emoji' })), {
+    description:
+      'One emoji, URL-encoded: a single grapheme cluster that is an RGI emoji (skin tones, flags and ZWJ sequences included).',
+  }),
+});
 
 // ---- query strings ----------------------------------------------------------------------------
 
@@ -54,6 +62,10 @@ export const listMessagesQuery = z.strictObject({
   after: meta(z.optional(id('after')), {
     description: 'A message id: return the messages just newer than it (polling).',
   }),
+  changedAfter: meta(z.optional(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER))), {
+    description:
+      "A conversation revision (a message's or the conversation's `revision`): the messages sent, edited, deleted or reacted to since, in the order they changed; nextCursor is the revision to ask after next.",
+  }),
 });
 
 // ---- bodies -----------------------------------------------------------------------------------
@@ -89,7 +101,10 @@ export const createConversationBody = z.strictObject({
 export const sendMessageBody = z.strictObject({
   content,
   clientMessageId: z.nullish(clientMessageId),
+  replyToId: meta(z.nullish(id('replyToId')), { description: 'A message of the same conversation this one answers.' }),
 });
+
+export const editMessageBody = z.strictObject({ content });
 
 export const addParticipantBody = z.strictObject({ userId: id('userId') });
 
@@ -103,11 +118,21 @@ export const messageSchema = meta(
     conversationId: z.guid(),
     senderId: z.nullable(z.guid()),
     kind: z.enum(messageKinds),
-    content: z.string(),
+    content: meta(z.nullable(z.string()), { description: 'null once deleted.' }),
     clientMessageId: z.nullable(z.string()),
     readAt: z.nullable(timestamp),
     createdAt: timestamp,
     updatedAt: timestamp,
+    editedAt: z.nullable(timestamp),
+    deletedAt: meta(z.nullable(timestamp), { description: 'Set on a tombstone: content is null, reactions are gone.' }),
+    revision: meta(z.number().check(z.int(), z.minimum(0)), {
+      description: "The conversation's revision at this message's last change.",
+    }),
+    reactions: meta(
+      z.array(z.object({ emoji: z.string(), count: z.number().check(z.int(), z.minimum(1)), me: z.boolean() })),
+      { description: 'In order of first use; `me`: the caller reacted with it.' },
+    ),
+    replyTo: z.nullable(z.object({ id: z.guid(), senderId: z.nullable(z.guid()), preview: z.nullable(z.string()) })),
   }),
   { id: 'Message' },
 );
@@ -138,6 +163,9 @@ export const conversationSchema = meta(
     unreadCount: meta(z.nullable(z.number().check(z.int(), z.minimum(0))), {
       description: "The caller's unread messages; null for an admin who is not a participant.",
     }),
+    revision: meta(z.number().check(z.int(), z.minimum(0)), {
+      description: 'Its newest change; pass it as changedAfter to get the messages that change after it.',
+    }),
   }),
   { id: 'Conversation' },
 );
@@ -151,6 +179,29 @@ export const messagePage = pageOf(messageSchema, 'MessagePage');
 export const readMarkSchema = meta(
   z.object({ conversationId: z.guid(), lastReadAt: z.nullable(timestamp), unreadCount: z.literal(0) }),
   { id: 'ReadMark' },
+);
+
+export const unreadMarkSchema = meta(
+  z.object({
+    conversationId: z.guid(),
+    lastReadAt: z.nullable(timestamp),
+    unreadCount: z.number().check(z.int(), z.minimum(0)),
+  }),
+  { id: 'UnreadMark' },
+);
+
+export const messageVersionsSchema = meta(
+  z.object({
+    items: z.array(
+      z.object({
+        version: z.number().check(z.int(), z.minimum(1)),
+        content: z.string(),
+        writtenAt: timestamp,
+        replacedAt: timestamp,
+      }),
+    ),
+  }),
+  { id: 'MessageVersions' },
 );
 
 export const unreadTotalSchema = meta(

@@ -1,4 +1,5 @@
 import { localSettings } from '../config';
+import { routeList } from '../http/routes';
 import { stageConfig } from '../infra/stage-config';
 
 /**
@@ -26,7 +27,7 @@ export interface CorsConfiguration {
 
 /** The same methods, headers and max age as the stack's `corsPreflight` (keep the two in step). */
 const deployed = {
-  allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+  allowMethods: [...new Set(routeList.map((r) => r.method))].sort(),
   allowHeaders: ['authorization', 'content-type'],
   exposeHeaders: ['retry-after'],
   maxAgeSeconds: 3600,

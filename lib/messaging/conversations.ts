@@ -43,7 +43,7 @@ import type {
  */
 function conversationColumns(me: RawBuilder<unknown>) {
   return sql`
-    c.id, c.type, c.subject, c.order_id, c.status, c.created_at, c.updated_at,
+    c.id, c.type, c.subject, c.order_id, c.status, c.created_at, c.updated_at, c.revision,
     ${participantsJson(sql`conversation_participants`, sql`c.id`)} AS participants,
     (SELECT ${messageJson('m', LAST_MESSAGE_PREVIEW_CODE_POINTS)}
        FROM messages m WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1) AS last_message,
@@ -138,7 +138,7 @@ export async function createConversation(
       (SELECT c.id FROM conversations c WHERE c.order_id = ${uuid(orderId)} AND c.type = 'order') AS existing_order_conversation,
       (SELECT json_build_object(
          'id', c.id, 'type', c.type, 'subject', c.subject, 'order_id', c.order_id, 'status', c.status,
-         'created_at', c.created_at, 'updated_at', c.updated_at, 'activity_at', c.updated_at,
+         'created_at', c.created_at, 'updated_at', c.updated_at, 'activity_at', c.updated_at, 'revision', c.revision,
          'last_message', NULL, 'unread_count', 0,
          'participants', ${participantsJson(sql`parts`, sql`c.id`)})
        FROM conv c) AS created,
@@ -156,7 +156,7 @@ export async function createConversation(
       conversationId: row.existing_order_conversation,
     });
   }
-  return { conversation: toConversation(row.created), audience: row.audience };
+  return { conversation: toConversation(row.created, caller.userId), audience: row.audience };
 }
 
 /** The caller's inbox: newest activity first, one index range over their participant rows. */
@@ -178,7 +178,7 @@ export async function listConversations(
     ORDER BY me.activity_at DESC, me.conversation_id DESC
     LIMIT ${page.limit + 1} OFFSET ${page.offset}
   `.execute(d.db);
-  return toConversationPage(rows, page.limit);
+  return toConversationPage(rows, page.limit, caller.userId);
 }
 
 /** Every conversation, for admins: newest activity first. */
@@ -207,7 +207,7 @@ export async function adminListConversations(
     ORDER BY c.updated_at DESC, c.id DESC
     LIMIT ${page.limit + 1} OFFSET ${page.offset}
   `.execute(d.db);
-  return toConversationPage(rows, page.limit);
+  return toConversationPage(rows, page.limit, caller.userId);
 }
 
 /** A conversation with its participants; participants only, or any admin. */
@@ -219,7 +219,7 @@ export async function getConversation(d: Domain, caller: Caller, conversationId:
     WHERE c.id = ${uuid(conversationId)} AND (me.user_id IS NOT NULL OR ${caller.isAdmin})
   `.execute(d.db);
   if (!rows[0]) throw new NotFoundError('conversation');
-  return toConversation(rows[0]);
+  return toConversation(rows[0], caller.userId);
 }
 
 /** The same, for the admin route: admins only. */
@@ -256,7 +256,7 @@ export async function adminSetConversationStatus(
   `.execute(d.db);
   const row = rows[0];
   if (!row) throw new NotFoundError('conversation');
-  return { conversation: toConversation(row), changed: row.changed, audience: row.audience ?? [] };
+  return { conversation: toConversation(row, caller.userId), changed: row.changed, audience: row.audience ?? [] };
 }
 
 /**
@@ -280,8 +280,8 @@ export async function announcement(
   const row = rows[0];
   if (!row) return { conversation: null, lastMessage: null, audience: [] };
   return {
-    conversation: toConversation(row),
-    lastMessage: row.newest ? toMessage(row.newest) : null,
+    conversation: toConversation(row, null),
+    lastMessage: row.newest ? toMessage(row.newest, null) : null,
     audience: row.audience,
   };
 }

@@ -9,6 +9,9 @@ export const domainErrorCodes = [
   'conversation_closed',
   'conversation_full',
   'order_conversation_exists',
+  'message_not_editable',
+  'message_deleted',
+  'too_many_reactions',
   'unknown_users',
   'rate_limited',
   'unavailable',
@@ -52,7 +55,13 @@ export class NotFoundError extends DomainError {
 
 export class ConflictError extends DomainError {
   readonly status = 409;
-  readonly code: 'conversation_closed' | 'conversation_full' | 'order_conversation_exists';
+  readonly code:
+    | 'conversation_closed'
+    | 'conversation_full'
+    | 'order_conversation_exists'
+    | 'message_not_editable'
+    | 'message_deleted'
+    | 'too_many_reactions';
   constructor(code: ConflictError['code'], message: string, details?: unknown) {
     super(message, details);
     this.code = code;

@@ -34,3 +34,6 @@ export const defaultLimits: MessagingLimits = {
   addParticipantLimit: 60,
   addParticipantWindowSeconds: 60,
 };
+
+/** Distinct reactions one person may put on one message. */
+export const MAX_REACTIONS_PER_USER = 20;

@@ -1,13 +1,15 @@
 import { sql } from 'kysely';
 import { text, uuid } from '../db/casts';
 import { normaliseContent } from './content';
-import { ConflictError, InvalidInputError, NotFoundError, RateLimitedError } from './errors';
-import { MESSAGE_PAGE_BYTE_BUDGET } from './limits';
+import { isSingleEmoji } from './emoji';
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError } from './errors';
+import { MAX_REACTIONS_PER_USER, MESSAGE_PAGE_BYTE_BUDGET } from './limits';
 import { type MessageRow, toMessage } from './rows';
-import { type Audience, type Domain, retryAfter, windowOf } from './sql';
-import type { Caller, Message, MessagePageRequest, Page, SendMessageInput, SendResult } from './types';
+import { type Audience, type AudienceByUser, type Domain, retryAfter, windowOf } from './sql';
+import { toIso } from './time';
+import type { Caller, Message, MessagePageRequest, MessageVersion, Page, SendMessageInput, SendResult } from './types';
 
-/** Messages: reading a page, and sending. Each operation is one statement. */
+/** Messages: reading a page, sending, editing, deleting, reacting. Each operation is one statement. */
 
 /**
  * A page of messages, always returned oldest first.
@@ -24,17 +26,25 @@ export async function listMessages(
   conversationId: string,
   request: MessagePageRequest,
 ): Promise<Page<Message>> {
-  if (request.before && request.after) {
-    throw new InvalidInputError('use either before or after, not both', { field: 'before' });
+  const cursors = [request.before, request.after, request.changedAfter].filter((c) => c !== undefined);
+  if (cursors.length > 1) {
+    throw new InvalidInputError('use one of before, after and changedAfter', {
+      field: request.before ? 'before' : 'after',
+    });
   }
   const anchorId = request.before ?? request.after ?? null;
   const forward = Boolean(request.after);
-  // The function messages_list (migration 0004): one statement whose plans the session keeps.
-  const { rows } = await sql<
-    MessageRow & { outcome: 'ok' | 'not_found' | 'bad_anchor'; fetched: number }
-  >`/* messages.list */
+  const changedAfter = request.changedAfter ?? null;
+  // The function messages_list (migrations 0004, 0006): one statement whose plans the session keeps.
+  const { rows } = await sql<{
+    outcome: 'ok' | 'not_found' | 'bad_anchor';
+    fetched: number;
+    message: MessageRow | null;
+    revision: number | string | null;
+  }>`/* messages.list */
     SELECT * FROM messages_list(${uuid(conversationId)}, ${uuid(caller.userId)}, ${caller.isAdmin}, ${uuid(anchorId)},
-      ${forward}, ${sql.lit(request.limit)}, ${sql.lit(request.offset)}, ${sql.lit(MESSAGE_PAGE_BYTE_BUDGET)})
+      ${forward}, cast(${changedAfter === null ? null : String(changedAfter)} as bigint), ${sql.lit(request.limit)},
+      ${sql.lit(request.offset)}, ${sql.lit(MESSAGE_PAGE_BYTE_BUDGET)})
   `.execute(d.db);
   const head = rows[0]!;
   if (head.outcome === 'not_found') throw new NotFoundError('conversation');
@@ -43,13 +53,18 @@ export async function listMessages(
       field: request.before ? 'before' : 'after',
     });
   }
-  const items = rows.filter((r) => r.id !== null).map(toMessage);
+  const kept = rows.filter((r) => r.message !== null);
+  const items = kept.map((r) => toMessage(r.message!, caller.userId));
   const hasMore = head.fetched > items.length;
+  if (changedAfter !== null) {
+    const last = kept[kept.length - 1];
+    return { items, nextCursor: hasMore && last ? String(last.revision) : null };
+  }
   const edge = forward ? items[items.length - 1] : items[0];
   return { items, nextCursor: hasMore && edge ? edge.id : null };
 }
 
-type SendOutcome = 'created' | 'existing' | 'not_found' | 'closed' | 'rate_limited';
+type SendOutcome = 'created' | 'existing' | 'not_found' | 'bad_reply' | 'closed' | 'rate_limited';
 
 /**
  * Sends a message (the function `messages_send`, one statement): membership, an earlier message
@@ -73,18 +88,163 @@ export async function sendMessage(
   }>`/* messages.send */
     SELECT outcome, retry_after, message, to_json(audience) AS audience FROM messages_send(
       ${uuid(conversationId)}, ${uuid(caller.userId)}, ${text(content)}, ${text(input.clientMessageId)},
-      ${sql.lit(sendLimit)}, ${windowOf(sendWindowSeconds)})
+      ${uuid(input.replyToId)}, ${sql.lit(sendLimit)}, ${windowOf(sendWindowSeconds)})
   `.execute(d.db);
   const row = rows[0]!;
   switch (row.outcome) {
     case 'created':
     case 'existing':
-      return { message: toMessage(row.message!), created: row.outcome === 'created', audience: row.audience ?? [] };
+      return {
+        message: toMessage(row.message!, caller.userId),
+        created: row.outcome === 'created',
+        audience: row.audience ?? [],
+      };
     case 'not_found':
       throw new NotFoundError('conversation');
+    case 'bad_reply':
+      throw new InvalidInputError('replyToId is not a message of this conversation', { field: 'replyToId' });
     case 'closed':
       throw new ConflictError('conversation_closed', 'The conversation is closed and accepts no new messages');
     case 'rate_limited':
       throw new RateLimitedError(retryAfter(row.retry_after, sendWindowSeconds), 'messages');
   }
+}
+
+/**
+ * The sender edits their own message (the function `messages_edit`, one statement): the earlier
+ * content is kept as a version for moderation, and the conversation's revision moves. Editing to
+ * the same content changes nothing.
+ */
+export async function editMessage(
+  d: Domain,
+  caller: Caller,
+  messageId: string,
+  input: { content: string },
+): Promise<{ message: Message; changed: boolean; seenBy: (viewer: string) => Message } & AudienceByUser> {
+  const content = normaliseContent(input.content);
+  const { rows } = await sql<{
+    outcome: 'ok' | 'unchanged' | 'not_found' | 'not_editable' | 'forbidden' | 'closed';
+    message: MessageRow | null;
+    audience: Record<string, string[]> | null;
+  }>`/* messages.edit */
+    SELECT outcome, message, audience FROM messages_edit(${uuid(messageId)}, ${uuid(caller.userId)}, ${text(content)})
+  `.execute(d.db);
+  const row = rows[0]!;
+  switch (row.outcome) {
+    case 'ok':
+    case 'unchanged':
+      return {
+        message: toMessage(row.message!, caller.userId),
+        changed: row.outcome === 'ok',
+        audienceByUser: row.audience ?? {},
+        seenBy: (viewer) => toMessage(row.message!, viewer),
+      };
+    case 'not_found':
+      throw new NotFoundError('message');
+    case 'forbidden':
+      throw new ForbiddenError('Only the sender edits a message');
+    case 'not_editable':
+      throw new ConflictError('message_not_editable', 'System messages and deleted messages cannot be edited');
+    case 'closed':
+      throw new ConflictError('conversation_closed', 'The conversation is closed');
+  }
+}
+
+/**
+ * Deletes a message (the function `messages_delete`, one statement): the sender, or an admin
+ * anywhere. It stays as a tombstone; those who had not read it have one unread less. Deleting a
+ * tombstone again answers it as it is.
+ */
+export async function deleteMessage(
+  d: Domain,
+  caller: Caller,
+  messageId: string,
+): Promise<{ message: Message; changed: boolean } & Audience> {
+  const { rows } = await sql<{
+    outcome: 'ok' | 'already' | 'not_found' | 'forbidden';
+    message: MessageRow | null;
+    audience: string[] | null;
+  }>`/* messages.delete */
+    SELECT outcome, message, to_json(audience) AS audience
+      FROM messages_delete(${uuid(messageId)}, ${uuid(caller.userId)}, ${caller.isAdmin})
+  `.execute(d.db);
+  const row = rows[0]!;
+  switch (row.outcome) {
+    case 'ok':
+    case 'already':
+      return {
+        message: toMessage(row.message!, caller.userId),
+        changed: row.outcome === 'ok',
+        audience: row.audience ?? [],
+      };
+    case 'not_found':
+      throw new NotFoundError('message');
+    case 'forbidden':
+      throw new ForbiddenError('Only the sender or an admin deletes a message');
+  }
+}
+
+/**
+ * Adds or removes the caller's reaction (the function `messages_react`, one statement).
+ * Idempotent either way; at most MAX_REACTIONS_PER_USER distinct reactions per user and message.
+ */
+export async function react(
+  d: Domain,
+  caller: Caller,
+  messageId: string,
+  emoji: string,
+  add: boolean,
+): Promise<{ message: Message; changed: boolean; seenBy: (viewer: string) => Message } & AudienceByUser> {
+  if (!isSingleEmoji(emoji)) throw new InvalidInputError('emoji must be exactly one emoji', { field: 'emoji' });
+  const { rows } = await sql<{
+    outcome: 'ok' | 'unchanged' | 'not_found' | 'deleted' | 'closed' | 'too_many';
+    message: MessageRow | null;
+    audience: Record<string, string[]> | null;
+  }>`/* messages.react */
+    SELECT outcome, message, audience
+      FROM messages_react(${uuid(messageId)}, ${uuid(caller.userId)}, ${text(emoji)}, ${add}, ${sql.lit(MAX_REACTIONS_PER_USER)})
+  `.execute(d.db);
+  const row = rows[0]!;
+  switch (row.outcome) {
+    case 'ok':
+    case 'unchanged':
+      return {
+        message: toMessage(row.message!, caller.userId),
+        changed: row.outcome === 'ok',
+        audienceByUser: row.audience ?? {},
+        seenBy: (viewer) => toMessage(row.message!, viewer),
+      };
+    case 'not_found':
+      throw new NotFoundError('message');
+    case 'deleted':
+      throw new ConflictError('message_deleted', 'The message is deleted');
+    case 'closed':
+      throw new ConflictError('conversation_closed', 'The conversation is closed');
+    case 'too_many':
+      throw new ConflictError(
+        'too_many_reactions',
+        `At most ${MAX_REACTIONS_PER_USER} different reactions per person and message`,
+      );
+  }
+}
+
+/** A message's earlier contents, oldest first: admins only (moderation). */
+export async function listMessageVersions(d: Domain, caller: Caller, messageId: string): Promise<MessageVersion[]> {
+  if (!caller.isAdmin) throw new ForbiddenError('This needs the admin group');
+  const { rows } = await sql<{
+    exists: boolean;
+    versions: Array<{ version: number; content: string; written_at: string; replaced_at: string }> | null;
+  }>`/* messages.versions */
+    SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = ${uuid(messageId)}) AS exists,
+      (SELECT json_agg(json_build_object('version', v.version, 'content', v.content, 'written_at', v.written_at,
+                                         'replaced_at', v.replaced_at) ORDER BY v.version)
+         FROM message_versions v WHERE v.message_id = ${uuid(messageId)}) AS versions
+  `.execute(d.db);
+  if (!rows[0]?.exists) throw new NotFoundError('message');
+  return (rows[0].versions ?? []).map((v) => ({
+    version: v.version,
+    content: v.content,
+    writtenAt: toIso(v.written_at),
+    replacedAt: toIso(v.replaced_at),
+  }));
 }

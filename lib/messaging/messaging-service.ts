@@ -17,12 +17,14 @@ import type {
   CreateConversationInput,
   Message,
   MessagePageRequest,
+  MessageVersion,
   Page,
   PageRequest,
   Participant,
   ReadMark,
   SendMessageInput,
   SendResult,
+  UnreadMark,
   UnreadTotal,
 } from './types';
 import * as users from './users';
@@ -51,6 +53,18 @@ export class MessagingService {
     private readonly publisher: Publisher = silentPublisher,
   ) {
     this.domain = { db, limits: { ...defaultLimits, ...limits } };
+  }
+
+  /**
+   * A Message that differs per reader (its reactions' `me`): each participant's devices get the
+   * message as that participant sees it, made from the same row: still no further statement.
+   */
+  private async pushPerReader(audienceByUser: Record<string, string[]>, seenBy: (viewer: string) => Message) {
+    await Promise.all(
+      Object.entries(audienceByUser).map(([viewer, connectionIds]) =>
+        this.push(connectionIds, frame('message.updated', seenBy(viewer))),
+      ),
+    );
   }
 
   /** Sends one frame to the connections a write returned; forgets the ones API Gateway calls gone. */
@@ -128,6 +142,55 @@ export class MessagingService {
     const { message, receipt, audience } = await readMarks.markMessageRead(this.domain, caller, messageId);
     if (receipt) await this.push(audience, frame('conversation.read', receipt));
     return message;
+  }
+
+  async editMessage(caller: Caller, messageId: string, input: { content: string }): Promise<Message> {
+    const { message, changed, audienceByUser, seenBy } = await messages.editMessage(
+      this.domain,
+      caller,
+      messageId,
+      input,
+    );
+    if (changed) await this.pushPerReader(audienceByUser, seenBy);
+    return message;
+  }
+
+  async deleteMessage(caller: Caller, messageId: string): Promise<Message> {
+    const { message, changed, audience } = await messages.deleteMessage(this.domain, caller, messageId);
+    if (changed) await this.push(audience, frame('message.deleted', message));
+    return message;
+  }
+
+  async addReaction(caller: Caller, messageId: string, emoji: string): Promise<Message> {
+    const { message, changed, audienceByUser, seenBy } = await messages.react(
+      this.domain,
+      caller,
+      messageId,
+      emoji,
+      true,
+    );
+    if (changed) await this.pushPerReader(audienceByUser, seenBy);
+    return message;
+  }
+
+  async removeReaction(caller: Caller, messageId: string, emoji: string): Promise<Message> {
+    const { message, changed, audienceByUser, seenBy } = await messages.react(
+      this.domain,
+      caller,
+      messageId,
+      emoji,
+      false,
+    );
+    if (changed) await this.pushPerReader(audienceByUser, seenBy);
+    return message;
+  }
+
+  adminListMessageVersions(caller: Caller, messageId: string): Promise<MessageVersion[]> {
+    return messages.listMessageVersions(this.domain, caller, messageId);
+  }
+
+  markMessageUnread(caller: Caller, messageId: string): Promise<UnreadMark> {
+    return readMarks.markMessageUnread(this.domain, caller, messageId);
   }
 
   async markConversationRead(caller: Caller, conversationId: string): Promise<ReadMark> {

@@ -187,16 +187,17 @@ export class OrderProjection {
         RETURNING id
       ),
       conv AS (
-        INSERT INTO conversations (type, order_id, subject, status, last_message_seq)
-        SELECT 'order', ord.id, ${text(event.orderId)}, ${closes ? 'closed' : 'active'}, 1 FROM ord
+        INSERT INTO conversations (type, order_id, subject, status, last_message_seq, revision)
+        SELECT 'order', ord.id, ${text(event.orderId)}, ${closes ? 'closed' : 'active'}, 1, 1 FROM ord
         ON CONFLICT (order_id) WHERE type = 'order' DO UPDATE SET
           status = excluded.status,
-          last_message_seq = conversations.last_message_seq + 1
-        RETURNING id, last_message_seq, ${inserted}
+          last_message_seq = conversations.last_message_seq + 1,
+          revision = conversations.revision + 1
+        RETURNING id, last_message_seq, revision, ${inserted}
       ),
       posted AS (
-        INSERT INTO messages (conversation_id, seq, sender_id, kind, content)
-        SELECT conv.id, conv.last_message_seq, NULL, 'system', ${text(statusMessage(event.status))} FROM conv
+        INSERT INTO messages (conversation_id, seq, sender_id, kind, content, revision)
+        SELECT conv.id, conv.last_message_seq, NULL, 'system', ${text(statusMessage(event.status))}, conv.revision FROM conv
       )
       SELECT (SELECT id FROM conv) AS conversation_id, EXISTS (SELECT 1 FROM ord) AS applied,
         coalesce((SELECT inserted FROM conv), false) AS created

@@ -1,53 +1,45 @@
-import { type RawBuilder, sql } from 'kysely';
+import { sql } from 'kysely';
 import { uuid } from '../db/casts';
 import { NotFoundError } from './errors';
 import { type MessageRow, toMessage } from './rows';
-import { type Audience, audienceOf, type Domain, messageColumns } from './sql';
+import type { Audience, Domain } from './sql';
 import { toIsoOrNull } from './time';
-import type { Caller, Message, ReadMark, ReadReceipt, UnreadTotal } from './types';
+import type { Caller, Message, ReadMark, ReadReceipt, UnreadMark, UnreadTotal } from './types';
 
 /**
  * Read marks: each participant's mark is a message seq, moved only forward; the unread count
  * kept on their participant row is moved with it, exactly. Each operation is one statement.
  */
 
-/**
- * The messages a read-mark move reads first (others sent them, nobody has read them), locked in
- * seq order and skipping rows another reader holds: that reader is stamping them already, and
- * concurrent readers can never wait on each other in a cycle.
- */
-const firstReads = (target: RawBuilder<unknown>, readerId: string) => sql`
-  SELECT m.id FROM messages m, ${target} t
-   WHERE m.conversation_id = t.conversation_id AND m.seq > t.old_seq AND m.seq <= t.seq
-     AND m.read_at IS NULL AND m.sender_id IS DISTINCT FROM ${uuid(readerId)}
-   ORDER BY m.seq
-   FOR UPDATE OF m SKIP LOCKED`;
+interface MoveRow {
+  outcome: 'ok' | 'not_found';
+  conversation_id: string | null;
+  moved: boolean;
+  last_read_at: Date | string | null;
+  last_read_message_id: string | null;
+  message: MessageRow | null;
+  audience: string[] | null;
+}
 
 /**
- * Others' messages between a participant row's current read mark and a target's seq: what moving
- * the mark there makes read. Evaluated on the row as it is when the UPDATE takes its lock, and
- * every message up to the target committed before the target did, so the count is exact.
+ * Moves the caller's read mark forward (the function `read_marks_move`, one statement): to a
+ * message, or to the conversation's newest. The caller's participant row is locked first (the
+ * lock order every statement keeps: conversation, participants, messages) and the messages are
+ * counted after it in a fresh snapshot, so the count is exact against concurrent sends and
+ * deletes. Messages others sent that nobody had read get their `read_at`.
  */
-const unreadBetween = (participant: RawBuilder<unknown>, target: RawBuilder<unknown>) => sql`(
-  SELECT count(*) FROM messages m
-   WHERE m.conversation_id = ${participant}.conversation_id
-     AND m.seq > ${participant}.last_read_seq AND m.seq <= ${target}.seq
-     AND m.sender_id IS DISTINCT FROM ${participant}.user_id)`;
-
-/**
- * The caller's participant row is locked first, before any message row: the lock order every
- * statement keeps (conversation, then participants, then messages). Deleting an order's
- * conversation cascades through participants before messages; a read mark that stamped messages
- * first and then waited for its participant row would deadlock with it.
- */
-const lockOwnMark = sql`FOR NO KEY UPDATE OF p`;
-
-/** Moves the caller's own mark (alias `p`) forward to the target's seq, never back. */
-const moveMark = (caller: Caller) => sql`
-  UPDATE conversation_participants p
-     SET last_read_seq = t.seq, last_read_at = now(), unread_count = p.unread_count - ${unreadBetween(sql`p`, sql`t`)}
-    FROM target t
-   WHERE p.conversation_id = t.conversation_id AND p.user_id = ${uuid(caller.userId)} AND p.last_read_seq < t.seq`;
+async function moveMark(d: Domain, caller: Caller, conversationId: string | null, messageId: string | null) {
+  const { rows } = await sql<MoveRow>`/* read_marks.move */
+    SELECT outcome, conversation_id, moved, last_read_at, last_read_message_id, message, to_json(audience) AS audience
+      FROM read_marks_move(${uuid(caller.userId)}, ${uuid(conversationId)}, ${uuid(messageId)})
+  `.execute(d.db);
+  const row = rows[0]!;
+  const receipt =
+    row.outcome === 'ok' && row.moved
+      ? receiptOf(caller, row.conversation_id!, row.last_read_at!, row.last_read_message_id)
+      : null;
+  return { row, receipt, audience: row.audience ?? [] };
+}
 
 /**
  * Moves the caller's read mark forward to this message (never back), and stamps `read_at` on
@@ -58,36 +50,9 @@ export async function markMessageRead(
   caller: Caller,
   messageId: string,
 ): Promise<{ message: Message; receipt: ReadReceipt | null } & Audience> {
-  const { rows } = await sql<
-    MessageRow & { marked_at: Date | string | null; audience: string[] | null }
-  >`/* read_marks.mark_message */
-    WITH target AS (
-      SELECT m.id, m.conversation_id, m.seq, p.last_read_seq AS old_seq
-      FROM messages m
-      JOIN conversation_participants p ON p.conversation_id = m.conversation_id AND p.user_id = ${uuid(caller.userId)}
-      WHERE m.id = ${uuid(messageId)}
-      ${lockOwnMark}
-    ),
-    mark AS (${moveMark(caller)} RETURNING p.conversation_id, p.last_read_at),
-    stamped AS (
-      UPDATE messages m SET read_at = now()
-      FROM (${firstReads(sql`target`, caller.userId)}) AS f
-      WHERE m.id = f.id
-      RETURNING m.id, m.read_at
-    )
-    SELECT ${messageColumns('m', { read_at: sql`coalesce(s.read_at, m.read_at)` })},
-      (SELECT last_read_at FROM mark) AS marked_at,
-      (SELECT ${audienceOf(sql`mark.conversation_id`, caller.userId)} FROM mark) AS audience
-    FROM target t JOIN messages m ON m.id = t.id LEFT JOIN stamped s ON s.id = m.id
-  `.execute(d.db);
-  const row = rows[0];
-  if (!row) throw new NotFoundError('message');
-  const message = toMessage(row);
-  return {
-    message,
-    receipt: row.marked_at === null ? null : receiptOf(caller, message.conversationId, row.marked_at, message.id),
-    audience: row.audience ?? [],
-  };
+  const { row, receipt, audience } = await moveMark(d, caller, null, messageId);
+  if (row.outcome === 'not_found') throw new NotFoundError('message');
+  return { message: toMessage(row.message!, caller.userId), receipt, audience };
 }
 
 /** A read receipt: the reader's mark moved to this message. */
@@ -101,42 +66,32 @@ export async function markConversationRead(
   caller: Caller,
   conversationId: string,
 ): Promise<{ mark: ReadMark; receipt: ReadReceipt | null } & Audience> {
+  const { row, receipt, audience } = await moveMark(d, caller, conversationId, null);
+  if (row.outcome === 'not_found') throw new NotFoundError('conversation');
+  const mark: ReadMark = { conversationId, lastReadAt: toIsoOrNull(row.last_read_at), unreadCount: 0 };
+  return { mark, receipt, audience };
+}
+
+/**
+ * Moves the caller's read mark back to just before this message (the one deliberate exception to
+ * "never backwards"): the unread count becomes the messages others sent from it on, recounted
+ * (deleted ones never count).
+ */
+export async function markMessageUnread(d: Domain, caller: Caller, messageId: string): Promise<UnreadMark> {
   const { rows } = await sql<{
-    conversation_id: string;
+    outcome: 'ok' | 'not_found';
+    conversation_id: string | null;
     last_read_at: Date | string | null;
-    moved: boolean;
-    last_read_message_id: string | null;
-    audience: string[] | null;
-  }>`/* read_marks.mark_conversation */
-    WITH target AS (
-      SELECT p.conversation_id, p.last_read_seq AS old_seq, p.last_read_at, c.last_message_seq AS seq
-      FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
-      WHERE p.conversation_id = ${uuid(conversationId)} AND p.user_id = ${uuid(caller.userId)}
-      ${lockOwnMark}
-    ),
-    mark AS (${moveMark(caller)} RETURNING p.last_read_at),
-    stamped AS (
-      UPDATE messages m SET read_at = now()
-      FROM (${firstReads(sql`target`, caller.userId)}) AS f
-      WHERE m.id = f.id
-    )
-    SELECT t.conversation_id, coalesce((SELECT last_read_at FROM mark), t.last_read_at) AS last_read_at,
-      EXISTS (SELECT 1 FROM mark) AS moved,
-      (SELECT m.id FROM messages m WHERE m.conversation_id = t.conversation_id AND m.seq = t.seq) AS last_read_message_id,
-      (SELECT ${audienceOf(sql`t.conversation_id`, caller.userId)} FROM mark) AS audience
-    FROM target t
+    unread_count: number | null;
+  }>`/* read_marks.mark_unread */
+    SELECT * FROM read_marks_mark_unread(${uuid(caller.userId)}, ${uuid(messageId)})
   `.execute(d.db);
-  const row = rows[0];
-  if (!row) throw new NotFoundError('conversation');
-  const mark: ReadMark = {
-    conversationId: row.conversation_id,
-    lastReadAt: toIsoOrNull(row.last_read_at),
-    unreadCount: 0,
-  };
+  const row = rows[0]!;
+  if (row.outcome === 'not_found') throw new NotFoundError('message');
   return {
-    mark,
-    receipt: row.moved ? receiptOf(caller, row.conversation_id, row.last_read_at!, row.last_read_message_id) : null,
-    audience: row.audience ?? [],
+    conversationId: row.conversation_id!,
+    lastReadAt: toIsoOrNull(row.last_read_at),
+    unreadCount: Number(row.unread_count),
   };
 }
 

@@ -10,16 +10,23 @@ import type { Conversation, Message, Page, Participant } from './types';
  */
 type Time = Date | string;
 
+/** A message as message_json (migration 0006) builds it. */
 export interface MessageRow {
   id: string;
   conversation_id: string;
   sender_id: string | null;
   kind: Message['kind'];
-  content: string;
+  content: string | null;
   client_message_id: string | null;
   read_at: Time | null;
   created_at: Time;
   updated_at: Time;
+  edited_at: Time | null;
+  deleted_at: Time | null;
+  revision: number | string;
+  /** In order of first use, with who reacted: the API shows counts and whether the reader is one. */
+  reactions: Array<{ emoji: string; users: string[] }> | null;
+  reply_to: { id: string; sender_id: string | null; preview: string | null } | null;
 }
 
 export interface ParticipantRow {
@@ -40,11 +47,13 @@ export interface ConversationRow {
   participants: ParticipantRow[] | null;
   last_message: MessageRow | null;
   unread_count: number | null;
+  revision: number | string;
   /** The time the listing is ordered and paged by. */
   activity_at: Time;
 }
 
-export function toMessage(row: MessageRow): Message {
+/** A message as `viewer` sees it: the reactions say whether the viewer is among those who reacted. */
+export function toMessage(row: MessageRow, viewer: string | null): Message {
   return {
     id: row.id,
     conversationId: row.conversation_id,
@@ -55,6 +64,17 @@ export function toMessage(row: MessageRow): Message {
     readAt: toIsoOrNull(row.read_at),
     createdAt: toIso(row.created_at),
     updatedAt: toIso(row.updated_at),
+    editedAt: toIsoOrNull(row.edited_at),
+    deletedAt: toIsoOrNull(row.deleted_at),
+    revision: Number(row.revision),
+    reactions: (row.reactions ?? []).map((r) => ({
+      emoji: r.emoji,
+      count: r.users.length,
+      me: viewer !== null && r.users.includes(viewer),
+    })),
+    replyTo: row.reply_to
+      ? { id: row.reply_to.id, senderId: row.reply_to.sender_id, preview: row.reply_to.preview }
+      : null,
   };
 }
 
@@ -67,7 +87,7 @@ export function toParticipant(row: ParticipantRow): Participant {
   };
 }
 
-export function toConversation(row: ConversationRow): Conversation {
+export function toConversation(row: ConversationRow, viewer: string | null): Conversation {
   return {
     id: row.id,
     type: row.type,
@@ -77,17 +97,18 @@ export function toConversation(row: ConversationRow): Conversation {
     createdAt: toIso(row.created_at),
     updatedAt: toIso(row.updated_at),
     participants: (row.participants ?? []).map(toParticipant),
-    lastMessage: row.last_message ? toMessage(row.last_message) : null,
+    lastMessage: row.last_message ? toMessage(row.last_message, viewer) : null,
     unreadCount: row.unread_count,
+    revision: Number(row.revision),
   };
 }
 
 /** A page of conversations fetched with `limit + 1` rows: the extra row says there is more. */
-export function toConversationPage(rows: ConversationRow[], limit: number): Page<Conversation> {
+export function toConversationPage(rows: ConversationRow[], limit: number, viewer: string): Page<Conversation> {
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   return {
-    items: items.map(toConversation),
+    items: items.map((row) => toConversation(row, viewer)),
     nextCursor:
       rows.length > limit && last ? encodeActivityCursor({ activityAt: toIso(last.activity_at), id: last.id }) : null,
   };

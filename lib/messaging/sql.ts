@@ -17,40 +17,15 @@ export interface Domain {
   limits: MessagingLimits;
 }
 
-const MESSAGE_COLUMNS = [
-  'id',
-  'conversation_id',
-  'sender_id',
-  'kind',
-  'content',
-  'client_message_id',
-  'read_at',
-  'created_at',
-  'updated_at',
-] as const satisfies ReadonlyArray<keyof MessageRow>;
-
-type MessageColumn = (typeof MESSAGE_COLUMNS)[number];
-
-/** One value per message column: the alias's own column unless an override says otherwise. */
-function messageValues(alias: string, overrides: Partial<Record<MessageColumn, RawBuilder<unknown>>>) {
-  return MESSAGE_COLUMNS.map((column) => [column, overrides[column] ?? sql.ref(`${alias}.${column}`)] as const);
-}
-
-/** The columns of a message row (`m.id, m.conversation_id, …`), as MessageRow names them. */
-export function messageColumns(
-  alias: string,
-  overrides: Partial<Record<MessageColumn, RawBuilder<unknown>>> = {},
-): RawBuilder<MessageRow> {
-  return sql.join(messageValues(alias, overrides).map(([column, value]) => sql`${value} AS ${sql.id(column)}`));
-}
-
-/** A message as JSON with its column names; `previewCodePoints` cuts the content (inbox previews). */
+/**
+ * A message as the API's JSON with its column names (migration 0006's `message_json`, the one
+ * place its shape is written: the PL/pgSQL functions return it too); `previewCodePoints` cuts the
+ * content (inbox previews). Maps with toMessage.
+ */
 export function messageJson(alias: string, previewCodePoints?: number): RawBuilder<MessageRow> {
-  const overrides =
-    previewCodePoints === undefined
-      ? {}
-      : { content: sql`left(${sql.ref(`${alias}.content`)}, ${sql.lit(previewCodePoints)})` };
-  return sql`json_build_object(${sql.join(messageValues(alias, overrides).map(([column, value]) => sql`${sql.lit(column)}, ${value}`))})`;
+  return previewCodePoints === undefined
+    ? sql`message_json(${sql.ref(alias)})`
+    : sql`message_json(${sql.ref(alias)}, ${sql.lit(previewCodePoints)})`;
 }
 
 /** A participant as JSON with its column names (maps with toParticipant). */
@@ -83,6 +58,11 @@ export function visibleTo(caller: Caller, conversationId: RawBuilder<unknown>): 
  */
 export interface Audience {
   audience: string[];
+}
+
+/** The same by participant (user id → connection ids), for frames that differ per reader. */
+export interface AudienceByUser {
+  audienceByUser: Record<string, string[]>;
 }
 
 /**

@@ -14,11 +14,36 @@ export interface Message {
   conversationId: string;
   senderId: string | null;
   kind: MessageKind;
-  content: string;
+  /** null once deleted (a tombstone). */
+  content: string | null;
   clientMessageId: string | null;
   readAt: string | null;
   createdAt: string;
   updatedAt: string;
+  editedAt: string | null;
+  deletedAt: string | null;
+  /** The conversation's revision at this message's last change (send, edit, delete, reaction). */
+  revision: number;
+  /** In order of first use; `me`: the reader is one of those who reacted. */
+  reactions: Reaction[];
+  /** The message this one answers; preview null when that one is deleted. */
+  replyTo: { id: string; senderId: string | null; preview: string | null } | null;
+}
+
+export interface Reaction {
+  emoji: string;
+  count: number;
+  me: boolean;
+}
+
+/** An earlier content of a message, kept for moderation. */
+export interface MessageVersion {
+  version: number;
+  content: string;
+  /** When this content was written (sent, or the edit that wrote it). */
+  writtenAt: string;
+  /** When an edit or the deletion replaced it. */
+  replacedAt: string;
 }
 
 export interface Participant {
@@ -41,6 +66,8 @@ export interface Conversation {
   lastMessage: Message | null;
   /** The caller's unread count; null when the caller (an admin) is not a participant. */
   unreadCount: number | null;
+  /** Its newest change: `changedAfter` on the message list returns what changed since. */
+  revision: number;
 }
 
 export interface Page<T> {
@@ -68,6 +95,8 @@ export interface PageRequest {
 export interface MessagePageRequest {
   limit: number;
   offset: number;
+  /** A conversation revision: return the messages changed since, in the order they changed. */
+  changedAfter?: number;
   /** A message id: return messages older than it. */
   before?: string;
   /** A message id: return messages newer than it, oldest first. */
@@ -84,6 +113,8 @@ export interface CreateConversationInput {
 export interface SendMessageInput {
   content: string;
   clientMessageId?: string | null;
+  /** A message of the same conversation this one answers. */
+  replyToId?: string | null;
 }
 
 export interface SendResult {
@@ -106,6 +137,13 @@ export interface ReadReceipt {
   lastReadAt: string;
   /** The newest message the reader has read. */
   lastReadMessageId: string | null;
+}
+
+/** Where a mark-unread left the caller's read mark. */
+export interface UnreadMark {
+  conversationId: string;
+  lastReadAt: string | null;
+  unreadCount: number;
 }
 
 export interface UnreadTotal {

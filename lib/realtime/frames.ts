@@ -10,6 +10,10 @@ export interface ServerFrames {
   'conversation.created': Conversation;
   /** To every participant, the sender's other devices included; system messages too. */
   'message.created': Message;
+  /** Edited, or its reactions changed: the Message as each recipient sees it. */
+  'message.updated': Message;
+  /** The tombstone: content null, deletedAt set. */
+  'message.deleted': Message;
   /** A read receipt, to the other participants. */
   'conversation.read': ReadReceipt;
   /** To the participants, the new one included. */
@@ -39,6 +43,14 @@ export const frameTable: Record<FrameType, { to: string; data: string }> = {
   'message.created': {
     to: "every participant, the sender's other devices included; system messages too",
     data: 'a Message',
+  },
+  'message.updated': {
+    to: 'every participant, when it is edited or its reactions change',
+    data: 'a Message, as that participant sees it (`reactions[].me` is theirs)',
+  },
+  'message.deleted': {
+    to: 'every participant',
+    data: 'the tombstone: a Message with `content` null and `deletedAt` set',
   },
   'conversation.read': {
     to: 'the other participants (a read receipt)',

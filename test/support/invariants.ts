@@ -67,7 +67,7 @@ export async function invariantViolations(
       SELECT p.conversation_id, p.user_id, p.unread_count AS kept,
              (SELECT count(*)::int FROM messages m
                WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
-                 AND m.sender_id IS DISTINCT FROM p.user_id) AS recounted
+                 AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL) AS recounted
         FROM conversation_participants p WHERE p.conversation_id IN ${conversations}) counts
      WHERE kept <> recounted`.execute(db);
   for (const r of unread.rows) {
@@ -85,6 +85,20 @@ export async function invariantViolations(
      WHERE (p.last_read_seq > c.last_message_seq OR p.last_read_seq < 0) AND c.id IN ${conversations}`.execute(db);
   for (const r of marks.rows)
     violations.push(`read mark of ${r.user_id} in ${r.conversation_id} is outside the conversation`);
+
+  // Revisions: every change took the next one under the conversation's lock, so a conversation's
+  // messages have distinct revisions and none is past the conversation's; a tombstone has no content.
+  const revisions = await sql<{ id: string; n: number; distinct_revisions: number; newest: number; revision: number }>`
+    SELECT c.id, count(m.id)::int AS n, count(DISTINCT m.revision)::int AS distinct_revisions,
+           coalesce(max(m.revision), 0)::int AS newest, c.revision::int AS revision
+      FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id
+     WHERE c.id IN ${conversations}
+     GROUP BY c.id, c.revision
+    HAVING count(m.id) <> count(DISTINCT m.revision) OR coalesce(max(m.revision), 0) > c.revision`.execute(db);
+  for (const r of revisions.rows)
+    violations.push(
+      `conversation ${r.id}: ${r.n} messages with ${r.distinct_revisions} distinct revisions, newest ${r.newest}, conversation at ${r.revision}`,
+    );
 
   const crowded = await sql<{ conversation_id: string; n: number }>`
     SELECT conversation_id, count(*)::int AS n FROM conversation_participants
@@ -116,7 +130,7 @@ export async function expectUnreadCountsExact(db: Kysely<Database>, ...conversat
     SELECT p.user_id, p.unread_count AS kept,
            (SELECT count(*)::int FROM messages m
              WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
-               AND m.sender_id IS DISTINCT FROM p.user_id) AS recounted
+               AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL) AS recounted
       FROM conversation_participants p
      WHERE p.conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversationIds)} as jsonb)))`.execute(
     db,
