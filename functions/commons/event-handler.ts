@@ -68,7 +68,9 @@ export function eventHandler<R extends EventRule>(
       { ...event, time: normaliseInstant(event.time) },
       runtime,
     );
-    logger.info('event projected', { ...base, orderId: (parsed.data as { orderId?: string }).orderId, ...outcome });
+    const { conversationId, applied, created, posted } = outcome;
+    const orderId = (parsed.data as { orderId?: string }).orderId;
+    logger.info('event projected', { ...base, orderId, conversationId, applied, created, posted: posted !== null });
     // Then the push, as after an HTTP write. A failure here must not make EventBridge retry an
     // event that is already applied: the participants catch up by polling.
     await runtime.messaging.announceOrderChange(outcome).catch((error: unknown) => {

@@ -6,8 +6,10 @@ import * as connections from './connections';
 import * as conversations from './conversations';
 import { defaultLimits, type MessagingLimits } from './limits';
 import * as messages from './messages';
+import type { ProjectionOutcome } from './order-projection';
 import * as participants from './participants';
 import * as readMarks from './read-marks';
+import { toMessage } from './rows';
 import type { Domain } from './sql';
 import type {
   AdminConversationFilters,
@@ -91,18 +93,24 @@ export class MessagingService {
   }
 
   /**
-   * After an order event: `conversation.created` when it made the order's conversation, and
-   * `message.created` for the status message it posted (one read, outside any HTTP request).
+   * After an order event: `conversation.created` when it made the order's conversation (one read:
+   * its participants arrive at the end of the projection's statement), and `message.created` for
+   * the status message it posted (returned by the projection's own statement).
    */
-  async announceOrderChange(change: { conversationId: string | null; created?: boolean; posted?: boolean }) {
-    if (!change.conversationId || !(change.created || change.posted)) return;
-    const { conversation, lastMessage, audience } = await conversations.announcement(
-      this.domain,
-      change.conversationId,
-    );
-    if (!conversation) return;
-    if (change.created) await this.push(audience, frame('conversation.created', conversation));
-    if (change.posted && lastMessage) await this.push(audience, frame('message.created', lastMessage));
+  async announceOrderChange(change: ProjectionOutcome): Promise<void> {
+    if (change.created && change.conversationId) {
+      const { conversation, lastMessage, audience } = await conversations.announcement(
+        this.domain,
+        change.conversationId,
+      );
+      if (!conversation) return;
+      await this.push(audience, frame('conversation.created', conversation));
+      if (change.posted && lastMessage) await this.push(audience, frame('message.created', lastMessage));
+      return;
+    }
+    if (change.posted) {
+      await this.push(change.posted.audience, frame('message.created', toMessage(change.posted.message, null)));
+    }
   }
 
   recordUser(userId: string, role: ParticipantRole): Promise<void> {

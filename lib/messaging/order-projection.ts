@@ -2,6 +2,8 @@ import { type Kysely, sql } from 'kysely';
 import { text, timestamptz, uuid } from '../db/casts';
 import type { Database } from '../db/schema';
 import { defaultClosingStatuses } from './limits';
+import type { MessageRow } from './rows';
+import { audienceOf } from './sql';
 
 export { defaultClosingStatuses };
 
@@ -49,8 +51,8 @@ export interface ProjectionOutcome {
   applied: boolean;
   /** This event made the order's conversation (its participants hear `conversation.created`). */
   created: boolean;
-  /** This event posted a status message (`message.created`). */
-  posted: boolean;
+  /** The status message this event posted (`message.created`) and who hears of it; null if none. */
+  posted: { message: MessageRow; audience: string[] } | null;
 }
 
 /**
@@ -102,7 +104,7 @@ export class OrderProjection {
       SELECT (SELECT id FROM conv) AS conversation_id, coalesce((SELECT inserted FROM conv), false) AS created
     `.execute(this.db);
     const conversationId = rows[0]?.conversation_id ?? null;
-    return { conversationId, applied: conversationId !== null, created: rows[0]?.created ?? false, posted: false };
+    return { conversationId, applied: conversationId !== null, created: rows[0]?.created ?? false, posted: null };
   }
 
   /**
@@ -144,7 +146,7 @@ export class OrderProjection {
       conversationId: row?.conversation_id ?? null,
       applied: row?.applied ?? false,
       created: row?.created ?? false,
-      posted: false,
+      posted: null,
     };
   }
 
@@ -160,6 +162,8 @@ export class OrderProjection {
       conversation_id: string | null;
       applied: boolean;
       created: boolean;
+      message: MessageRow | null;
+      audience: string[] | null;
     }>`/* orders.status_changed */
       WITH ord AS (
         INSERT INTO orders (id, status, status_version, status_changed_at, statuses_at_changed_at)
@@ -196,20 +200,24 @@ export class OrderProjection {
         RETURNING id, last_message_seq, revision, ${inserted}
       ),
       posted AS (
-        INSERT INTO messages (conversation_id, seq, sender_id, kind, content, revision)
+        INSERT INTO messages AS m (conversation_id, seq, sender_id, kind, content, revision)
         SELECT conv.id, conv.last_message_seq, NULL, 'system', ${text(statusMessage(event.status))}, conv.revision FROM conv
+        RETURNING m
       )
       SELECT (SELECT id FROM conv) AS conversation_id, EXISTS (SELECT 1 FROM ord) AS applied,
-        coalesce((SELECT inserted FROM conv), false) AS created
+        coalesce((SELECT inserted FROM conv), false) AS created,
+        -- The push's message and audience, so a status costs one statement (conv holds the
+        -- conversation's lock; a conversation this event creates gets its people only at the
+        -- statement's end, and is announced by a read afterwards).
+        (SELECT message_json(posted.m) FROM posted) AS message,
+        (SELECT ${audienceOf(sql`conv.id`)} FROM conv WHERE NOT conv.inserted) AS audience
     `.execute(this.db);
     const row = rows[0];
-    const conversationId = row?.conversation_id ?? null;
-    // A status is posted whenever it reaches the conversation.
     return {
-      conversationId,
+      conversationId: row?.conversation_id ?? null,
       applied: row?.applied ?? false,
       created: row?.created ?? false,
-      posted: conversationId !== null,
+      posted: row?.message ? { message: row.message, audience: row.audience ?? [] } : null,
     };
   }
 
@@ -226,6 +234,6 @@ export class OrderProjection {
       )
       SELECT (SELECT id FROM gone LIMIT 1) AS conversation_id
     `.execute(this.db);
-    return { conversationId: rows[0]?.conversation_id ?? null, applied: true, created: false, posted: false };
+    return { conversationId: rows[0]?.conversation_id ?? null, applied: true, created: false, posted: null };
   }
 }

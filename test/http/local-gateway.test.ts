@@ -190,7 +190,7 @@ describe('CORS as the deployed HTTP API configures it', () => {
       expect({ url, origin, status: response.status }).toEqual({ url, origin, status: 204 });
       expect(Object.fromEntries([...response.headers].filter(([name]) => name.startsWith('access-control-')))).toEqual({
         'access-control-allow-origin': allow,
-        'access-control-allow-methods': 'GET,POST,PATCH,DELETE',
+        'access-control-allow-methods': 'DELETE,GET,PATCH,POST,PUT',
         'access-control-allow-headers': 'authorization,content-type',
         'access-control-max-age': '3600',
       });

@@ -61,6 +61,47 @@ const recipes: Record<string, Recipe[]> = {
   ],
   markMessageRead: [(w) => stack.request('PATCH', `/v1/messages/${w.messageId}/read`, { token: w.bob.token })],
   markConversationRead: [(w) => stack.request('PATCH', `${c}/${w.conversationId}/read`, { token: w.bob.token })],
+  editMessage: [
+    (w) => stack.request('PATCH', `/v1/messages/${w.messageId}`, { token: w.alice.token, body: { content: 'edited' } }),
+    (w) => stack.request('PATCH', `/v1/messages/${w.messageId}`, { token: w.bob.token, body: { content: 'mine' } }),
+    (w) => stack.request('PATCH', `/v1/messages/${randomUUID()}`, { token: w.bob.token, body: { content: 'x' } }),
+    (w) => stack.request('PATCH', `/v1/messages/${w.messageId}`, { token: w.alice.token, body: { content: '' } }),
+  ],
+  deleteMessage: [
+    async (w) => {
+      const sent = await stack.request('POST', `${c}/${w.conversationId}/messages`, {
+        token: w.alice.token,
+        body: { content: 'to delete' },
+      });
+      return stack.request('DELETE', `/v1/messages/${sent.body.id}`, { token: w.alice.token });
+    },
+    (w) => stack.request('DELETE', `/v1/messages/${w.messageId}`, { token: w.bob.token }),
+  ],
+  addReaction: [
+    (w) =>
+      stack.request('PUT', `/v1/messages/${w.messageId}/reactions/${encodeURIComponent('👍🏽')}`, {
+        token: w.bob.token,
+      }),
+    (w) => stack.request('PUT', `/v1/messages/${w.messageId}/reactions/abc`, { token: w.bob.token }),
+    (w) =>
+      stack.request('PUT', `/v1/messages/${randomUUID()}/reactions/${encodeURIComponent('👍')}`, {
+        token: w.bob.token,
+      }),
+  ],
+  removeReaction: [
+    (w) =>
+      stack.request('DELETE', `/v1/messages/${w.messageId}/reactions/${encodeURIComponent('👍🏽')}`, {
+        token: w.bob.token,
+      }),
+  ],
+  markMessageUnread: [
+    (w) => stack.request('PATCH', `/v1/messages/${w.messageId}/unread`, { token: w.bob.token }),
+    (w) => stack.request('PATCH', `/v1/messages/${randomUUID()}/unread`, { token: w.bob.token }),
+  ],
+  adminListMessageVersions: [
+    (w) => stack.request('GET', `/v1/admin/messages/${w.messageId}/versions`, { token: w.admin.token }),
+    (w) => stack.request('GET', `/v1/admin/messages/${w.messageId}/versions`, { token: w.bob.token }),
+  ],
   addParticipant: [
     (w) =>
       stack.request('POST', `${c}/${w.conversationId}/participants`, {

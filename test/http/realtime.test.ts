@@ -163,6 +163,48 @@ describe(`real-time delivery through the local stack on ${backend}`, () => {
     expect(adminPhone.frames).toEqual([]);
   });
 
+  it('pushes edits and reactions as each reader sees them, and deletions as the tombstone', async () => {
+    const [alice, bob, outsider] = await Promise.all([stack.user(), stack.user(), stack.user()]);
+    const [alicePhone, bobPhone, outsiderPhone] = await devicesOf(alice, bob, outsider);
+    const conversation = await conversationWith(alice, bob);
+    const sent = await stack.request('POST', `/v1/messages/conversations/${conversation.id}/messages`, {
+      token: alice.token,
+      body: { content: 'typo' },
+    });
+    const edited = await stack.request('PATCH', `/v1/messages/${sent.body.id}`, {
+      token: alice.token,
+      body: { content: 'fixed' },
+    });
+    expect(edited.status).toBe(200);
+    for (const d of [alicePhone, bobPhone]) {
+      expect(await d.waitFor((f) => f.type === 'message.updated')).toEqual({
+        type: 'message.updated',
+        data: edited.body,
+      });
+    }
+    const reacted = await stack.request('PUT', `/v1/messages/${sent.body.id}/reactions/${encodeURIComponent('🎉')}`, {
+      token: bob.token,
+    });
+    expect(reacted.body.reactions).toEqual([{ emoji: '🎉', count: 1, me: true }]);
+    const reactionSeen = (d: Device) => d.waitFor((f) => f.type === 'message.updated' && f.data.reactions.length === 1);
+    expect(((await reactionSeen(bobPhone)) as { data: { reactions: unknown } }).data.reactions).toEqual([
+      { emoji: '🎉', count: 1, me: true },
+    ]);
+    expect(((await reactionSeen(alicePhone)) as { data: { reactions: unknown } }).data.reactions).toEqual([
+      { emoji: '🎉', count: 1, me: false },
+    ]);
+    const deleted = await stack.request('DELETE', `/v1/messages/${sent.body.id}`, { token: alice.token });
+    expect(deleted.body).toMatchObject({ content: null, deletedAt: expect.any(String), reactions: [] });
+    for (const d of [alicePhone, bobPhone]) {
+      expect(await d.waitFor((f) => f.type === 'message.deleted')).toEqual({
+        type: 'message.deleted',
+        data: deleted.body,
+      });
+    }
+    await settle();
+    expect(outsiderPhone.frames).toEqual([]);
+  });
+
   it('answers ping with pong, and typing outside a conversation with an error frame that reaches nobody', async () => {
     const [alice, bob, outsider] = await Promise.all([stack.user(), stack.user(), stack.user()]);
     const [alicePhone, bobPhone, outsiderPhone] = await devicesOf(alice, bob, outsider);
