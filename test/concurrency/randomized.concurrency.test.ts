@@ -63,7 +63,11 @@ type Op =
   | { kind: 'connect'; person: number }
   | { kind: 'disconnect'; device: number }
   | { kind: 'stale'; person: number }
-  | { kind: 'typing'; device: number; conv: number };
+  | { kind: 'typing'; device: number; conv: number }
+  | { kind: 'edit'; actor: number; message: number }
+  | { kind: 'delete'; actor: number; message: number }
+  | { kind: 'react'; actor: number; message: number; emoji: string; add: boolean }
+  | { kind: 'markUnread'; actor: number; conv: number; message: number };
 
 /** actor index ACTORS is the admin; targets index actors, then the pool. */
 const actor = fc.integer({ min: 0, max: ACTORS });
@@ -115,6 +119,34 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('disconnect' as const), device: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stale' as const), person }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('typing' as const), device: fc.nat(), conv: anyConv }) },
+  // Messages that change: the two the actors 0 and 1 sent, and the host's seeded ones.
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('edit' as const), actor, message: fc.integer({ min: 0, max: 3 }) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('delete' as const), actor, message: fc.integer({ min: 0, max: 3 }) }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('react' as const),
+      actor,
+      message: fc.integer({ min: 0, max: 3 }),
+      emoji: fc.constantFrom('👍', '🎉', '😀'),
+      add: fc.boolean(),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('markUnread' as const),
+      actor,
+      conv: anyConv,
+      message: fc.integer({ min: 0, max: 1 }),
+    }),
+  },
 );
 
 /**
@@ -153,6 +185,10 @@ const allowed: Record<Op['kind'], number[]> = {
   disconnect: [0],
   stale: [0],
   typing: [0],
+  edit: [200, 403, 404, 409],
+  delete: [200, 403, 404],
+  react: [200, 404, 409],
+  markUnread: [200, 404],
 };
 
 let stack: TestStack;
@@ -250,8 +286,23 @@ async function world() {
     ids.push(sent.body.id);
   }
   seeded.push(ids);
+  // Messages of the actors 0 and 1 in the first conversation, which they may edit and delete.
+  const changeable: string[] = [];
+  for (const author of [actors[0]!, actors[1]!]) {
+    const sent = await stack.request('POST', `/v1/messages/conversations/${conversations[0]}/messages`, {
+      token: author.token,
+      body: { content: 'mine' },
+    });
+    if (sent.status !== 201) throw new Error(`setup: ${sent.status} ${sent.text}`);
+    changeable.push(sent.body.id);
+  }
+  changeable.push(seeded[0]![0]!, seeded[1]![1]!);
   /** Sends each user made while the world was built: they hold rate slots too. */
-  const setupSends = new Map([[owner.id, 2]]);
+  const setupSends = new Map([
+    [owner.id, 2],
+    [actors[0]!.id, 1],
+    [actors[1]!.id, 1],
+  ]);
   // One device per actor, the admin and two of the pool, open before the writes start.
   const devices: Array<{ user: string; device: Device; steady: boolean }> = [];
   for (const user of [...actors, admin, pool[0]!, pool[1]!]) {
@@ -266,7 +317,20 @@ async function world() {
   /** Who was in each conversation when the writes started. */
   const initialMembers = new Map(conversations.map((id) => [id, new Set<string>()]));
   for (const m of members) initialMembers.get(m.conversation_id)!.add(m.user_id);
-  return { host, admin, actors, pool, conversations, seeded, orderId, setupSends, devices, stale, initialMembers };
+  return {
+    host,
+    admin,
+    actors,
+    pool,
+    conversations,
+    seeded,
+    changeable,
+    orderId,
+    setupSends,
+    devices,
+    stale,
+    initialMembers,
+  };
 }
 
 type World = Awaited<ReturnType<typeof world>>;
@@ -413,6 +477,20 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
       world.stale.push({ user, connectionId });
       return done();
     }
+    case 'edit':
+      return call('PATCH', `/v1/messages/${world.changeable[o.message]}`, who(o.actor).token, {
+        content: `edited by ${o.actor}`,
+      });
+    case 'delete':
+      return call('DELETE', `/v1/messages/${world.changeable[o.message]}`, who(o.actor).token);
+    case 'react':
+      return call(
+        o.add ? 'PUT' : 'DELETE',
+        `/v1/messages/${world.changeable[o.message]}/reactions/${encodeURIComponent(o.emoji)}`,
+        who(o.actor).token,
+      );
+    case 'markUnread':
+      return call('PATCH', `/v1/messages/${world.seeded[o.conv]![o.message]}/unread`, who(o.actor).token);
     case 'typing': {
       const chosen = world.devices[o.device % world.devices.length]!;
       if (chosen.device.socket.readyState === chosen.device.socket.OPEN) {
@@ -426,7 +504,7 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
 /** Read marks by participant row: a row that stays must never see its mark move back. */
 async function readMarks(conversationIds: string[]) {
   const { rows } = await sql<{ id: string; seq: number }>`
-    SELECT id, last_read_seq::int AS seq FROM conversation_participants
+    SELECT conversation_id || ':' || user_id AS id, last_read_seq::int AS seq FROM conversation_participants
      WHERE conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversationIds)} as jsonb)))`.execute(
     stack.database.db,
   );
@@ -467,9 +545,11 @@ async function check(
     sender_id: string;
     conversation_id: string;
     client_message_id: string | null;
-    content: string;
+    content: string | null;
+    changed: boolean;
   }>`
-    SELECT id, sender_id, conversation_id, client_message_id, content FROM messages
+    SELECT id, sender_id, conversation_id, client_message_id, content,
+           edited_at IS NOT NULL OR deleted_at IS NOT NULL AS changed FROM messages
      WHERE sender_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(everyone)} as jsonb)))`.execute(
     db,
   );
@@ -478,7 +558,7 @@ async function check(
   if (new Set(createdIds).size !== createdIds.length) problems.push('two 201s returned the same message');
   for (const o of kept) {
     const m = byId.get(o.body.id);
-    if (!m || m.content !== o.body.content || m.sender_id !== o.body.senderId)
+    if (!m || (!m.changed && m.content !== o.body.content) || m.sender_id !== o.body.senderId)
       problems.push(`send ${o.body.id} (${o.status}) is not stored as answered`);
     if (o.status === 200 && !o.body.clientMessageId) problems.push('a 200 send without clientMessageId');
   }
@@ -532,11 +612,19 @@ async function check(
     }
   }
 
-  // Read marks never move backwards for a participant row that stayed (snapshots around each wave).
+  // Read marks never move backwards for a participant row that stayed (snapshots around each
+  // wave), but for a mark-unread of its own, the one deliberate way back.
+  const who = (i: number) => (i === ACTORS ? world.admin.id : world.actors[i]!.id);
+  const unmarked = new Set(
+    observed.flatMap((o) =>
+      o.op.kind === 'markUnread' && o.status === 200 ? [`${world.conversations[o.op.conv]}:${who(o.op.actor)}`] : [],
+    ),
+  );
   for (let i = 1; i < marks.length; i++) {
     for (const [id, seq] of marks[i]!) {
       const before = marks[i - 1]!.get(id);
-      if (before !== undefined && seq < before) problems.push(`a read mark moved back from ${before} to ${seq}`);
+      if (before !== undefined && seq < before && !unmarked.has(id))
+        problems.push(`a read mark moved back from ${before} to ${seq}`);
     }
   }
 
@@ -594,7 +682,61 @@ async function check(
       { maxParticipants: MAX_PARTICIPANTS },
     )),
   );
+  problems.push(...(await lifecycleViolations(world, observed)));
   problems.push(...(await realtimeViolations(world, order, observed)));
+  return problems;
+}
+
+/**
+ * Every change is visible to `changedAfter`: paging a conversation from revision 0 returns each
+ * of its messages exactly once, in strictly increasing revision order, each at or after every
+ * revision a change of it answered; a tombstone has no content and no reactions.
+ */
+async function lifecycleViolations(world: World, observed: Observed[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const conversationId of world.conversations.slice(0, 3)) {
+    const seen: Array<{
+      id: string;
+      revision: number;
+      content: string | null;
+      deletedAt: string | null;
+      reactions: unknown[];
+    }> = [];
+    let cursor: string | null = '0';
+    while (cursor !== null) {
+      const page: { status: number; body: any } = await stack.request(
+        'GET',
+        `/v1/messages/conversations/${conversationId}/messages?changedAfter=${cursor}&limit=7`,
+        { token: world.admin.token },
+      );
+      if (page.status !== 200) {
+        problems.push(`changedAfter answered ${page.status}`);
+        break;
+      }
+      seen.push(...page.body.items);
+      cursor = page.body.nextCursor;
+    }
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM messages WHERE conversation_id = cast(${conversationId} as uuid)`.execute(
+      stack.database.db,
+    );
+    if (seen.length !== rows[0]!.n || new Set(seen.map((m) => m.id)).size !== seen.length)
+      problems.push(`changedAfter paged ${seen.length} messages of ${rows[0]!.n} in ${conversationId}`);
+    for (let i = 1; i < seen.length; i++) {
+      if (seen[i]!.revision <= seen[i - 1]!.revision) problems.push(`revisions out of order in ${conversationId}`);
+    }
+    const latest = new Map(seen.map((m) => [m.id, m]));
+    for (const o of observed) {
+      if (!['edit', 'delete', 'react'].includes(o.op.kind) || o.status !== 200) continue;
+      const now = latest.get(o.body.id);
+      if (o.body.conversationId === conversationId && (!now || now.revision < o.body.revision))
+        problems.push(`a ${o.op.kind} of ${o.body.id} at revision ${o.body.revision} is not visible to changedAfter`);
+    }
+    for (const m of seen) {
+      if ((m.deletedAt === null) !== (m.content !== null) || (m.deletedAt !== null && m.reactions.length > 0))
+        problems.push(`message ${m.id} is half deleted`);
+    }
+  }
   return problems;
 }
 
