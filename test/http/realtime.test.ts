@@ -310,7 +310,7 @@ describe(`real-time delivery through the local stack on ${backend}`, () => {
     const answers = await Promise.all(sends);
     expect(answers.every((a) => a.status === 201 || a.status === 429)).toBe(true);
     bobPhone = await device(bob);
-    // The reconnect loop of the README: page forward from the newest id held until nothing is left.
+    // Catching up as a poller does: page forward from the newest id held until nothing is left.
     const seen = [first.body.id as string];
     let cursor: string | null = first.body.id;
     while (cursor) {
