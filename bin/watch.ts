@@ -4,8 +4,8 @@
  * it receives as one line, until Ctrl-C. It finds the stack as `npm run emit` does (PORT/HOST,
  * else the URLs a running `npm start` recorded in .data/local-stack.json, else 127.0.0.1:3000).
  */
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { commandLine } from '../lib/local/command-line';
 import { discoverLocalStack } from '../lib/local/local-address';
 import { localAuthConfig, signLocalToken } from '../lib/local/local-auth';
 import { webSocketAuthorizer } from '../lib/realtime/routes';
@@ -21,28 +21,12 @@ const usage = `usage: npm run watch -- --sub <uuid> [--groups admin,agent,servic
  */
 const KEEPALIVE_MS = 5 * 60 * 1000;
 
-let values: { sub?: string; groups?: string; help?: boolean };
-try {
-  ({ values } = parseArgs({
-    options: { sub: { type: 'string' }, groups: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  }));
-} catch (error) {
-  console.error(`watch: ${(error as Error).message}\n${usage}`);
-  process.exit(2);
-}
-if (values.help) {
-  console.log(usage);
-  process.exit(0);
-}
-if (!values.sub || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(values.sub)) {
-  console.error(`watch: --sub must be a UUID\n${usage}`);
-  process.exit(2);
-}
+const { sub, values } = commandLine('watch', usage, { sub: { type: 'string' }, groups: { type: 'string' } });
 
 const found = discoverLocalStack();
 const token = await signLocalToken(localAuthConfig(), {
-  sub: values.sub,
-  groups: values.groups
+  sub,
+  groups: (values.groups as string | undefined)
     ?.split(',')
     .map((g) => g.trim())
     .filter(Boolean),
@@ -55,7 +39,7 @@ let keepalive: NodeJS.Timeout | undefined;
 let stopping = false;
 
 socket.on('open', () => {
-  console.error(`watch: connected to ${found.webSocketUrl} as ${values.sub} (Ctrl-C to stop)`);
+  console.error(`watch: connected to ${found.webSocketUrl} as ${sub} (Ctrl-C to stop)`);
   keepalive = setInterval(() => socket.send(JSON.stringify({ action: 'ping' })), KEEPALIVE_MS);
 });
 socket.on('message', (data: Buffer) => {

@@ -110,6 +110,16 @@ export async function sendMessage(
   }
 }
 
+/** A message a change answered: as the caller sees it, and as each participant would see it. */
+function changedMessage(row: MessageRow, changed: boolean, audience: Record<string, string[]> | null, caller: Caller) {
+  return {
+    message: toMessage(row, caller.userId),
+    changed,
+    audienceByUser: audience ?? {},
+    seenBy: (viewer: string) => toMessage(row, viewer),
+  };
+}
+
 /**
  * The sender edits their own message (the function `messages_edit`, one statement): the earlier
  * content is kept as a version for moderation, and the conversation's revision moves. Editing to
@@ -133,12 +143,7 @@ export async function editMessage(
   switch (row.outcome) {
     case 'ok':
     case 'unchanged':
-      return {
-        message: toMessage(row.message!, caller.userId),
-        changed: row.outcome === 'ok',
-        audienceByUser: row.audience ?? {},
-        seenBy: (viewer) => toMessage(row.message!, viewer),
-      };
+      return changedMessage(row.message!, row.outcome === 'ok', row.audience, caller);
     case 'not_found':
       throw new NotFoundError('message');
     case 'forbidden':
@@ -208,12 +213,7 @@ export async function react(
   switch (row.outcome) {
     case 'ok':
     case 'unchanged':
-      return {
-        message: toMessage(row.message!, caller.userId),
-        changed: row.outcome === 'ok',
-        audienceByUser: row.audience ?? {},
-        seenBy: (viewer) => toMessage(row.message!, viewer),
-      };
+      return changedMessage(row.message!, row.outcome === 'ok', row.audience, caller);
     case 'not_found':
       throw new NotFoundError('message');
     case 'deleted':
