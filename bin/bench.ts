@@ -4,7 +4,8 @@
  * autocannon, and writes bench/results/<date>.json and BENCHMARKS.md.
  * --quick uses 1/1000 and 1/100 of the size and 2 s per scenario: it proves the benchmark runs.
  * At the largest size it also builds the plan's naive implementation (lib/bench/sql-bench.ts) in a
- * database of its own with the same data and runs both side by side with pgbench, in SQL alone.
+ * database of its own with the same data and runs both side by side with pgbench, in SQL alone,
+ * and measures real-time delivery over WebSockets (lib/bench/realtime.ts).
  * --size xl seeds full size and ten times it (20 M messages; not for CI), measures the scaling
  * scenarios at both and writes bench/results/xl.json, which BENCHMARKS.md then reports.
  */
@@ -18,6 +19,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { explainHotQueries } from '../lib/bench/explain';
 import { type LambdaFigures, measureLambdas } from '../lib/bench/lambdas';
+import { runRealtimeBench } from '../lib/bench/realtime';
 import { type BenchResults, renderReport, type ScenarioFigures } from '../lib/bench/report';
 import { conversationId, type DataSetSize, fullSize, scaled, seed, userId } from '../lib/bench/seed';
 import { createBaseline, pgbenchAvailable, runSqlBench, sqlScenarios } from '../lib/bench/sql-bench';
@@ -528,6 +530,18 @@ async function main() {
           longConversation: conversationId(1),
           longMember: userId(((1 * 31) % size.users) + 1),
           anchor: (await messageIds(url, conversationId(1), 1))[0]!,
+        });
+        log('real-time delivery: WebSocket clients against the local stack');
+        results.realtime = await runRealtimeBench({
+          base,
+          databaseUrl: url,
+          size,
+          quick,
+          seconds: durationSeconds,
+          token,
+          log,
+          measure,
+          statements: () => stats(base),
         });
       }
     } finally {

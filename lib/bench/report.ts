@@ -1,4 +1,5 @@
 import type { LambdaFigures } from './lambdas';
+import { type RealtimeFigures, realtimeMarkdown, realtimeVerdicts } from './realtime';
 import type { DataSetSize } from './seed';
 import type { SqlFigures } from './sql-bench';
 
@@ -26,6 +27,8 @@ export interface BenchResults {
   /** The last `--size xl` run (bench/results/xl.json): full size against ten times it. */
   xl?: BenchResults;
   totalSeconds?: number;
+  /** WebSocket delivery at the largest size (lib/bench/realtime.ts). */
+  realtime?: RealtimeFigures;
   statements: Record<string, number>;
   explain: Record<string, string>;
   lambdas: LambdaFigures[];
@@ -97,6 +100,7 @@ export function verdicts(results: BenchResults): Verdict[] {
     },
     { target: 'no failed request in any scenario', measured: `${errors} errors`, met: errors === 0 },
     ...sqlVerdicts(results),
+    ...realtimeVerdicts(results.realtime),
   ];
 }
 
@@ -297,6 +301,7 @@ export function renderReport(results: BenchResults): {
       );
   }
   lines.push('', '![p95 latency against data size](bench/latency-vs-size.svg)', '');
+  lines.push(...realtimeMarkdown(results.realtime));
   if (results.sql?.length) {
     lines.push(
       `## Side by side with the plan, in SQL alone (${full?.size.label} size)`,
