@@ -8,11 +8,13 @@ import { DataStack, databaseName } from './stacks/data-stack';
 import { EventsStack } from './stacks/events-stack';
 import { HttpApiStack } from './stacks/http-api-stack';
 import { ObservabilityStack } from './stacks/observability-stack';
+import { WebSocketStack } from './stacks/websocket-stack';
 import { type StageConfig, stageConfig } from './stage-config';
 
 export interface MessagingStacks {
   data: DataStack;
   auth: AuthStack;
+  webSocket: WebSocketStack;
   httpApi: HttpApiStack;
   events: EventsStack;
   observability: ObservabilityStack;
@@ -20,12 +22,14 @@ export interface MessagingStacks {
 
 /**
  * The app as `cdk synth` and the tests build it: one stack per concern for the stage, each
- * checked by cdk-nag. Later features get stacks of their own (Realtime for the WebSocket API,
- * Attachments), bound to the database the same way.
+ * checked by cdk-nag. Later features get stacks of their own (Attachments), bound to the database
+ * the same way.
  *
- * Order: Data (cluster, migration) → Auth, HttpApi, Events (every consumer of the database) →
- * Observability. Each consumer stack depends on Data, so no function, route or rule exists or
- * changes before the migration of the same deploy has run.
+ * Order: Data (cluster, migration) → Auth → WebSocket → HttpApi, Events (every consumer of the
+ * database) → Observability. Each consumer stack depends on Data, so no function, route or rule
+ * exists or changes before the migration of the same deploy has run. HttpApi and Events push to
+ * WebSocket connections (the `connections` binding names the WebSocket API's stage), so they come
+ * after the WebSocket stack; it references nothing of theirs.
  */
 export function buildApp(
   props: AppProps = {},
@@ -57,27 +61,37 @@ export function buildApp(
       { resumeRetryMs: 2_000 },
     ),
   });
+  // What the route tables' binding names mean; `connections` is the WebSocket stack's.
+  const routeBindings = {
+    database,
+    sendRate: new EnvironmentBinding({
+      SEND_RATE_LIMIT: config.sendRateLimit,
+      SEND_RATE_WINDOW_SECONDS: config.sendRateWindowSeconds,
+    }),
+    conversationRate: new EnvironmentBinding({
+      CREATE_CONVERSATION_RATE_LIMIT: config.createConversationRateLimit,
+      CREATE_CONVERSATION_RATE_WINDOW_SECONDS: config.createConversationRateWindowSeconds,
+    }),
+    participantRate: new EnvironmentBinding({
+      ADD_PARTICIPANT_RATE_LIMIT: config.addParticipantRateLimit,
+      ADD_PARTICIPANT_RATE_WINDOW_SECONDS: config.addParticipantRateWindowSeconds,
+    }),
+  };
+  const webSocket = new WebSocketStack(app, name('WebSocket'), {
+    ...common,
+    config,
+    description: description('WebSocket API'),
+    userPool: auth.userPool,
+    appClient: auth.appClient,
+    bindings: routeBindings,
+  });
   const httpApi = new HttpApiStack(app, name('HttpApi'), {
     ...common,
     config,
     description: description('HTTP API'),
     userPool: auth.userPool,
     appClient: auth.appClient,
-    bindings: {
-      database,
-      sendRate: new EnvironmentBinding({
-        SEND_RATE_LIMIT: config.sendRateLimit,
-        SEND_RATE_WINDOW_SECONDS: config.sendRateWindowSeconds,
-      }),
-      conversationRate: new EnvironmentBinding({
-        CREATE_CONVERSATION_RATE_LIMIT: config.createConversationRateLimit,
-        CREATE_CONVERSATION_RATE_WINDOW_SECONDS: config.createConversationRateWindowSeconds,
-      }),
-      participantRate: new EnvironmentBinding({
-        ADD_PARTICIPANT_RATE_LIMIT: config.addParticipantRateLimit,
-        ADD_PARTICIPANT_RATE_WINDOW_SECONDS: config.addParticipantRateWindowSeconds,
-      }),
-    },
+    bindings: { ...routeBindings, connections: webSocket.connections },
   });
   const events = new EventsStack(app, name('Events'), {
     ...common,
@@ -85,23 +99,35 @@ export function buildApp(
     description: description('order events'),
     database,
     orderEvents: new EnvironmentBinding({ ORDER_EVENT_SOURCE: config.orderEventSource }),
+    // New order conversations and system messages reach the participants' sockets.
+    connections: webSocket.connections,
   });
   const observability = new ObservabilityStack(app, name('Observability'), {
     ...common,
     config,
     description: description('alarms and dashboard'),
-    functions: [data.migrate, auth.postConfirmation, ...httpApi.functions.values(), ...events.functions.values()],
+    functions: [
+      data.migrate,
+      auth.postConfirmation,
+      ...httpApi.functions.values(),
+      ...webSocket.functions.values(),
+      ...events.functions.values(),
+    ],
     apiId: httpApi.api.apiId,
+    webSocket: { apiId: webSocket.api.apiId, stage: webSocket.stage.stageName },
     clusterIdentifier: data.clusterIdentifier,
     failureQueues: failureQueueNames(config.stage),
   });
 
-  for (const consumer of [auth, httpApi, events]) consumer.addStackDependency(data, 'consumers wait for the migration');
+  for (const consumer of [auth, webSocket, httpApi, events])
+    consumer.addStackDependency(data, 'consumers wait for the migration');
+  webSocket.addStackDependency(auth);
   httpApi.addStackDependency(auth);
-  for (const watched of [data, auth, httpApi, events])
+  for (const pusher of [httpApi, events]) pusher.addStackDependency(webSocket, 'pushes to its connections');
+  for (const watched of [data, auth, webSocket, httpApi, events])
     observability.addStackDependency(watched, 'alarms and dashboard watch what exists');
 
-  const stacks: MessagingStacks = { data, auth, httpApi, events, observability };
+  const stacks: MessagingStacks = { data, auth, webSocket, httpApi, events, observability };
   if (options.acknowledge !== false)
     for (const stack of Object.values(stacks) as Stack[]) acknowledgeNagFindings(stack, config);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

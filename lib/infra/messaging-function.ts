@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -85,10 +86,46 @@ export class SecretBinding implements FunctionBinding {
   }
 }
 
+/**
+ * PostToConnection on one WebSocket API stage: the management endpoint in
+ * WEBSOCKET_MANAGEMENT_ENDPOINT and `execute-api:ManageConnections` on
+ * `{api}/{stage}/POST/@connections/*` of that stage alone (the functions only POST; a connection
+ * API Gateway calls gone is deleted from the registry by the domain, not through @connections).
+ *
+ * Bound to the HTTP routes and WebSocket routes whose `bindings` name `connections`, and to the
+ * order-event functions. The functions it was bound to are listed, so the cdk-nag acknowledgement
+ * of the connection-id wildcard applies to them alone.
+ */
+export class ConnectionsBinding implements FunctionBinding {
+  readonly bound: MessagingFunction[] = [];
+
+  constructor(private readonly stage: apigw.IWebSocketStage) {}
+
+  /** The ARN the grant names, as the bound function's stack spells it. */
+  static connectionsArn(scope: Stack, apiId: string, stageName: string): string {
+    return scope.formatArn({
+      service: 'execute-api',
+      resource: apiId,
+      resourceName: `${stageName}/POST/@connections/*`,
+    });
+  }
+
+  bind(fn: MessagingFunction): void {
+    fn.addEnvironmentOf({ WEBSOCKET_MANAGEMENT_ENDPOINT: this.stage.callbackUrl });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['execute-api:ManageConnections'],
+        resources: [ConnectionsBinding.connectionsArn(Stack.of(fn), this.stage.api.apiId, this.stage.stageName)],
+      }),
+    );
+    this.bound.push(fn);
+  }
+}
+
 export interface MessagingFunctionProps {
   stage: string;
   /** `functions/<folder>/<name>.ts` exporting `handler`. */
-  folder: 'http' | 'events' | 'ops' | 'cognito';
+  folder: 'http' | 'events' | 'ops' | 'cognito' | 'ws';
   name: string;
   description: string;
   timeout: Duration;

@@ -1,7 +1,10 @@
-import { type Stack, Validations } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type { MessagingFunction } from './messaging-function';
 import { AuthStack } from './stacks/auth-stack';
 import { DataStack } from './stacks/data-stack';
 import { EventsStack } from './stacks/events-stack';
+import { WebSocketStack } from './stacks/websocket-stack';
 import type { StageConfig } from './stage-config';
 
 /**
@@ -47,4 +50,74 @@ export function acknowledgeNagFindings(stack: Stack, config: StageConfig): void 
       });
     }
   }
+
+  if (stack instanceof WebSocketStack) {
+    for (const [routeKey, route] of stack.routes) {
+      if (routeKey === '$connect') continue;
+      Validations.of(route).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-APIG4',
+        reason: `A WebSocket API authorizes on $connect only (its Lambda authorizer verifies the Cognito token); API Gateway runs ${routeKey} only on a connection $connect accepted, and the handler acts as the user recorded for that connection.`,
+      });
+    }
+    // Every function bound to the connections, whichever stack it is in.
+    for (const fn of stack.connections.bound) acknowledgeConnectionIdWildcard(fn);
+  }
+}
+
+const connectionsReason =
+  "PostToConnection names the connection in the path (@connections/{connectionId}), and connection ids are made by API Gateway at run time: the grant is POST on this API's one stage, any connection.";
+
+/**
+ * The `@connections/*` of ConnectionsBinding's grant, acknowledged for exactly that resource. cdk-nag
+ * names the finding by the resource as the template spells it, and in a stack other than the
+ * WebSocket stack that spelling holds the cross-stack reference CDK writes only while it synthesises:
+ * so the acknowledgement is made then (a construct validation runs after references are resolved,
+ * before the validation plugins), from the policy itself, for ManageConnections statements alone.
+ */
+function acknowledgeConnectionIdWildcard(fn: MessagingFunction): void {
+  const policy = fn.role?.node.tryFindChild('DefaultPolicy')?.node.defaultChild as iam.CfnPolicy | undefined;
+  if (!policy) throw new Error(`${fn.node.path}: no default policy to acknowledge the @connections grant on`);
+  policy.node.addValidation({
+    validate: () => {
+      const document = Stack.of(policy).resolve(policy.policyDocument) as { Statement: PolicyStatementJson[] };
+      for (const statement of document.Statement) {
+        if (!asList(statement.Action).includes('execute-api:ManageConnections')) continue;
+        for (const resource of asList(statement.Resource).map(flattenReference)) {
+          if (!resource.endsWith('/POST/@connections/*')) continue;
+          Validations.of(policy).acknowledge({
+            id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
+            reason: connectionsReason,
+          });
+        }
+      }
+      return [];
+    },
+  });
+}
+
+interface PolicyStatementJson {
+  Action?: string | string[];
+  Resource?: unknown;
+}
+
+const asList = <T>(value: T | T[] | undefined): T[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+
+/** A resolved resource as cdk-nag names it in a finding (its flattenCfnReference). */
+function flattenReference(node: unknown): string {
+  if (node === undefined) return '';
+  if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/\}/g, '>');
+  const value = node as Record<string, unknown>;
+  if (value['Fn::Join']) {
+    const [delimiter, items] = value['Fn::Join'] as [string, unknown[]];
+    return items.map(flattenReference).join(delimiter);
+  }
+  if (value['Fn::Sub']) return flattenReference(value['Fn::Sub']);
+  if (value['Fn::GetAtt']) {
+    const [resource, attribute] = value['Fn::GetAtt'] as [unknown, unknown];
+    return `<${flattenReference(resource)}.${flattenReference(attribute)}>`;
+  }
+  if (value['Fn::ImportValue']) return flattenReference(value['Fn::ImportValue']);
+  if (value.Ref) return `<${flattenReference(value.Ref)}>`;
+  return JSON.stringify(node);
 }

@@ -34,6 +34,15 @@ export interface StageConfig {
   ses?: { fromEmail: string; fromName?: string; verifiedDomain?: string; configurationSet?: string };
 }
 
+/**
+ * Stage throttling of the WebSocket API (its stage's default route settings: every route, `$connect`
+ * included, counts connects and frames). The HTTP API's is `throttling` in stacks/http-api-stack.ts.
+ * Generous next to the traffic we expect (a ping per idle connection every few minutes, typing
+ * frames at most one per user and conversation per 2 s) and well inside the account's API Gateway
+ * quota of 10,000 requests per second (and 500 new connections per second) per region.
+ */
+export const webSocketThrottling = { burst: 1000, rate: 500 } as const;
+
 type Context = (key: string) => unknown;
 
 export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.env): StageConfig {

@@ -10,6 +10,7 @@
 export const rawJsonProperties: Record<string, string[]> = {
   'AWS::ApiGatewayV2::Api': ['Body'],
   'AWS::ApiGatewayV2::Route': ['RequestModels', 'RequestParameters'],
+  'AWS::ApiGatewayV2::RouteResponse': ['ResponseModels', 'ResponseParameters'],
   'AWS::ApiGatewayV2::Stage': ['RouteSettings', 'StageVariables'],
   'AWS::Events::EventBus': ['Policy'],
   'AWS::Events::Rule': ['EventPattern'],

@@ -11,6 +11,7 @@ import { routeKey, routeList, routes } from '../../lib/http/routes';
 import { buildApp, type MessagingStacks } from '../../lib/infra/app';
 import { failureQueueNames } from '../../lib/infra/names';
 import { auroraEngineVersion } from '../../lib/infra/stacks/data-stack';
+import { webSocketAuthorizer, webSocketRouteList } from '../../lib/realtime/routes';
 import {
   eventPatternFields,
   policyDocumentProperties,
@@ -103,24 +104,24 @@ describe('stacks by concern, within CloudFormation limits', () => {
       1; // + its log group
     const perFunction = perRoute; // a WebSocket route or an event rule costs the same: function, role, policy, logs, permission, route/rule, integration/invoke config
     const alarmsPerFunction = 2;
-    // The roadmap's ~20 functions: the WebSocket API (connect, disconnect, default, subscribe,
-    // fan-out, stale-connection cleanup), attachments (upload URL, complete, download URL, delete,
-    // scan result, cleanup: their 4 HTTP routes on this API), notifications (digest, push, email,
-    // preferences get/put, SES bounces, unsubscribe, schedule); each new stack has ~15 fixed resources.
+    // The roadmap's ~15 more functions: the WebSocket API's subscribe and stale-connection cleanup,
+    // attachments (upload URL, complete, download URL, delete, scan result, cleanup: their 4 HTTP
+    // routes on this API), notifications (digest, push, email, preferences get/put, SES bounces,
+    // unsubscribe, schedule); each new stack has ~15 fixed resources.
     const planned: Record<string, number> = {
       data: counts.data!,
       auth: counts.auth!,
       httpApi: counts.httpApi! + 4 * perRoute,
       events: counts.events!,
-      observability: counts.observability! + 20 * alarmsPerFunction,
-      realtime: 15 + 6 * perFunction,
+      observability: counts.observability! + 16 * alarmsPerFunction,
+      webSocket: counts.webSocket! + 2 * perFunction,
       attachments: 15 + 2 * perFunction,
       notifications: 15 + 8 * perFunction,
     };
     console.log(
       `resources per stack now: ${json(counts)}\nestimated with every planned feature: ${json(planned)} (${perRoute} per function)`,
     );
-    expect(Object.keys(counts).sort()).toEqual(['auth', 'data', 'events', 'httpApi', 'observability']);
+    expect(Object.keys(counts).sort()).toEqual(['auth', 'data', 'events', 'httpApi', 'observability', 'webSocket']);
     for (const count of [...Object.values(counts), ...Object.values(planned)]) expect(count).toBeLessThanOrEqual(250);
     expect(perRoute).toBe(7);
   });
@@ -136,6 +137,7 @@ describe('stacks by concern, within CloudFormation limits', () => {
       'Messaging-dev-Events',
       'Messaging-dev-HttpApi',
       'Messaging-dev-Observability',
+      'Messaging-dev-WebSocket',
     ]);
     for (const stack of Object.values(prod.stacks)) expect(stack.terminationProtection).toBe(true);
     for (const stack of Object.values(dev.stacks)) expect(stack.terminationProtection).toBe(false);
@@ -166,19 +168,25 @@ describe('no traffic before the migration (defect 3)', () => {
 
   it('makes every stack with a function, route or rule depend on the Data stack, so CloudFormation waits for the migration', () => {
     const dependencies = (name: string) => dev.assembly.getStackByName(name).dependencies.map((d) => d.id);
-    for (const consumer of ['Messaging-dev-Auth', 'Messaging-dev-HttpApi', 'Messaging-dev-Events']) {
+    for (const consumer of [
+      'Messaging-dev-Auth',
+      'Messaging-dev-WebSocket',
+      'Messaging-dev-HttpApi',
+      'Messaging-dev-Events',
+    ]) {
       expect(dependencies(consumer)).toContain('Messaging-dev-Data');
     }
     expect(dependencies('Messaging-dev-Observability')).toEqual(
       expect.arrayContaining([
         'Messaging-dev-Data',
         'Messaging-dev-Auth',
+        'Messaging-dev-WebSocket',
         'Messaging-dev-HttpApi',
         'Messaging-dev-Events',
       ]),
     );
     // Every consumer lives in such a stack.
-    for (const key of ['auth', 'httpApi', 'events'] as const) {
+    for (const key of ['auth', 'webSocket', 'httpApi', 'events'] as const) {
       const types = Object.values(dev.templates[key].resources).map((r) => r.Type);
       expect(
         types.some((t) => ['AWS::Lambda::Function', 'AWS::ApiGatewayV2::Route', 'AWS::Events::Rule'].includes(t)),
@@ -188,12 +196,19 @@ describe('no traffic before the migration (defect 3)', () => {
 });
 
 describe('functions and their bindings', () => {
-  it('makes one Lambda per route of the route table and per event rule, on nodejs24.x arm64 ESM', () => {
+  it('makes one Lambda per route of the route tables and per event rule, on nodejs24.x arm64 ESM', () => {
     const names = functionsOf(dev)
       .map(([, r]) => r.Properties.FunctionName)
       .sort();
     expect(names).toEqual(
-      [...routeList.map((r) => r.id), ...eventRuleList.map((r) => r.id), 'migrate', 'post-confirmation']
+      [
+        ...routeList.map((r) => r.id),
+        ...webSocketRouteList.map((r) => r.id),
+        webSocketAuthorizer.id,
+        ...eventRuleList.map((r) => r.id),
+        'migrate',
+        'post-confirmation',
+      ]
         .map((n) => `messaging-dev-${n}`)
         .sort(),
     );
@@ -209,28 +224,55 @@ describe('functions and their bindings', () => {
         NODE_OPTIONS: '--enable-source-maps',
       });
     }
-    const routesOnApi = ofType(dev, 'AWS::ApiGatewayV2::Route')
-      .map(([, r]) => r.Properties.RouteKey)
-      .sort();
-    expect(routesOnApi).toEqual(routeList.map(routeKey).sort());
+    const routesOn = (key: keyof MessagingStacks) =>
+      Object.values(dev.templates[key].resources)
+        .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
+        .map((r) => r.Properties.RouteKey)
+        .sort();
+    expect(routesOn('httpApi')).toEqual(routeList.map(routeKey).sort());
+    expect(routesOn('webSocket')).toEqual(webSocketRouteList.map((r) => r.routeKey).sort());
   });
 
   it('gives each function the environment of its bindings only', () => {
     const env = (name: string) => Object.keys(fnNamed(dev, name)[1].Properties.Environment.Variables).sort();
     const base = ['LOG_LEVEL', 'NODE_OPTIONS', 'STAGE'];
     const database = ['DB_CLUSTER_ARN', 'DB_NAME', 'DB_RESUME_RETRY_MS', 'DB_SECRET_ARN'];
-    expect(routes.sendMessage.bindings).toEqual(['database', 'sendRate']);
-    expect(env('send-message')).toEqual([...base, ...database, 'SEND_RATE_LIMIT', 'SEND_RATE_WINDOW_SECONDS'].sort());
+    const connections = ['WEBSOCKET_MANAGEMENT_ENDPOINT'];
+    expect(routes.sendMessage.bindings).toEqual(['database', 'sendRate', 'connections']);
+    expect(env('send-message')).toEqual(
+      [...base, ...database, 'SEND_RATE_LIMIT', 'SEND_RATE_WINDOW_SECONDS', ...connections].sort(),
+    );
     expect(env('create-conversation')).toEqual(
-      [...base, ...database, 'CREATE_CONVERSATION_RATE_LIMIT', 'CREATE_CONVERSATION_RATE_WINDOW_SECONDS'].sort(),
+      [
+        ...base,
+        ...database,
+        'CREATE_CONVERSATION_RATE_LIMIT',
+        'CREATE_CONVERSATION_RATE_WINDOW_SECONDS',
+        ...connections,
+      ].sort(),
     );
     expect(env('add-participant')).toEqual(
-      [...base, ...database, 'ADD_PARTICIPANT_RATE_LIMIT', 'ADD_PARTICIPANT_RATE_WINDOW_SECONDS'].sort(),
+      [
+        ...base,
+        ...database,
+        'ADD_PARTICIPANT_RATE_LIMIT',
+        'ADD_PARTICIPANT_RATE_WINDOW_SECONDS',
+        ...connections,
+      ].sort(),
     );
+    expect(env('list-conversations')).toEqual([...base, ...database].sort());
     const limited: unknown[] = [routes.sendMessage, routes.createConversation, routes.addParticipant];
-    for (const route of routeList.filter((r) => !limited.includes(r)))
-      expect(env(route.id)).toEqual([...base, ...database].sort());
-    for (const rule of eventRuleList) expect(env(rule.id)).toEqual([...base, ...database, 'ORDER_EVENT_SOURCE'].sort());
+    for (const route of [...routeList, ...webSocketRouteList].filter((r) => !limited.includes(r)))
+      expect(env(route.id), route.id).toEqual(
+        [
+          ...base,
+          ...(route.bindings.includes('database') ? database : []),
+          ...(route.bindings.includes('connections') ? connections : []),
+        ].sort(),
+      );
+    expect(env('ws-authorize')).toEqual([...base, 'AUTH_CLIENT_IDS', 'AUTH_ISSUER'].sort());
+    for (const rule of eventRuleList)
+      expect(env(rule.id)).toEqual([...base, ...database, 'ORDER_EVENT_SOURCE', ...connections].sort());
     expect(env('migrate')).toEqual([...base, ...database, 'APP_DB_SECRET_ARN'].sort());
   });
 
@@ -249,7 +291,19 @@ describe('functions and their bindings', () => {
     const migrate = fnNamed(dev, 'migrate')[1];
     expect(json(migrate.Properties.Environment.Variables.DB_SECRET_ARN)).toContain('"DatabaseSecretAttachment');
     expect(json(migrate.Properties.Environment.Variables.APP_DB_SECRET_ARN)).toContain('AppDatabaseSecretAttachment');
-    for (const [, fn] of functionsOf(dev).filter(([, r]) => r.Properties.FunctionName !== 'messaging-dev-migrate')) {
+    const withoutDatabase = functionsOf(dev)
+      .filter(([, r]) => r.Properties.Environment.Variables.DB_SECRET_ARN === undefined)
+      .map(([, r]) => r.Properties.FunctionName)
+      .sort();
+    expect(withoutDatabase).toEqual(
+      ['ws-authorize', ...webSocketRouteList.filter((r) => !r.bindings.includes('database')).map((r) => r.id)]
+        .map((n) => `messaging-dev-${n}`)
+        .sort(),
+    );
+    for (const [, fn] of functionsOf(dev).filter(
+      ([, r]) =>
+        r.Properties.FunctionName !== 'messaging-dev-migrate' && !withoutDatabase.includes(r.Properties.FunctionName),
+    )) {
       expect(json(fn.Properties.Environment.Variables.DB_SECRET_ARN)).toContain('AppDatabaseSecretAttachment');
     }
     // Which policies may read the master secret: the migration's alone.
@@ -499,6 +553,7 @@ describe('sign-up and its email (defects 5 and 6)', () => {
       ['auth', 'UserPoolId'],
       ['auth', 'UserPoolClientId'],
       ['httpApi', 'ApiUrl'],
+      ['webSocket', 'WebSocketUrl'],
       ['events', 'EventBusName'],
       ['observability', 'AlarmTopicArn'],
     ] as const) {
@@ -508,8 +563,12 @@ describe('sign-up and its email (defects 5 and 6)', () => {
 });
 
 describe('the rest of the deployment', () => {
-  it('puts every route behind the Cognito JWT authorizer', () => {
-    for (const [, route] of ofType(dev, 'AWS::ApiGatewayV2::Route')) {
+  it('puts every HTTP route behind the Cognito JWT authorizer', () => {
+    const httpRoutes = Object.values(dev.templates.httpApi.resources).filter(
+      (r) => r.Type === 'AWS::ApiGatewayV2::Route',
+    );
+    expect(httpRoutes).toHaveLength(routeList.length);
+    for (const route of httpRoutes) {
       expect(route.Properties.AuthorizationType).toBe('JWT');
       expect(route.Properties.AuthorizerId).toBeDefined();
     }

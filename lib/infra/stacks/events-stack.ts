@@ -13,6 +13,8 @@ export interface EventsStackProps extends StackProps {
   config: StageConfig;
   database: FunctionBinding;
   orderEvents: FunctionBinding;
+  /** PostToConnection on the WebSocket API: the functions push new conversations and system messages. */
+  connections: FunctionBinding;
 }
 
 /** The order-event rules, one Lambda each, and the two failure queues. */
@@ -50,7 +52,7 @@ export class EventsStack extends Stack {
         description: `event ${config.orderEventSource} ${rule.detailType}`,
         timeout: Duration.seconds(60),
         removalPolicy,
-        bindings: [props.database, props.orderEvents],
+        bindings: [props.database, props.orderEvents, props.connections],
       });
       this.functions.set(rule.id, fn);
       fn.configureAsyncInvoke({

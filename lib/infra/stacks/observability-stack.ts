@@ -16,6 +16,8 @@ export interface ObservabilityStackProps extends StackProps {
   /** Every function, by what ops call it. */
   functions: MessagingFunction[];
   apiId: string;
+  /** The WebSocket API and its stage (its metrics are per stage). */
+  webSocket: { apiId: string; stage: string };
   clusterIdentifier: string;
   failureQueues: { delivery: string; processing: string };
 }
@@ -27,10 +29,17 @@ export const alarmMeanings = {
   'event-processing-failures':
     'Order events our Lambdas failed on after retries: see the runbook, then npm run redrive',
   'api-5xx': 'The HTTP API answered 5xx: see the runbook (function errors, database unavailable)',
+  'ws-execution-errors':
+    'The WebSocket API could not run a route integration (function failed, timed out or was throttled): see the runbook',
+  'ws-integration-errors':
+    'WebSocket route integrations answered 4xx/5xx more than usual (refused connects, failed frames): see the runbook',
   'database-unavailable': 'Requests answered 503 because the database could not be reached or did not resume in time',
   errors: 'A function failed',
   throttles: 'A function was throttled (account or reserved concurrency)',
 } as const;
+
+/** WebSocket integration errors (4xx/5xx from a route's Lambda) in 5 minutes above which the alarm fires. */
+export const webSocketIntegrationErrorThreshold = 10;
 
 /**
  * Alarms that reach people, and the dashboard. Deployed last: everything it watches exists by then.
@@ -108,6 +117,16 @@ export class ObservabilityStack extends Stack {
         statistic,
         period: fiveMinutes,
       });
+    // WebSocket APIs publish per stage: ConnectCount, MessageCount, IntegrationError, ClientError,
+    // ExecutionError, IntegrationLatency (dimensions ApiId, Stage).
+    const webSocketMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/ApiGateway',
+        metricName,
+        dimensionsMap: { ApiId: props.webSocket.apiId, Stage: props.webSocket.stage },
+        statistic,
+        period: fiveMinutes,
+      });
     const queueDepth = (queueName: string) =>
       new cloudwatch.Metric({
         namespace: 'AWS/SQS',
@@ -155,6 +174,14 @@ export class ObservabilityStack extends Stack {
       alarmMeanings['event-processing-failures'],
     );
     alarm('api-5xx', apiMetric('5xx', 'Sum'), alarmMeanings['api-5xx']);
+    alarm('ws-execution-errors', webSocketMetric('ExecutionError', 'Sum'), alarmMeanings['ws-execution-errors']);
+    // Integration errors include the 4xx a route answers on purpose: alarm on more than a few.
+    alarm(
+      'ws-integration-errors',
+      webSocketMetric('IntegrationError', 'Sum'),
+      alarmMeanings['ws-integration-errors'],
+      webSocketIntegrationErrorThreshold,
+    );
     alarm('database-unavailable', business(businessMetrics.databaseUnavailable), alarmMeanings['database-unavailable']);
     for (const fn of props.functions) {
       alarm(`${fn.logicalName}-errors`, lambdaMetric(fn, 'Errors', 'Sum'), `${fn.fixedName}: ${alarmMeanings.errors}`);
@@ -217,6 +244,27 @@ export class ObservabilityStack extends Stack {
             height: 6,
           }),
       ),
+      new cloudwatch.GraphWidget({
+        title: 'WebSocket: connects and messages (both ways)',
+        left: [webSocketMetric('ConnectCount', 'Sum'), webSocketMetric('MessageCount', 'Sum')],
+        ...half,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'WebSocket: client, integration and execution errors',
+        left: [
+          webSocketMetric('ClientError', 'Sum'),
+          webSocketMetric('IntegrationError', 'Sum'),
+          webSocketMetric('ExecutionError', 'Sum'),
+        ],
+        ...half,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'WebSocket integration latency (ms)',
+        left: (['p50', 'p95', 'p99'] as const).map((p) =>
+          webSocketMetric('IntegrationLatency', p).with({ label: `IntegrationLatency ${p}` }),
+        ),
+        ...wide,
+      }),
       new cloudwatch.GraphWidget({
         title: 'Lambda errors',
         left: props.functions.map((fn) => lambdaMetric(fn, 'Errors', 'Sum').with({ label: fn.logicalName })),
