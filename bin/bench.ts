@@ -235,6 +235,33 @@ async function messageIds(url: string, conversation: string, count: number): Pro
   return rows.map((r) => r.id);
 }
 
+/** One to three reactions on every tenth message (by a hash of its id), as people react in a busy marketplace. */
+async function reactToTenPercent(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rowCount } = await client.query(`
+    UPDATE messages m SET reactions = (
+      SELECT jsonb_agg(jsonb_build_object('emoji', e.emoji, 'users', jsonb_build_array(coalesce(m.sender_id::text, 'system'))) ORDER BY e.n)
+        FROM (VALUES (1, '👍'), (2, '🎉'), (3, '😀')) AS e (n, emoji)
+       WHERE e.n <= 1 + (hashtext(m.id::text) & 1) + (hashtext(m.id::text) >> 1 & 1))
+     WHERE hashtext(m.id::text) % 10 = 0 AND m.deleted_at IS NULL`);
+  await client.query('VACUUM ANALYZE messages');
+  await client.end();
+  return rowCount ?? 0;
+}
+
+/** Messages one user sent in a conversation (what they may edit). */
+async function ownMessageIds(url: string, conversation: string, sender: string, count: number): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows } = await client.query<{ id: string }>(
+    `SELECT id FROM messages WHERE conversation_id = $1 AND sender_id = $2 LIMIT $3`,
+    [conversation, sender, count],
+  );
+  await client.end();
+  return rows.map((r) => r.id);
+}
+
 interface Sender {
   token: string;
   conversation: string;
@@ -264,6 +291,15 @@ async function scenariosFor(
   const longToken = await token(userId(longMember));
   const deep = await messageIds(url, long, 500);
   const pick = <T>(list: T[]) => list[Math.floor(Math.random() * list.length)]!;
+  // The message lifecycle runs in the other long conversations, so pages of the first stay as seeded.
+  const reacting = conversationId(Math.min(2, size.longConversations));
+  const reactingMember = userId(((Math.min(2, size.longConversations) * 31) % size.users) + 1);
+  const reactingToken = await token(reactingMember);
+  const reactable = await messageIds(url, reacting, 20_000);
+  const deletable = await messageIds(url, conversationId(Math.min(3, size.longConversations)), 20_000);
+  const editable = await ownMessageIds(url, reacting, reactingMember, 50);
+  if (editable.length === 0) throw new Error(`the seed gave ${reactingMember} no message in ${reacting} to edit`);
+  let deleted = 0;
   const c = '/v1/messages/conversations';
   const scenarios: Record<string, Scenario> = {
     inboxHeavy: {
@@ -350,6 +386,28 @@ async function scenariosFor(
       method: 'PATCH',
       path: () => `/v1/admin/messages/conversations/${long}`,
       body: () => JSON.stringify({ status: 'active' }),
+      tokens: [admin],
+    },
+    editMessage: {
+      name: 'edit a message (new content each time)',
+      route: 'edit-message',
+      method: 'PATCH',
+      path: () => `/v1/messages/${pick(editable)}`,
+      body: () => JSON.stringify({ content: `edited ${Math.random()}` }),
+      tokens: [reactingToken],
+    },
+    addReaction: {
+      name: 'react to a message',
+      route: 'add-reaction',
+      method: 'PUT',
+      path: () => `/v1/messages/${pick(reactable)}/reactions/${encodeURIComponent(pick(['👍', '🎉', '😀', '❤️', '👀']))}`,
+      tokens: [reactingToken],
+    },
+    deleteMessage: {
+      name: 'delete a message (an admin, each a different one)',
+      route: 'delete-message',
+      method: 'DELETE',
+      path: () => `/v1/messages/${deletable[deleted++ % deletable.length]}`,
       tokens: [admin],
     },
     createConversation: {
@@ -449,6 +507,18 @@ async function statementsPerRequest(base: string, scenarios: Record<string, Scen
     admin,
     JSON.stringify({ userId: leaverId }),
   );
+  // The rest of the lifecycle, on a message of its own.
+  const sent = await fetch(`${base}/v1/messages/conversations/${who.conversation}/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${who.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ content: 'to unread, un-react and inspect' }),
+  });
+  const message = ((await sent.json()) as { id: string }).id;
+  const emoji = encodeURIComponent('👍');
+  await once('PUT', `/v1/messages/${message}/reactions/${emoji}`, who.token);
+  await measure('remove-reaction', 'DELETE', `/v1/messages/${message}/reactions/${emoji}`, who.token);
+  await measure('mark-message-unread', 'PATCH', `/v1/messages/${message}/unread`, who.token);
+  await measure('admin-list-message-versions', 'GET', `/v1/admin/messages/${message}/versions`, admin);
   return counts;
 }
 
@@ -502,6 +572,17 @@ async function main() {
           `${size.label} ${figure.name}: p50 ${figure.p50.toFixed(1)} ms, p95 ${figure.p95.toFixed(1)} ms, p99 ${figure.p99.toFixed(1)} ms, ` +
             `${figure.rps.toFixed(0)} req/s, errors ${figure.errors}${figure.errors ? ` ${JSON.stringify(figure.statuses)}` : ''}`,
         );
+      }
+      if (isFull && !xl) {
+        // Issue 14: reactions on 10 % of the messages, then the reads that return messages again.
+        log(`reactions on 10 % of the messages: ${(await reactToTenPercent(url)).toLocaleString('en')} messages`);
+        for (const name of ['inboxHeavy', 'deepPage', 'latestPage']) {
+          const figure = await load(base, scenarios[name]!, durationSeconds);
+          figure.key = `${name}WithReactions`;
+          figure.name = `${figure.name}, with reactions on 10 % of messages`;
+          figures.push(figure);
+          log(`${size.label} ${figure.name}: p50 ${figure.p50.toFixed(1)} ms, p95 ${figure.p95.toFixed(1)} ms`);
+        }
       }
       results.sizes.push({ size, seedSeconds, scenarios: figures, databaseBytes: await databaseBytes(url) });
       if (isFull && !xl) {

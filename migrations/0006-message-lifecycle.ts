@@ -182,7 +182,7 @@ BEGIN
     RETURN;
   END IF;
   INSERT INTO message_versions (message_id, version, content, written_at)
-  VALUES (p_message, (SELECT count(*) + 1 FROM message_versions v WHERE v.message_id = p_message),
+  VALUES (p_message, (SELECT coalesce(max(v.version), 0) + 1 FROM message_versions v WHERE v.message_id = p_message),
           target.content, coalesce(target.edited_at, target.created_at));
   UPDATE messages SET content = p_content, edited_at = now(), revision = conv_revision + 1
    WHERE id = p_message RETURNING * INTO target;
@@ -218,7 +218,7 @@ BEGIN
     RETURN;
   END IF;
   INSERT INTO message_versions (message_id, version, content, written_at)
-  VALUES (p_message, (SELECT count(*) + 1 FROM message_versions v WHERE v.message_id = p_message),
+  VALUES (p_message, (SELECT coalesce(max(v.version), 0) + 1 FROM message_versions v WHERE v.message_id = p_message),
           target.content, coalesce(target.edited_at, target.created_at));
   -- Those who had not read it have one unread message less (participants before the message).
   UPDATE conversation_participants p SET unread_count = p.unread_count - 1

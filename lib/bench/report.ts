@@ -101,7 +101,25 @@ export function verdicts(results: BenchResults): Verdict[] {
     { target: 'no failed request in any scenario', measured: `${errors} errors`, met: errors === 0 },
     ...sqlVerdicts(results),
     ...realtimeVerdicts(results.realtime),
+    ...reactionVerdicts(results),
   ];
+}
+
+/** Issue 14: with reactions on 10 % of messages, the inbox and message pages slow by at most 20 %. */
+function reactionVerdicts(results: BenchResults): Verdict[] {
+  const full = results.sizes.length - 1;
+  return ['inboxHeavy', 'deepPage', 'latestPage'].flatMap((key) => {
+    const plain = scenario(results, full, key);
+    const reacted = scenario(results, full, `${key}WithReactions`);
+    if (!plain || !reacted) return [];
+    return [
+      {
+        target: `${plain.name}: p95 with reactions on 10 % of messages ≤ 1.2 × without`,
+        measured: `${(reacted.p95 / plain.p95).toFixed(2)} × (${ms(plain.p95)} → ${ms(reacted.p95)})`,
+        met: reacted.p95 <= 1.2 * plain.p95,
+      },
+    ];
+  });
 }
 
 const sqlFigure = (results: BenchResults, key: string) => results.sql?.find((f) => f.key === key);

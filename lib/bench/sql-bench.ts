@@ -122,7 +122,7 @@ export async function createBaseline(
     ],
     [
       'messages (id, conversation_id, sender_id, content, read_at, created_at, updated_at)',
-      `SELECT id, conversation_id, sender_id, content, read_at AT TIME ZONE 'UTC', created_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC' FROM messages WHERE sender_id IS NOT NULL`,
+      `SELECT id, conversation_id, sender_id, content, read_at AT TIME ZONE 'UTC', created_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC' FROM messages WHERE sender_id IS NOT NULL AND deleted_at IS NULL`,
     ],
   ];
   for (const [target, query] of copies) {
@@ -283,7 +283,7 @@ export async function sqlScenarios(size: DataSetSize, oursUrl: string): Promise<
 \\set g 50 * :q + :r
 \\set u (:g * 31) % ${size.users} + 1
 `;
-  const oursSend = `${pickSender}/* messages.send */ SELECT outcome, retry_after, message FROM messages_send(cast(md5('c' || :g) as uuid), cast(md5('u' || :u) as uuid), 'pgbench message from the sender', NULL, 20, make_interval(secs => 10));
+  const oursSend = `${pickSender}/* messages.send */ SELECT outcome, retry_after, message FROM messages_send(cast(md5('c' || :g) as uuid), cast(md5('u' || :u) as uuid), 'pgbench message from the sender', NULL, NULL, 20, make_interval(secs => 10));
 `;
   // Plan, "Message Sending": validate sender is participant; create message record; update
   // conversation updated_at; update sender's last_read_at; return created message.
