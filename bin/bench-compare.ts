@@ -80,7 +80,8 @@ for (let round = 0; round < rounds; round++) {
       for (const s of size.scenarios) {
         const key = `${size.size.label} · ${s.key ?? s.name}`;
         const seen = best[i]!.get(key);
-        if (!seen || s.p95 < seen.p95) best[i]!.set(key, { name: `${size.size.label}: ${s.name}`, p95: s.p95, rps: s.rps });
+        if (!seen || s.p95 < seen.p95)
+          best[i]!.set(key, { name: `${size.size.label}: ${s.name}`, p95: s.p95, rps: s.rps });
       }
     }
   }
@@ -89,10 +90,19 @@ for (let round = 0; round < rounds; round++) {
 const rows = [...best[1]!.keys()].map((key) => {
   const b = best[0]!.get(key);
   const h = best[1]!.get(key)!;
-  return { scenario: h.name, baseP95: b?.p95, headP95: h.p95, ratio: b ? h.p95 / b.p95 : undefined, baseRps: b?.rps, headRps: h.rps };
+  return {
+    scenario: h.name,
+    baseP95: b?.p95,
+    headP95: h.p95,
+    ratio: b ? h.p95 / b.p95 : undefined,
+    baseRps: b?.rps,
+    headRps: h.rps,
+  };
 });
 const ms = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(2)} ms`);
-console.log(`\nbase ${revisions[0]} (node ${machines[0]?.node}), head ${revisions[1]} (node ${machines[1]?.node}), best of ${rounds} round(s)`);
+console.log(
+  `\nbase ${revisions[0]} (node ${machines[0]?.node}), head ${revisions[1]} (node ${machines[1]?.node}), best of ${rounds} round(s)`,
+);
 console.log('| scenario | base p95 | head p95 | head/base | base req/s | head req/s |\n|---|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
@@ -100,6 +110,13 @@ for (const r of rows) {
   );
 }
 mkdirSync(join('bench', 'results'), { recursive: true });
-const out = join('bench', 'results', `compare-${revisions[0]!.slice(0, 7)}-${revisions[1]!.slice(0, 7)}${quick ? '-quick' : ''}.json`);
-writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), quick, rounds, revisions, machines, rows }, null, 1)}\n`);
+const out = join(
+  'bench',
+  'results',
+  `compare-${revisions[0]!.slice(0, 7)}-${revisions[1]!.slice(0, 7)}${quick ? '-quick' : ''}.json`,
+);
+writeFileSync(
+  out,
+  `${JSON.stringify({ date: new Date().toISOString(), quick, rounds, revisions, machines, rows }, null, 1)}\n`,
+);
 console.log(`wrote ${out}`);

@@ -400,7 +400,8 @@ async function scenariosFor(
       name: 'react to a message',
       route: 'add-reaction',
       method: 'PUT',
-      path: () => `/v1/messages/${pick(reactable)}/reactions/${encodeURIComponent(pick(['👍', '🎉', '😀', '❤️', '👀']))}`,
+      path: () =>
+        `/v1/messages/${pick(reactable)}/reactions/${encodeURIComponent(pick(['👍', '🎉', '😀', '❤️', '👀']))}`,
       tokens: [reactingToken],
     },
     deleteMessage: {

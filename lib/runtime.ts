@@ -1,15 +1,14 @@
-import { type FunctionConfig, readConfig } from './config';
 import { createDatabase, type DatabaseHandle } from './db/create-database';
-import { MessagingService } from './messaging/messaging-service';
+import { config } from './function-config';
+import { type Domain, domainOver } from './messaging/sql';
 import { ManagementApiPublisher } from './realtime/management-api-publisher';
 import { type Publisher, silentPublisher } from './realtime/publisher';
 
 /**
- * The composition root: the configuration, read and checked once when a function's module loads
- * (a bad variable fails the cold start with one line naming it), and the services over the
+ * The composition root: the configuration (lib/function-config.ts) and the services over the
  * database. `functions/` and the local stack both depend on it; nothing here imports from them.
  */
-export const config: FunctionConfig = readConfig(process.env);
+export { config };
 
 /**
  * What every function shares, created once per Lambda container (or once per local server):
@@ -19,7 +18,8 @@ export const config: FunctionConfig = readConfig(process.env);
  */
 export interface Runtime {
   database: DatabaseHandle;
-  messaging: MessagingService;
+  /** What the noun modules of lib/messaging work with: the database, the limits, the publisher. */
+  domain: Domain;
 }
 
 let current: Promise<Runtime> | undefined;
@@ -39,7 +39,7 @@ export function installRuntime(database: DatabaseHandle): Runtime {
 function runtimeOver(database: DatabaseHandle): Runtime {
   return {
     database,
-    messaging: new MessagingService(database.db, config.limits, publisherOf(config.webSocketManagementEndpoint)),
+    domain: domainOver(database.db, config.limits, publisherOf(config.webSocketManagementEndpoint)),
   };
 }
 

@@ -447,9 +447,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   for (const statement of statements) await statement.execute(db);
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(_db: Kysely<any>): Promise<void> {
   throw new Error(
     '0006-message-lifecycle has no down migration: it would discard edits, deletions and reactions. Restore a snapshot instead.',
   );
-  void db;
 }

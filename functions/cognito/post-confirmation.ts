@@ -1,5 +1,5 @@
 import type { Context, PostConfirmationTriggerEvent } from 'aws-lambda';
-import type { MessagingService } from '../../lib/messaging/messaging-service';
+import { registerUser } from '../../lib/messaging/users';
 import { useRuntime } from '../../lib/runtime';
 import { logger } from '../commons/logger';
 
@@ -12,7 +12,12 @@ import { logger } from '../commons/logger';
  */
 export const recordBudgetMs = 3_000;
 
-export function postConfirmationHandler(options: { messaging: () => Promise<MessagingService>; budgetMs: number }) {
+/** What records a confirmed user (the domain in Lambda; tests hand in a MessagingService over their database). */
+interface UserRegistry {
+  registerUser(userId: string): Promise<void>;
+}
+
+export function postConfirmationHandler(options: { messaging: () => Promise<UserRegistry>; budgetMs: number }) {
   return async (event: PostConfirmationTriggerEvent, context?: Context): Promise<PostConfirmationTriggerEvent> => {
     const sub = event.request.userAttributes.sub;
     // Cognito also runs this trigger after a forgotten-password reset: only a sign-up is new.
@@ -42,6 +47,9 @@ export function postConfirmationHandler(options: { messaging: () => Promise<Mess
 }
 
 export const handler = postConfirmationHandler({
-  messaging: async () => (await useRuntime()).messaging,
+  messaging: async () => {
+    const { domain } = await useRuntime();
+    return { registerUser: (userId: string) => registerUser(domain, userId) };
+  },
   budgetMs: recordBudgetMs,
 });

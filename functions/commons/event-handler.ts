@@ -2,6 +2,7 @@ import type { Context, EventBridgeEvent } from 'aws-lambda';
 import type * as z from 'zod/mini';
 import type { DatabaseHandle } from '../../lib/db/create-database';
 import type { EventRule } from '../../lib/events/order-events';
+import { announceOrderChange } from '../../lib/messaging/conversations';
 import { OrderProjection, type ProjectionOutcome } from '../../lib/messaging/order-projection';
 import { INSTANT_DESCRIPTION, isInstant, normaliseInstant } from '../../lib/messaging/time';
 import { config, type Runtime, useRuntime } from '../../lib/runtime';
@@ -73,7 +74,7 @@ export function eventHandler<R extends EventRule>(
     logger.info('event projected', { ...base, orderId, conversationId, applied, created, posted: posted !== null });
     // Then the push, as after an HTTP write. A failure here must not make EventBridge retry an
     // event that is already applied: the participants catch up by polling.
-    await runtime.messaging.announceOrderChange(outcome).catch((error: unknown) => {
+    await announceOrderChange(runtime.domain, outcome).catch((error: unknown) => {
       logger.warn('push after event failed', {
         ...base,
         error: error instanceof Error ? error.message : String(error),

@@ -17,6 +17,7 @@ import {
   UnavailableError,
 } from '../../lib/messaging/errors';
 import type { Caller, ParticipantRole } from '../../lib/messaging/types';
+import { recordUser } from '../../lib/messaging/users';
 import { config, type Runtime, useRuntime } from '../../lib/runtime';
 import { logger } from './logger';
 
@@ -100,7 +101,7 @@ function middyHandler<R extends RouteDefinition>(
     const { caller, input } = stateOf(context);
     if (!caller || !input) throw new Error('the middlewares did not run');
     if (recordedRoles.get(caller.userId) !== caller.role) {
-      await runtime.messaging.recordUser(caller.userId, caller.role);
+      await recordUser(runtime.domain, caller.userId, caller.role);
       recordedRoles.set(caller.userId, caller.role);
     }
     const output = await run({ caller, ...input } as HttpInput<R>, runtime);

@@ -1,5 +1,5 @@
 import { businessMetrics, metricsNamespace } from '../../lib/business-metrics';
-import { config } from '../../lib/runtime';
+import { config } from '../../lib/function-config';
 
 /**
  * Structured JSON logs, one object per line. Written to stdout/stderr directly rather than through

@@ -1,7 +1,8 @@
 import { routes } from '../../lib/http/routes';
+import { addReaction } from '../../lib/messaging/messages';
 import { httpHandler } from '../commons/http-handler';
 
-export const handler = httpHandler(routes.addReaction)(async ({ caller, params }, { messaging }) => ({
+export const handler = httpHandler(routes.addReaction)(async ({ caller, params }, { domain }) => ({
   status: 200,
-  body: await messaging.addReaction(caller, params.id, params.emoji),
+  body: await addReaction(domain, caller, params.id, params.emoji),
 }));

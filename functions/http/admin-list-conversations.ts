@@ -1,7 +1,8 @@
 import { routes } from '../../lib/http/routes';
+import { adminListConversations } from '../../lib/messaging/conversations';
 import { httpHandler } from '../commons/http-handler';
 
-export const handler = httpHandler(routes.adminListConversations)(async ({ caller, query }, { messaging }) => {
+export const handler = httpHandler(routes.adminListConversations)(async ({ caller, query }, { domain }) => {
   const { limit, offset, cursor, ...filters } = query;
-  return { status: 200, body: await messaging.adminListConversations(caller, filters, { limit, offset, cursor }) };
+  return { status: 200, body: await adminListConversations(domain, caller, filters, { limit, offset, cursor }) };
 });

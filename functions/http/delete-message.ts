@@ -1,7 +1,8 @@
 import { routes } from '../../lib/http/routes';
+import { deleteMessage } from '../../lib/messaging/messages';
 import { httpHandler } from '../commons/http-handler';
 
-export const handler = httpHandler(routes.deleteMessage)(async ({ caller, params }, { messaging }) => ({
+export const handler = httpHandler(routes.deleteMessage)(async ({ caller, params }, { domain }) => ({
   status: 200,
-  body: await messaging.deleteMessage(caller, params.id),
+  body: await deleteMessage(domain, caller, params.id),
 }));

@@ -1,7 +1,8 @@
 import { routes } from '../../lib/http/routes';
+import { listMessages } from '../../lib/messaging/messages';
 import { httpHandler } from '../commons/http-handler';
 
-export const handler = httpHandler(routes.listMessages)(async ({ caller, params, query }, { messaging }) => ({
+export const handler = httpHandler(routes.listMessages)(async ({ caller, params, query }, { domain }) => ({
   status: 200,
-  body: await messaging.listMessages(caller, params.id, query),
+  body: await listMessages(domain, caller, params.id, query),
 }));

@@ -1,7 +1,8 @@
 import { routes } from '../../lib/http/routes';
+import { markConversationRead } from '../../lib/messaging/read-marks';
 import { httpHandler } from '../commons/http-handler';
 
-export const handler = httpHandler(routes.markConversationRead)(async ({ caller, params }, { messaging }) => ({
+export const handler = httpHandler(routes.markConversationRead)(async ({ caller, params }, { domain }) => ({
   status: 200,
-  body: await messaging.markConversationRead(caller, params.id),
+  body: await markConversationRead(domain, caller, params.id),
 }));

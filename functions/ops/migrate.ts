@@ -1,7 +1,8 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ensureAppRole } from '../../lib/db/app-role';
+import { createDatabase, type DatabaseHandle } from '../../lib/db/create-database';
 import { migrateToLatest } from '../../lib/db/migrate';
-import { config, useRuntime } from '../../lib/runtime';
+import { config } from '../../lib/function-config';
 import { logger } from '../commons/logger';
 
 /**
@@ -10,8 +11,12 @@ import { logger } from '../commons/logger';
  * (created if missing, its password and grants re-applied). A failure throws, which fails the
  * trigger and so the deployment. Safe to invoke by hand (runbook: after rotating the app secret).
  */
+/** The database only, not the runtime: the migration needs no messaging domain in its bundle. */
+let opened: Promise<DatabaseHandle> | undefined;
+
 export const handler = async (): Promise<{ applied: string[] }> => {
-  const { database } = await useRuntime();
+  opened ??= createDatabase(config.database);
+  const database = await opened;
   const result = await migrateToLatest(database.db);
   const applied = (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   if (!config.appDatabaseSecretArn) throw new Error('APP_DB_SECRET_ARN must be set');

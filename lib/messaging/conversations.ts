@@ -1,5 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
 import { text, timestamptz, uuid } from '../db/casts';
+import { frame } from '../realtime/frames';
 import { decodeActivityCursor } from './cursor';
 import {
   ConflictError,
@@ -10,6 +11,8 @@ import {
   UnknownUsersError,
 } from './errors';
 import { LAST_MESSAGE_PREVIEW_CODE_POINTS, MAX_PARTICIPANTS } from './limits';
+import type { ProjectionOutcome } from './order-projection';
+import { push } from './push';
 import { type ConversationRow, type MessageRow, toConversation, toConversationPage, toMessage } from './rows';
 import {
   type Audience,
@@ -66,7 +69,7 @@ export async function createConversation(
   d: Domain,
   caller: Caller,
   input: CreateConversationInput,
-): Promise<{ conversation: Conversation } & Audience> {
+): Promise<Conversation> {
   const subject = input.subject?.trim() || null;
   const orderId = input.orderId ?? null;
   if (input.type === 'order' && !orderId) {
@@ -156,7 +159,9 @@ export async function createConversation(
       conversationId: row.existing_order_conversation,
     });
   }
-  return { conversation: toConversation(row.created, caller.userId), audience: row.audience };
+  const conversation = toConversation(row.created, caller.userId);
+  await push(d, row.audience, frame('conversation.created', conversation));
+  return conversation;
 }
 
 /** The caller's inbox: newest activity first, one index range over their participant rows. */
@@ -234,7 +239,7 @@ export async function adminSetConversationStatus(
   caller: Caller,
   conversationId: string,
   status: Conversation['status'],
-): Promise<{ conversation: Conversation; changed: boolean } & Audience> {
+): Promise<Conversation> {
   requireAdmin(caller);
   const { rows } = await sql<
     ConversationRow & { changed: boolean; audience: string[] | null }
@@ -256,7 +261,12 @@ export async function adminSetConversationStatus(
   `.execute(d.db);
   const row = rows[0];
   if (!row) throw new NotFoundError('conversation');
-  return { conversation: toConversation(row, caller.userId), changed: row.changed, audience: row.audience ?? [] };
+  const conversation = toConversation(row, caller.userId);
+  if (row.changed) {
+    const { id, updatedAt } = conversation;
+    await push(d, row.audience ?? [], frame('conversation.updated', { id, status: conversation.status, updatedAt }));
+  }
+  return conversation;
 }
 
 /**
@@ -264,7 +274,7 @@ export async function adminSetConversationStatus(
  * conversation as the API shows it (no caller, so no unread count), its newest message in full,
  * and the live connections of its participants.
  */
-export async function announcement(
+async function announcement(
   d: Domain,
   conversationId: string,
 ): Promise<{ conversation: Conversation | null; lastMessage: Message | null } & Audience> {
@@ -284,4 +294,22 @@ export async function announcement(
     lastMessage: row.newest ? toMessage(row.newest, null) : null,
     audience: row.audience,
   };
+}
+
+/**
+ * After an order event: `conversation.created` when it made the order's conversation (one read:
+ * its participants arrive at the end of the projection's statement), and `message.created` for
+ * the status message it posted (returned by the projection's own statement).
+ */
+export async function announceOrderChange(d: Domain, change: ProjectionOutcome): Promise<void> {
+  if (change.created && change.conversationId) {
+    const { conversation, lastMessage, audience } = await announcement(d, change.conversationId);
+    if (!conversation) return;
+    await push(d, audience, frame('conversation.created', conversation));
+    if (change.posted && lastMessage) await push(d, audience, frame('message.created', lastMessage));
+    return;
+  }
+  if (change.posted) {
+    await push(d, change.posted.audience, frame('message.created', toMessage(change.posted.message, null)));
+  }
 }

@@ -1,11 +1,13 @@
 import { sql } from 'kysely';
 import { text, uuid } from '../db/casts';
+import { frame } from '../realtime/frames';
 import { normaliseContent } from './content';
 import { isSingleEmoji } from './emoji';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError } from './errors';
 import { MAX_REACTIONS_PER_USER, MESSAGE_PAGE_BYTE_BUDGET } from './limits';
+import { push, pushPerReader } from './push';
 import { type MessageRow, toMessage } from './rows';
-import { type Audience, type AudienceByUser, type Domain, retryAfter, windowOf } from './sql';
+import { type Domain, retryAfter, windowOf } from './sql';
 import { toIso } from './time';
 import type { Caller, Message, MessagePageRequest, MessageVersion, Page, SendMessageInput, SendResult } from './types';
 
@@ -77,7 +79,7 @@ export async function sendMessage(
   caller: Caller,
   conversationId: string,
   input: SendMessageInput,
-): Promise<SendResult & Audience> {
+): Promise<SendResult> {
   const content = normaliseContent(input.content);
   const { sendLimit, sendWindowSeconds } = d.limits;
   const { rows } = await sql<{
@@ -93,12 +95,12 @@ export async function sendMessage(
   const row = rows[0]!;
   switch (row.outcome) {
     case 'created':
-    case 'existing':
-      return {
-        message: toMessage(row.message!, caller.userId),
-        created: row.outcome === 'created',
-        audience: row.audience ?? [],
-      };
+    case 'existing': {
+      const message = toMessage(row.message!, caller.userId);
+      // A retry returns the stored message and pushes nothing: it was pushed when it was created.
+      if (row.outcome === 'created') await push(d, row.audience ?? [], frame('message.created', message));
+      return { message, created: row.outcome === 'created' };
+    }
     case 'not_found':
       throw new NotFoundError('conversation');
     case 'bad_reply':
@@ -110,14 +112,19 @@ export async function sendMessage(
   }
 }
 
-/** A message a change answered: as the caller sees it, and as each participant would see it. */
-function changedMessage(row: MessageRow, changed: boolean, audience: Record<string, string[]> | null, caller: Caller) {
-  return {
-    message: toMessage(row, caller.userId),
-    changed,
-    audienceByUser: audience ?? {},
-    seenBy: (viewer: string) => toMessage(row, viewer),
-  };
+/**
+ * A message a change answered, as the caller sees it; when it changed, `message.updated` goes to
+ * each participant as they see it (their own reactions' `me`).
+ */
+async function changedMessage(
+  d: Domain,
+  row: MessageRow,
+  changed: boolean,
+  audience: Record<string, string[]> | null,
+  caller: Caller,
+): Promise<Message> {
+  if (changed) await pushPerReader(d, audience ?? {}, (viewer) => toMessage(row, viewer));
+  return toMessage(row, caller.userId);
 }
 
 /**
@@ -130,7 +137,7 @@ export async function editMessage(
   caller: Caller,
   messageId: string,
   input: { content: string },
-): Promise<{ message: Message; changed: boolean; seenBy: (viewer: string) => Message } & AudienceByUser> {
+): Promise<Message> {
   const content = normaliseContent(input.content);
   const { rows } = await sql<{
     outcome: 'ok' | 'unchanged' | 'not_found' | 'not_editable' | 'forbidden' | 'closed';
@@ -143,7 +150,7 @@ export async function editMessage(
   switch (row.outcome) {
     case 'ok':
     case 'unchanged':
-      return changedMessage(row.message!, row.outcome === 'ok', row.audience, caller);
+      return changedMessage(d, row.message!, row.outcome === 'ok', row.audience, caller);
     case 'not_found':
       throw new NotFoundError('message');
     case 'forbidden':
@@ -160,11 +167,7 @@ export async function editMessage(
  * anywhere. It stays as a tombstone; those who had not read it have one unread less. Deleting a
  * tombstone again answers it as it is.
  */
-export async function deleteMessage(
-  d: Domain,
-  caller: Caller,
-  messageId: string,
-): Promise<{ message: Message; changed: boolean } & Audience> {
+export async function deleteMessage(d: Domain, caller: Caller, messageId: string): Promise<Message> {
   const { rows } = await sql<{
     outcome: 'ok' | 'already' | 'not_found' | 'forbidden';
     message: MessageRow | null;
@@ -176,12 +179,11 @@ export async function deleteMessage(
   const row = rows[0]!;
   switch (row.outcome) {
     case 'ok':
-    case 'already':
-      return {
-        message: toMessage(row.message!, caller.userId),
-        changed: row.outcome === 'ok',
-        audience: row.audience ?? [],
-      };
+    case 'already': {
+      const message = toMessage(row.message!, caller.userId);
+      if (row.outcome === 'ok') await push(d, row.audience ?? [], frame('message.deleted', message));
+      return message;
+    }
     case 'not_found':
       throw new NotFoundError('message');
     case 'forbidden':
@@ -193,13 +195,13 @@ export async function deleteMessage(
  * Adds or removes the caller's reaction (the function `messages_react`, one statement).
  * Idempotent either way; at most MAX_REACTIONS_PER_USER distinct reactions per user and message.
  */
-export async function react(
-  d: Domain,
-  caller: Caller,
-  messageId: string,
-  emoji: string,
-  add: boolean,
-): Promise<{ message: Message; changed: boolean; seenBy: (viewer: string) => Message } & AudienceByUser> {
+export const addReaction = (d: Domain, caller: Caller, messageId: string, emoji: string) =>
+  react(d, caller, messageId, emoji, true);
+
+export const removeReaction = (d: Domain, caller: Caller, messageId: string, emoji: string) =>
+  react(d, caller, messageId, emoji, false);
+
+async function react(d: Domain, caller: Caller, messageId: string, emoji: string, add: boolean): Promise<Message> {
   if (!isSingleEmoji(emoji)) throw new InvalidInputError('emoji must be exactly one emoji', { field: 'emoji' });
   const { rows } = await sql<{
     outcome: 'ok' | 'unchanged' | 'not_found' | 'deleted' | 'closed' | 'too_many';
@@ -213,7 +215,7 @@ export async function react(
   switch (row.outcome) {
     case 'ok':
     case 'unchanged':
-      return changedMessage(row.message!, row.outcome === 'ok', row.audience, caller);
+      return changedMessage(d, row.message!, row.outcome === 'ok', row.audience, caller);
     case 'not_found':
       throw new NotFoundError('message');
     case 'deleted':

@@ -1,11 +1,13 @@
 import { sql } from 'kysely';
 import { uuid } from '../db/casts';
+import { frame } from '../realtime/frames';
 import { TYPING_INTERVAL_SECONDS } from '../realtime/routes';
 import { getConversation } from './conversations';
 import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UnknownUsersError } from './errors';
 import { MAX_PARTICIPANTS } from './limits';
+import { push } from './push';
 import { type ParticipantRow, toParticipant } from './rows';
-import { type Audience, audienceOf, audienceWith, type Domain, retryAfter, visibleTo, windowOf } from './sql';
+import { audienceOf, audienceWith, type Domain, retryAfter, visibleTo, windowOf } from './sql';
 import type { Caller, Participant } from './types';
 
 /** Participants: adding people and removing them (or leaving). Each operation is one statement. */
@@ -23,7 +25,7 @@ export async function addParticipant(
   caller: Caller,
   conversationId: string,
   userId: string,
-): Promise<{ participant: Participant; added: boolean } & Audience> {
+): Promise<{ participant: Participant; added: boolean }> {
   const { addParticipantLimit, addParticipantWindowSeconds } = d.limits;
   const { rows } = await sql<{
     outcome: AddOutcome;
@@ -38,12 +40,14 @@ export async function addParticipant(
   const row = rows[0]!;
   switch (row.outcome) {
     case 'added':
-    case 'present':
-      return {
-        participant: toParticipant(row.participant!),
-        added: row.outcome === 'added',
-        audience: row.audience ?? [],
-      };
+    case 'present': {
+      const participant = toParticipant(row.participant!);
+      if (row.outcome === 'added') {
+        const data = { conversationId, userId, role: participant.role };
+        await push(d, row.audience ?? [], frame('participant.added', data));
+      }
+      return { participant, added: row.outcome === 'added' };
+    }
     case 'not_found':
       throw new NotFoundError('conversation');
     case 'unknown_user':
@@ -65,7 +69,7 @@ export async function removeParticipant(
   caller: Caller,
   conversationId: string,
   userId: string,
-): Promise<Audience> {
+): Promise<void> {
   if (userId !== caller.userId && !caller.isAdmin) {
     // Check visibility first so a non-participant still sees only "not found".
     await getConversation(d, caller, conversationId);
@@ -94,7 +98,7 @@ export async function removeParticipant(
   const row = rows[0]!;
   if (!row.visible) throw new NotFoundError('conversation');
   if (!row.removed) throw new NotFoundError('participant');
-  return { audience: row.audience ?? [] };
+  await push(d, row.audience ?? [], frame('participant.removed', { conversationId, userId }));
 }
 
 type TypingOutcome = 'sent' | 'throttled' | 'not_found' | 'closed';
@@ -105,11 +109,7 @@ type TypingOutcome = 'sent' | 'throttled' | 'not_found' | 'closed';
  * (`typing_at`, the throttle), and only in an active conversation the caller is in; admins
  * included only where they take part.
  */
-export async function signalTyping(
-  d: Domain,
-  caller: Caller,
-  conversationId: string,
-): Promise<{ outcome: TypingOutcome } & Audience> {
+export async function signalTyping(d: Domain, caller: Caller, conversationId: string): Promise<TypingOutcome> {
   const { rows } = await sql<{ outcome: TypingOutcome; audience: string[] | null }>`/* participants.typing */
     WITH me AS (
       SELECT p.conversation_id, c.status FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
@@ -130,5 +130,6 @@ export async function signalTyping(
       (SELECT ${audienceOf(sql`sent.conversation_id`, caller.userId)} FROM sent) AS audience
   `.execute(d.db);
   const row = rows[0]!;
-  return { outcome: row.outcome, audience: row.audience ?? [] };
+  await push(d, row.audience ?? [], frame('typing', { conversationId, userId: caller.userId }));
+  return row.outcome;
 }

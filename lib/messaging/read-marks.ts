@@ -1,8 +1,10 @@
 import { sql } from 'kysely';
 import { uuid } from '../db/casts';
+import { frame } from '../realtime/frames';
 import { NotFoundError } from './errors';
+import { push } from './push';
 import { type MessageRow, toMessage } from './rows';
-import type { Audience, Domain } from './sql';
+import type { Domain } from './sql';
 import { toIsoOrNull } from './time';
 import type { Caller, Message, ReadMark, ReadReceipt, UnreadMark, UnreadTotal } from './types';
 
@@ -34,25 +36,21 @@ async function moveMark(d: Domain, caller: Caller, conversationId: string | null
       FROM read_marks_move(${uuid(caller.userId)}, ${uuid(conversationId)}, ${uuid(messageId)})
   `.execute(d.db);
   const row = rows[0]!;
-  const receipt =
-    row.outcome === 'ok' && row.moved
-      ? receiptOf(caller, row.conversation_id!, row.last_read_at!, row.last_read_message_id)
-      : null;
-  return { row, receipt, audience: row.audience ?? [] };
+  if (row.outcome === 'ok' && row.moved) {
+    const receipt = receiptOf(caller, row.conversation_id!, row.last_read_at!, row.last_read_message_id);
+    await push(d, row.audience ?? [], frame('conversation.read', receipt));
+  }
+  return row;
 }
 
 /**
  * Moves the caller's read mark forward to this message (never back), and stamps `read_at` on
  * the messages it passes that others sent and nobody had read yet.
  */
-export async function markMessageRead(
-  d: Domain,
-  caller: Caller,
-  messageId: string,
-): Promise<{ message: Message; receipt: ReadReceipt | null } & Audience> {
-  const { row, receipt, audience } = await moveMark(d, caller, null, messageId);
+export async function markMessageRead(d: Domain, caller: Caller, messageId: string): Promise<Message> {
+  const row = await moveMark(d, caller, null, messageId);
   if (row.outcome === 'not_found') throw new NotFoundError('message');
-  return { message: toMessage(row.message!, caller.userId), receipt, audience };
+  return toMessage(row.message!, caller.userId);
 }
 
 /** A read receipt: the reader's mark moved to this message. */
@@ -61,15 +59,10 @@ function receiptOf(caller: Caller, conversationId: string, at: Date | string, me
 }
 
 /** Moves the caller's read mark to the conversation's newest message. */
-export async function markConversationRead(
-  d: Domain,
-  caller: Caller,
-  conversationId: string,
-): Promise<{ mark: ReadMark; receipt: ReadReceipt | null } & Audience> {
-  const { row, receipt, audience } = await moveMark(d, caller, conversationId, null);
+export async function markConversationRead(d: Domain, caller: Caller, conversationId: string): Promise<ReadMark> {
+  const row = await moveMark(d, caller, conversationId, null);
   if (row.outcome === 'not_found') throw new NotFoundError('conversation');
-  const mark: ReadMark = { conversationId, lastReadAt: toIsoOrNull(row.last_read_at), unreadCount: 0 };
-  return { mark, receipt, audience };
+  return { conversationId, lastReadAt: toIsoOrNull(row.last_read_at), unreadCount: 0 };
 }
 
 /**

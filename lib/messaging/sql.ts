@@ -1,7 +1,8 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { uuid } from '../db/casts';
 import type { Database } from '../db/schema';
-import type { MessagingLimits } from './limits';
+import type { Publisher } from '../realtime/publisher';
+import { defaultLimits, type MessagingLimits } from './limits';
 import type { MessageRow, ParticipantRow } from './rows';
 import type { Caller } from './types';
 
@@ -12,9 +13,16 @@ import type { Caller } from './types';
  */
 
 /** What every domain operation works with. */
+/** The domain over a database: the limits (defaults where not given) and the publisher. */
+export function domainOver(db: Kysely<Database>, limits: Partial<MessagingLimits>, publisher: Publisher): Domain {
+  return { db, limits: { ...defaultLimits, ...limits }, publisher };
+}
+
 export interface Domain {
   db: Kysely<Database>;
   limits: MessagingLimits;
+  /** Where writes push their changes (lib/messaging/push.ts). */
+  publisher: Publisher;
 }
 
 /**

@@ -1,0 +1,32 @@
+import { frame, type ServerFrame } from '../realtime/frames';
+import * as connections from './connections';
+import type { Domain } from './sql';
+import type { Message } from './types';
+
+/**
+ * The step after a write, as Mattermost's app layer publishes after the store: the frame goes to
+ * the connections the write's own statement returned, so pushing costs no further database round
+ * trip, and a connection API Gateway calls gone is forgotten. Never fails the write: it is stored.
+ */
+export async function push(d: Domain, connectionIds: readonly string[], serverFrame: ServerFrame): Promise<void> {
+  if (connectionIds.length === 0) return;
+  const { gone } = await d.publisher.publish({ connectionIds, frame: serverFrame });
+  // Best effort like the push itself: a row left behind expires, and the next push retries it.
+  if (gone.length) await connections.forget(d, gone).catch(() => {});
+}
+
+/**
+ * A Message that differs per reader (its reactions' `me`): each participant's devices get the
+ * message as that participant sees it, made from the same row: still no further statement.
+ */
+export async function pushPerReader(
+  d: Domain,
+  audienceByUser: Record<string, string[]>,
+  seenBy: (viewer: string) => Message,
+): Promise<void> {
+  await Promise.all(
+    Object.entries(audienceByUser).map(([viewer, connectionIds]) =>
+      push(d, connectionIds, frame('message.updated', seenBy(viewer))),
+    ),
+  );
+}
