@@ -302,5 +302,8 @@ export const routes = {
 
 export const routeList: RouteDefinition[] = Object.values(routes);
 
+/** Every method the routes use, sorted: what CORS preflights allow, deployed and local. */
+export const routeMethods: readonly HttpMethod[] = [...new Set(routeList.map((r) => r.method))].sort();
+
 /** `GET /v1/messages/conversations/{id}`: API Gateway's route key. */
 export const routeKey = (r: RouteDefinition) => `${r.method} ${r.path}`;

@@ -1,5 +1,5 @@
 import { localSettings } from '../config';
-import { routeList } from '../http/routes';
+import { routeMethods } from '../http/routes';
 import { stageConfig } from '../infra/stage-config';
 
 /**
@@ -27,7 +27,7 @@ export interface CorsConfiguration {
 
 /** The same methods, headers and max age as the stack's `corsPreflight` (keep the two in step). */
 const deployed = {
-  allowMethods: [...new Set(routeList.map((r) => r.method))].sort(),
+  allowMethods: [...routeMethods],
   allowHeaders: ['authorization', 'content-type'],
   exposeHeaders: ['retry-after'],
   maxAgeSeconds: 3600,

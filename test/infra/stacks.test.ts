@@ -419,6 +419,19 @@ describe('alarms that reach people (defect 1)', () => {
   });
 });
 
+describe('CORS', () => {
+  it('allows every method of the route table, as the local stack does', () => {
+    const api = Object.values(dev.templates.httpApi.resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Api')!;
+    expect([...api.Properties.CorsConfiguration.AllowMethods].sort()).toEqual([
+      'DELETE',
+      'GET',
+      'PATCH',
+      'POST',
+      'PUT',
+    ]);
+  });
+});
+
 describe('throttles that apply (defect 2)', () => {
   it('throttles the send route with the property names the Stage schema defines', () => {
     const stage = Object.values(dev.templates.httpApi.resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Stage')!;

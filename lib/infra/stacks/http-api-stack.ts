@@ -5,7 +5,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { type RouteBinding, routeKey, routeList } from '../../http/routes';
+import { type RouteBinding, routeKey, routeList, routeMethods } from '../../http/routes';
 import { type FunctionBinding, MessagingFunction } from '../messaging-function';
 import type { StageConfig } from '../stage-config';
 
@@ -47,12 +47,8 @@ export class HttpApiStack extends Stack {
       corsPreflight: config.corsOrigins.length
         ? {
             allowOrigins: config.corsOrigins,
-            allowMethods: [
-              apigw.CorsHttpMethod.GET,
-              apigw.CorsHttpMethod.POST,
-              apigw.CorsHttpMethod.PATCH,
-              apigw.CorsHttpMethod.DELETE,
-            ],
+            // Every method of the route table, as the local stack answers it (lib/local/cors.ts).
+            allowMethods: routeMethods.map((method) => apigw.CorsHttpMethod[method]),
             allowHeaders: ['authorization', 'content-type'],
             exposeHeaders: ['retry-after'],
             maxAge: Duration.hours(1),
