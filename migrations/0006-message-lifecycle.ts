@@ -372,10 +372,14 @@ BEGIN
 END $$`,
 
   sql`DROP FUNCTION messages_list(uuid, uuid, boolean, uuid, boolean, integer, integer, integer)`,
-  // As in 0004, each row as message_json, and a third order: changedAfter (by revision).
+  // As in 0004 with the new columns (a reply's preview only where there is a reply), and a third
+  // order: changedAfter, by revision. Columns, not message_json: building JSON per row cost a page
+  // more than reading it (1.6 ms against 0.8 ms for 51 rows, in SQL alone).
   sql`CREATE FUNCTION messages_list(p_conversation uuid, p_caller uuid, p_caller_is_admin boolean, p_anchor uuid,
   p_forward boolean, p_changed_after bigint, p_limit integer, p_offset integer, p_byte_budget integer)
-RETURNS TABLE (outcome text, fetched integer, message json, revision bigint)
+RETURNS TABLE (outcome text, fetched integer, id uuid, conversation_id uuid, sender_id uuid, kind varchar,
+  content text, client_message_id varchar, read_at timestamptz, created_at timestamptz, updated_at timestamptz,
+  edited_at timestamptz, deleted_at timestamptz, revision bigint, reactions jsonb, reply_to json)
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
@@ -387,13 +391,17 @@ BEGIN
      WHERE c.id = p_conversation
        AND (p_caller_is_admin OR EXISTS (SELECT 1 FROM conversation_participants v
                                           WHERE v.conversation_id = c.id AND v.user_id = p_caller))) THEN
-    RETURN QUERY SELECT 'not_found', 0, NULL::json, NULL::bigint;
+    RETURN QUERY SELECT 'not_found', 0, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::text, NULL::varchar,
+      NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint,
+      NULL::jsonb, NULL::json;
     RETURN;
   END IF;
   IF p_anchor IS NOT NULL THEN
     SELECT m.seq INTO anchor_seq FROM messages m WHERE m.id = p_anchor AND m.conversation_id = p_conversation;
     IF NOT FOUND THEN
-      RETURN QUERY SELECT 'bad_anchor', 0, NULL::json, NULL::bigint;
+      RETURN QUERY SELECT 'bad_anchor', 0, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::text, NULL::varchar,
+        NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint,
+        NULL::jsonb, NULL::json;
       RETURN;
     END IF;
   END IF;
@@ -402,43 +410,57 @@ BEGIN
   IF p_changed_after IS NOT NULL THEN
     RETURN QUERY
       WITH page AS (
-        SELECT m AS msg, m.revision AS rev, octet_length(to_json(m.content)::text) AS bytes FROM messages m
+        SELECT m.* FROM messages m
          WHERE m.conversation_id = p_conversation AND m.revision > p_changed_after
          ORDER BY m.revision ASC LIMIT p_limit + 1 OFFSET p_offset),
       ranked AS (
-        SELECT page.*, row_number() OVER w AS position, sum(page.bytes) OVER w AS running_bytes
-          FROM page WINDOW w AS (ORDER BY page.rev ASC ROWS UNBOUNDED PRECEDING))
-      SELECT 'ok', (SELECT count(*) FROM page)::integer, message_json(r.msg), r.rev
+        SELECT page.*, row_number() OVER w AS position, sum(octet_length(to_json(page.content)::text)) OVER w AS running_bytes
+          FROM page WINDOW w AS (ORDER BY page.revision ASC ROWS UNBOUNDED PRECEDING))
+      SELECT 'ok', (SELECT count(*) FROM page)::integer, r.id, r.conversation_id, r.sender_id, r.kind, r.content,
+             r.client_message_id, r.read_at, r.created_at, r.updated_at, r.edited_at, r.deleted_at, r.revision, r.reactions,
+             CASE WHEN r.reply_to_id IS NOT NULL THEN (
+               SELECT json_build_object('id', o.id, 'sender_id', o.sender_id, 'preview', left(o.content, 100))
+                 FROM messages o WHERE o.id = r.reply_to_id) END
         FROM ranked r WHERE r.position <= p_limit AND (r.position = 1 OR r.running_bytes <= p_byte_budget)
-       ORDER BY r.rev ASC;
+       ORDER BY r.revision ASC;
   ELSIF p_forward THEN
     RETURN QUERY
       WITH page AS (
-        SELECT m AS msg, m.seq, m.revision AS rev, octet_length(to_json(m.content)::text) AS bytes FROM messages m
+        SELECT m.* FROM messages m
          WHERE m.conversation_id = p_conversation AND m.seq > anchor_seq
          ORDER BY m.seq ASC LIMIT p_limit + 1 OFFSET p_offset),
       ranked AS (
-        SELECT page.*, row_number() OVER w AS position, sum(page.bytes) OVER w AS running_bytes
+        SELECT page.*, row_number() OVER w AS position, sum(octet_length(to_json(page.content)::text)) OVER w AS running_bytes
           FROM page WINDOW w AS (ORDER BY page.seq ASC ROWS UNBOUNDED PRECEDING))
-      SELECT 'ok', (SELECT count(*) FROM page)::integer, message_json(r.msg), r.rev
+      SELECT 'ok', (SELECT count(*) FROM page)::integer, r.id, r.conversation_id, r.sender_id, r.kind, r.content,
+             r.client_message_id, r.read_at, r.created_at, r.updated_at, r.edited_at, r.deleted_at, r.revision, r.reactions,
+             CASE WHEN r.reply_to_id IS NOT NULL THEN (
+               SELECT json_build_object('id', o.id, 'sender_id', o.sender_id, 'preview', left(o.content, 100))
+                 FROM messages o WHERE o.id = r.reply_to_id) END
         FROM ranked r WHERE r.position <= p_limit AND (r.position = 1 OR r.running_bytes <= p_byte_budget)
        ORDER BY r.seq ASC;
   ELSE
     RETURN QUERY
       WITH page AS (
-        SELECT m AS msg, m.seq, m.revision AS rev, octet_length(to_json(m.content)::text) AS bytes FROM messages m
+        SELECT m.* FROM messages m
          WHERE m.conversation_id = p_conversation AND m.seq < coalesce(anchor_seq, 9223372036854775807)
          ORDER BY m.seq DESC LIMIT p_limit + 1 OFFSET p_offset),
       ranked AS (
-        SELECT page.*, row_number() OVER w AS position, sum(page.bytes) OVER w AS running_bytes
+        SELECT page.*, row_number() OVER w AS position, sum(octet_length(to_json(page.content)::text)) OVER w AS running_bytes
           FROM page WINDOW w AS (ORDER BY page.seq DESC ROWS UNBOUNDED PRECEDING))
-      SELECT 'ok', (SELECT count(*) FROM page)::integer, message_json(r.msg), r.rev
+      SELECT 'ok', (SELECT count(*) FROM page)::integer, r.id, r.conversation_id, r.sender_id, r.kind, r.content,
+             r.client_message_id, r.read_at, r.created_at, r.updated_at, r.edited_at, r.deleted_at, r.revision, r.reactions,
+             CASE WHEN r.reply_to_id IS NOT NULL THEN (
+               SELECT json_build_object('id', o.id, 'sender_id', o.sender_id, 'preview', left(o.content, 100))
+                 FROM messages o WHERE o.id = r.reply_to_id) END
         FROM ranked r WHERE r.position <= p_limit AND (r.position = 1 OR r.running_bytes <= p_byte_budget)
        ORDER BY r.seq ASC;
   END IF;
   GET DIAGNOSTICS returned = ROW_COUNT;
   IF returned = 0 THEN
-    RETURN QUERY SELECT 'ok', 0, NULL::json, NULL::bigint;
+    RETURN QUERY SELECT 'ok', 0, NULL::uuid, NULL::uuid, NULL::uuid, NULL::varchar, NULL::text, NULL::varchar,
+      NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::bigint,
+      NULL::jsonb, NULL::json;
   END IF;
 END $$`,
 ];

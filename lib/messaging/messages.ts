@@ -38,12 +38,9 @@ export async function listMessages(
   const forward = Boolean(request.after);
   const changedAfter = request.changedAfter ?? null;
   // The function messages_list (migrations 0004, 0006): one statement whose plans the session keeps.
-  const { rows } = await sql<{
-    outcome: 'ok' | 'not_found' | 'bad_anchor';
-    fetched: number;
-    message: MessageRow | null;
-    revision: number | string | null;
-  }>`/* messages.list */
+  const { rows } = await sql<
+    MessageRow & { outcome: 'ok' | 'not_found' | 'bad_anchor'; fetched: number }
+  >`/* messages.list */
     SELECT * FROM messages_list(${uuid(conversationId)}, ${uuid(caller.userId)}, ${caller.isAdmin}, ${uuid(anchorId)},
       ${forward}, cast(${changedAfter === null ? null : String(changedAfter)} as bigint), ${sql.lit(request.limit)},
       ${sql.lit(request.offset)}, ${sql.lit(MESSAGE_PAGE_BYTE_BUDGET)})
@@ -55,11 +52,10 @@ export async function listMessages(
       field: request.before ? 'before' : 'after',
     });
   }
-  const kept = rows.filter((r) => r.message !== null);
-  const items = kept.map((r) => toMessage(r.message!, caller.userId));
+  const items = rows.filter((r) => r.id !== null).map((r) => toMessage(r, caller.userId));
   const hasMore = head.fetched > items.length;
   if (changedAfter !== null) {
-    const last = kept[kept.length - 1];
+    const last = items[items.length - 1];
     return { items, nextCursor: hasMore && last ? String(last.revision) : null };
   }
   const edge = forward ? items[items.length - 1] : items[0];

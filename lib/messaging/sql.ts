@@ -25,15 +25,43 @@ export interface Domain {
   publisher: Publisher;
 }
 
+/** The columns of a message as the API's JSON carries them (MessageRow's keys, but reply_to). */
+const MESSAGE_JSON_COLUMNS = [
+  'id',
+  'conversation_id',
+  'sender_id',
+  'kind',
+  'content',
+  'client_message_id',
+  'read_at',
+  'created_at',
+  'updated_at',
+  'edited_at',
+  'deleted_at',
+  'revision',
+  'reactions',
+] as const satisfies ReadonlyArray<keyof MessageRow>;
+
 /**
- * A message as the API's JSON with its column names (migration 0006's `message_json`, the one
- * place its shape is written: the PL/pgSQL functions return it too); `previewCodePoints` cuts the
- * content (inbox previews). Maps with toMessage.
+ * A message as the API's JSON with its column names, written inline so the planner evaluates it
+ * per row without a function call (the SQL function `message_json` of migration 0006 builds the
+ * same object for the PL/pgSQL functions' single rows; a test keeps the two equal).
+ * `previewCodePoints` cuts the content (inbox previews). Maps with toMessage.
  */
 export function messageJson(alias: string, previewCodePoints?: number): RawBuilder<MessageRow> {
-  return previewCodePoints === undefined
-    ? sql`message_json(${sql.ref(alias)})`
-    : sql`message_json(${sql.ref(alias)}, ${sql.lit(previewCodePoints)})`;
+  const column = (name: (typeof MESSAGE_JSON_COLUMNS)[number]) => {
+    const ref = sql.ref(`${alias}.${name}`);
+    return name === 'content' && previewCodePoints !== undefined
+      ? sql`left(${ref}, ${sql.lit(previewCodePoints)})`
+      : ref;
+  };
+  const replyTo = sql`CASE WHEN ${sql.ref(`${alias}.reply_to_id`)} IS NOT NULL THEN (
+    SELECT json_build_object('id', o.id, 'sender_id', o.sender_id, 'preview', left(o.content, 100))
+      FROM messages o WHERE o.id = ${sql.ref(`${alias}.reply_to_id`)}) END`;
+  return sql`json_build_object(${sql.join([
+    ...MESSAGE_JSON_COLUMNS.map((name) => sql`${sql.lit(name)}, ${column(name)}`),
+    sql`'reply_to', ${replyTo}`,
+  ])})`;
 }
 
 /** A participant as JSON with its column names (maps with toParticipant). */

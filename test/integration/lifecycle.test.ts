@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../../lib/messaging/errors';
 import { MAX_REACTIONS_PER_USER } from '../../lib/messaging/limits';
 import { OrderProjection } from '../../lib/messaging/order-projection';
+import { messageJson } from '../../lib/messaging/sql';
 import type { Message } from '../../lib/messaging/types';
 import { domainUnderTest } from '../support/domain';
 import { conversationOf, newUser } from '../support/fixtures';
@@ -322,5 +323,26 @@ describe(`the message lifecycle on ${backend}`, () => {
       domain.handle.db,
     );
     expect(rows[0]!.n).toBe(0);
+  });
+});
+
+describe(`the message JSON, on ${backend}`, () => {
+  it('is the same from the SQL function the PL/pgSQL functions use and from the inline builder', async () => {
+    const [alice, bob] = [await newUser(domain.service), await newUser(domain.service)];
+    const conversation = await conversationOf(domain.service, alice, bob);
+    const first = (await domain.service.sendMessage(alice, conversation.id, { content: 'first' })).message;
+    const reply = (await domain.service.sendMessage(bob, conversation.id, { content: 'second', replyToId: first.id }))
+      .message;
+    await domain.service.addReaction(bob, first.id, '👍');
+    await domain.service.editMessage(bob, reply.id, { content: 'second, edited' });
+    const gone = (await domain.service.sendMessage(alice, conversation.id, { content: 'third' })).message;
+    await domain.service.deleteMessage(alice, gone.id);
+    const { rows } = await sql<{ fn: unknown; inline: unknown }>`
+      SELECT message_json(m) AS fn, ${messageJson('m')} AS inline
+        FROM messages m WHERE m.conversation_id = cast(${conversation.id} as uuid) ORDER BY m.seq`.execute(
+      domain.handle.db,
+    );
+    expect(rows).toHaveLength(3);
+    for (const row of rows) expect(row.inline).toEqual(row.fn);
   });
 });
