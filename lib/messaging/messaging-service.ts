@@ -3,7 +3,7 @@ import type { Database, ParticipantRole } from '../db/schema';
 import { type Publisher, silentPublisher } from '../realtime/publisher';
 import * as connections from './connections';
 import * as conversations from './conversations';
-import { defaultLimits, type MessagingLimits } from './limits';
+import type { MessagingLimits } from './limits';
 import * as messages from './messages';
 import type { ProjectionOutcome } from './order-projection';
 import * as participants from './participants';
