@@ -107,9 +107,9 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
   );
   await step(
     `conversations (${size.conversations})`,
-    `INSERT INTO conversations (id, type, subject, status, created_by, last_message_seq, created_at, updated_at)
+    `INSERT INTO conversations (id, type, subject, status, created_by, last_message_seq, revision, created_at, updated_at)
      SELECT id, (ARRAY['general', 'support', 'general'])[1 + g % 3], 'Conversation ' || g,
-            CASE WHEN g % 50 = 0 THEN 'closed' ELSE 'active' END, members[1], message_count,
+            CASE WHEN g % 50 = 0 THEN 'closed' ELSE 'active' END, members[1], message_count, message_count,
             created_at, created_at + message_count * interval '1 minute'
        FROM bench_plan`,
   );
@@ -136,8 +136,8 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
   );
   await step(
     `messages (${size.messages})`,
-    `INSERT INTO messages (conversation_id, seq, sender_id, kind, content, created_at, updated_at)
-     SELECT p.id, n, p.members[1 + n % cardinality(p.members)], 'user',
+    `INSERT INTO messages (conversation_id, seq, revision, sender_id, kind, content, created_at, updated_at)
+     SELECT p.id, n, n, p.members[1 + n % cardinality(p.members)], 'user',
             'Message ' || n || ' of conversation ' || p.g || repeat(' and some more words', (n % 8)::int),
             p.created_at + n * interval '1 minute', p.created_at + n * interval '1 minute'
        FROM bench_plan p CROSS JOIN LATERAL generate_series(1, p.message_count) AS n`,
