@@ -11,7 +11,7 @@ import { messagesSend } from './0003-lean-hot-paths';
  *   connecting). `$connect` inserts and `$disconnect` deletes, one statement each; a row whose
  *   `$disconnect` never came expires, and a push that meets 410 Gone deletes it.
  * - `conversation_audience(conversation, except)`: the live connections of the conversation's
- *   participants (but `except`). VOLATILE on purpose: each call takes a fresh snapshot, so called
+ *   participants (but `except`). VOLATILE on purpose: its query takes a fresh snapshot, so called
  *   after the statement holds the conversation's lock it sees every participant change that
  *   committed before, and nobody removed before the change ever hears of it.
  * - `typing_at` on participant rows: when the participant's last typing frame went out; the
@@ -29,12 +29,15 @@ const statements = [
   sql`CREATE INDEX connections_by_user ON connections (user_id) INCLUDE (connection_id, expires_at)`,
   sql`ALTER TABLE conversation_participants ADD COLUMN typing_at timestamptz`,
 
+  // PL/pgSQL, not SQL: a SQL function's body is planned again on every call from a new statement,
+  // a PL/pgSQL function's plan is kept by the session (a send calls it once per statement).
   sql`CREATE FUNCTION conversation_audience(p_conversation uuid, p_except uuid) RETURNS varchar[]
-LANGUAGE sql VOLATILE AS $$
-  SELECT coalesce(array_agg(k.connection_id ORDER BY k.connection_id), '{}')
-    FROM conversation_participants p JOIN connections k ON k.user_id = p.user_id
-   WHERE p.conversation_id = p_conversation AND p.user_id IS DISTINCT FROM p_except AND k.expires_at > now()
-$$`,
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN (SELECT coalesce(array_agg(k.connection_id ORDER BY k.connection_id), '{}')
+            FROM conversation_participants p JOIN connections k ON k.user_id = p.user_id
+           WHERE p.conversation_id = p_conversation AND p.user_id IS DISTINCT FROM p_except AND k.expires_at > now());
+END $$`,
 
   sql`DROP FUNCTION messages_send(uuid, uuid, text, text, integer, interval)`,
   // As in 0003, plus the audience of a created message: every participant's connections, the

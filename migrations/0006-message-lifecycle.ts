@@ -63,25 +63,30 @@ END $$`,
   sql`CREATE TRIGGER conversations_updated_at BEFORE UPDATE ON conversations FOR EACH ROW
   WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION touch_conversation()`,
 
-  sql`CREATE FUNCTION message_json(m messages, p_preview integer DEFAULT NULL) RETURNS json LANGUAGE sql STABLE AS $$
-  SELECT json_build_object(
+  // PL/pgSQL so the session keeps its plan (a SQL function is planned on every call from a new
+  // statement: a send paid for it each time).
+  sql`CREATE FUNCTION message_json(m messages, p_preview integer DEFAULT NULL) RETURNS json LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN json_build_object(
     'id', m.id, 'conversation_id', m.conversation_id, 'sender_id', m.sender_id, 'kind', m.kind,
     'content', CASE WHEN p_preview IS NULL THEN m.content ELSE left(m.content, p_preview) END,
     'client_message_id', m.client_message_id, 'read_at', m.read_at, 'created_at', m.created_at,
     'updated_at', m.updated_at, 'edited_at', m.edited_at, 'deleted_at', m.deleted_at, 'revision', m.revision,
     'reactions', m.reactions,
-    'reply_to', (SELECT json_build_object('id', r.id, 'sender_id', r.sender_id, 'preview', left(r.content, 100))
-                   FROM messages r WHERE r.id = m.reply_to_id))
-$$`,
+    'reply_to', CASE WHEN m.reply_to_id IS NOT NULL THEN (
+      SELECT json_build_object('id', r.id, 'sender_id', r.sender_id, 'preview', left(r.content, 100))
+        FROM messages r WHERE r.id = m.reply_to_id) END);
+END $$`,
 
   // Connections by participant, for frames that differ per reader (a reaction's "me").
-  sql`CREATE FUNCTION conversation_audience_by_user(p_conversation uuid) RETURNS json LANGUAGE sql VOLATILE AS $$
-  SELECT coalesce(json_object_agg(x.user_id, x.connections), '{}')
-    FROM (SELECT p.user_id, json_agg(k.connection_id ORDER BY k.connection_id) AS connections
-            FROM conversation_participants p JOIN connections k ON k.user_id = p.user_id
-           WHERE p.conversation_id = p_conversation AND k.expires_at > now()
-           GROUP BY p.user_id) x
-$$`,
+  sql`CREATE FUNCTION conversation_audience_by_user(p_conversation uuid) RETURNS json LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN (SELECT coalesce(json_object_agg(x.user_id, x.connections), '{}')
+            FROM (SELECT p.user_id, json_agg(k.connection_id ORDER BY k.connection_id) AS connections
+                    FROM conversation_participants p JOIN connections k ON k.user_id = p.user_id
+                   WHERE p.conversation_id = p_conversation AND k.expires_at > now()
+                   GROUP BY p.user_id) x);
+END $$`,
 
   // A new participant's count, and a send's general path: deleted messages never count.
   sql`CREATE OR REPLACE FUNCTION count_unread_on_join() RETURNS trigger LANGUAGE plpgsql AS $$
