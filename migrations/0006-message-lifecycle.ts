@@ -297,7 +297,9 @@ END $$`,
 
   // read_marks.mark_message / mark_conversation: move the caller's mark forward to a message, or
   // to the newest. The reader's row first, then everything else in a fresh snapshot. Outcomes
-  // ok | not_found.
+  // ok | not_found. read_at is the first time anyone other than the sender read a message; rows
+  // another reader holds are skipped: that reader is stamping them already, and readers never
+  // wait on each other. (Comments stay out of the SQL text: the migration's bundle carries it.)
   sql`CREATE FUNCTION read_marks_move(p_caller uuid, p_conversation uuid, p_message uuid)
 RETURNS TABLE (outcome text, conversation_id uuid, moved boolean, last_read_at timestamptz,
   last_read_message_id uuid, message json, audience varchar[]) LANGUAGE plpgsql AS $$
@@ -331,8 +333,6 @@ BEGIN
                 AND m.sender_id IS DISTINCT FROM p_caller AND m.deleted_at IS NULL)
      WHERE p.conversation_id = conv AND p.user_id = p_caller
      RETURNING p.last_read_at INTO read_at_now;
-    -- read_at: the first time anyone other than the sender read it. Rows another reader holds are
-    -- skipped: that reader is stamping them already, and readers never wait on each other.
     UPDATE messages m SET read_at = now()
       FROM (SELECT x.id FROM messages x
              WHERE x.conversation_id = conv AND x.seq > old_seq AND x.seq <= target_seq AND x.read_at IS NULL
@@ -378,7 +378,8 @@ END $$`,
 
   sql`DROP FUNCTION messages_list(uuid, uuid, boolean, uuid, boolean, integer, integer, integer)`,
   // As in 0004 with the new columns (a reply's preview only where there is a reply), and a third
-  // order: changedAfter, by revision. Columns, not message_json: building JSON per row cost a page
+  // order: changedAfter, by revision. One query per order, so each walks its index from the
+  // cursor and stops after limit + 1 rows; rows come back oldest first by seq, or by revision. Columns, not message_json: building JSON per row cost a page
   // more than reading it (1.6 ms against 0.8 ms for 51 rows, in SQL alone).
   sql`CREATE FUNCTION messages_list(p_conversation uuid, p_caller uuid, p_caller_is_admin boolean, p_anchor uuid,
   p_forward boolean, p_changed_after bigint, p_limit integer, p_offset integer, p_byte_budget integer)
@@ -410,8 +411,6 @@ BEGIN
       RETURN;
     END IF;
   END IF;
-  -- One query per order, so each walks its index from the cursor and stops after limit + 1 rows.
-  -- Rows come back oldest first by seq, or by revision for changedAfter.
   IF p_changed_after IS NOT NULL THEN
     RETURN QUERY
       WITH page AS (
