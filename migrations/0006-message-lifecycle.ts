@@ -350,7 +350,10 @@ BEGIN
 END $$`,
 
   // read_marks.mark_unread: the caller's mark goes back to just before the message; the count is
-  // recounted (others' messages from it on, deleted ones never). Outcomes ok | not_found.
+  // recounted (others' messages from it on, deleted ones never). Outcomes ok | not_found. It
+  // shares the conversation's lock first: a delete decides whose count to lower from the read
+  // marks it sees, and a mark moving back behind it unseen kept the deleted message counted (the
+  // randomized suite found it).
   sql`CREATE FUNCTION read_marks_mark_unread(p_caller uuid, p_message uuid)
 RETURNS TABLE (outcome text, conversation_id uuid, last_read_at timestamptz, unread_count integer) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -361,6 +364,7 @@ DECLARE
   mark_at timestamptz;
 BEGIN
   SELECT m.conversation_id, m.seq INTO conv, target_seq FROM messages m WHERE m.id = p_message;
+  PERFORM 1 FROM conversations c WHERE c.id = conv FOR SHARE;
   PERFORM 1 FROM conversation_participants p WHERE p.conversation_id = conv AND p.user_id = p_caller FOR NO KEY UPDATE;
   IF conv IS NULL OR NOT FOUND THEN
     RETURN QUERY SELECT 'not_found', NULL::uuid, NULL::timestamptz, NULL::integer;
