@@ -90,15 +90,10 @@ export function visibleTo(caller: Caller, conversationId: RawBuilder<unknown>): 
 
 /**
  * The connections that must hear of a write, as its statement returned them (empty when the
- * write changed nothing). Pushing them is the caller's next step (MessagingService).
+ * write changed nothing). The noun's module pushes to them next (push.ts).
  */
 export interface Audience {
   audience: string[];
-}
-
-/** The same by participant (user id → connection ids), for frames that differ per reader. */
-export interface AudienceByUser {
-  audienceByUser: Record<string, string[]>;
 }
 
 /**
