@@ -501,21 +501,25 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
   }
 }
 
-/** Read marks by participant row: a row that stays must never see its mark move back. */
+/**
+ * Read marks by participant row: a row that stays must never see its mark move back. The join
+ * time tells a row that stayed from one removed and added again within a wave, which starts over.
+ */
 async function readMarks(conversationIds: string[]) {
-  const { rows } = await sql<{ id: string; seq: number }>`
-    SELECT conversation_id || ':' || user_id AS id, last_read_seq::int AS seq FROM conversation_participants
+  const { rows } = await sql<{ id: string; seq: number; joined: string }>`
+    SELECT conversation_id || ':' || user_id AS id, last_read_seq::int AS seq, joined_at::text AS joined
+      FROM conversation_participants
      WHERE conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversationIds)} as jsonb)))`.execute(
     stack.database.db,
   );
-  return new Map(rows.map((r) => [r.id, r.seq]));
+  return new Map(rows.map((r) => [r.id, { seq: r.seq, joined: r.joined }]));
 }
 
 async function check(
   world: World,
   order: ReturnType<typeof buildOrderEvents>,
   observed: Observed[],
-  marks: Array<Map<string, number>>,
+  marks: Array<Awaited<ReturnType<typeof readMarks>>>,
 ) {
   const db = stack.database.db;
   const problems: string[] = [];
@@ -621,10 +625,10 @@ async function check(
     ),
   );
   for (let i = 1; i < marks.length; i++) {
-    for (const [id, seq] of marks[i]!) {
+    for (const [id, { seq, joined }] of marks[i]!) {
       const before = marks[i - 1]!.get(id);
-      if (before !== undefined && seq < before && !unmarked.has(id))
-        problems.push(`a read mark moved back from ${before} to ${seq}`);
+      if (before !== undefined && before.joined === joined && seq < before.seq && !unmarked.has(id))
+        problems.push(`a read mark moved back from ${before.seq} to ${seq}`);
     }
   }
 
