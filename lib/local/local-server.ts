@@ -26,7 +26,7 @@ import { LocalWebSocketApi, type WebSocketLambda } from './local-websocket';
  * an `apigw-requestid`, and none of the Lambdas' security headers. CORS is answered as the
  * deployed API's configuration would (./cors.ts).
  */
-type HttpHandler = (
+export type HttpHandler = (
   event: APIGatewayProxyEventV2WithJWTAuthorizer,
   context: Context,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -43,6 +43,13 @@ export interface LocalServerOptions {
   cors?: CorsConfiguration;
   /** The WebSocket API's idle and maximum connection times; default API Gateway's 600 s and 7200 s. */
   webSocket?: { idleSeconds: number; maxSeconds: number };
+  /**
+   * Another route table behind the same gateway, in place of the service's (the benchmark's plan
+   * baseline): its routes and how to load each one's handler (asked on every request: keep what it
+   * loads, as a container keeps its code). Default: lib/http/routes.ts and
+   * functions/http/<id>.ts.
+   */
+  http?: { routes: readonly RouteDefinition[]; load: (route: RouteDefinition) => Promise<HttpHandler> };
 }
 
 export interface LocalServer {
@@ -131,7 +138,7 @@ export function lambdaContext(functionName: string): Context {
 
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
   const verifier = await createVerifier(options.auth);
-  const compiled = routeList.map(compile);
+  const compiled = (options.http?.routes ?? routeList).map(compile);
   // Each handler module is imported on first use, as a Lambda container loads its code once.
   const handlers = new Map<string, Promise<unknown>>();
   const loadHandler = <T>(folder: 'http' | 'events' | 'ws', id: string): Promise<T> => {
@@ -143,7 +150,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     }
     return loaded as Promise<T>;
   };
-  const loadHttp = (route: RouteDefinition) => loadHandler<HttpHandler>('http', route.id);
+  const loadHttp = options.http?.load ?? ((route: RouteDefinition) => loadHandler<HttpHandler>('http', route.id));
   const loadEvent = (rule: EventRule) => loadHandler<EventHandler>('events', rule.id);
   const bus = new LocalEventBus({
     ...options.events,
