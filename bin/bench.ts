@@ -29,17 +29,27 @@ import { routeList } from '../lib/http/routes';
 import { localAuthConfig, signLocalToken } from '../lib/local/local-auth';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, size: { type: 'string' } },
+  options: { quick: { type: 'boolean', default: false }, size: { type: 'string' }, only: { type: 'string' } },
 });
+/**
+ * `--only realtime,sql`: just those parts, at the largest size, for working on one of them. It
+ * prints figures and writes the JSON to the temporary directory, never BENCHMARKS.md.
+ */
+const parts = ['http', 'sql', 'realtime', 'lambdas'] as const;
+const only = args.only?.split(',').map((p) => p.trim());
+for (const p of only ?? [])
+  if (!(parts as readonly string[]).includes(p)) throw new Error(`--only takes ${parts.join(', ')}, not ${p}`);
+const runs = (part: (typeof parts)[number]) => !only || only.includes(part);
 const quick = args.quick ?? false;
 const xl = args.size === 'xl';
 if (args.size !== undefined && !xl) throw new Error(`--size takes only xl, not ${args.size}`);
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const sizes: DataSetSize[] = quick
+const allSizes: DataSetSize[] = quick
   ? [scaled(fullSize, 0.001, 'tiny-tenth'), scaled(fullSize, 0.01, 'tiny')]
   : xl
     ? [fullSize, scaled(fullSize, 10, 'xl')]
     : [scaled(fullSize, 0.1, 'tenth'), fullSize];
+const sizes = only && !runs('http') ? allSizes.slice(-1) : allSizes;
 const durationSeconds = quick ? 2 : 10;
 const warmupSeconds = quick ? 0.5 : 2;
 /** Connections for the latency scenarios; the send throughput scenario uses 32 (one per user). */
@@ -51,6 +61,11 @@ const keyFile = join(tmpdir(), `messaging-bench-key-${randomUUID()}.json`);
 const auth = localAuthConfig({ LOCAL_JWT_KEY_FILE: keyFile });
 const token = (sub: string, groups: string[] = []) => signLocalToken(auth, { sub, groups, expiresInSeconds: 3600 });
 
+/** BENCH_DATABASE_PREFIX and BENCH_PORT (default 4100) keep two benchmarks on one machine out of each other's databases and ports. */
+const databasePrefix = process.env.BENCH_DATABASE_PREFIX ?? 'messaging_bench';
+if (!/^[a-z_][a-z0-9_]*$/.test(databasePrefix))
+  throw new Error(`BENCH_DATABASE_PREFIX must be a lower-case SQL name, not ${databasePrefix}`);
+
 function databaseUrl(name: string): string {
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
@@ -58,7 +73,7 @@ function databaseUrl(name: string): string {
 }
 
 async function prepareDatabase(size: DataSetSize): Promise<{ url: string; seedSeconds: number }> {
-  const name = `messaging_bench_${size.label.replace(/\W/g, '_')}`;
+  const name = `${databasePrefix}_${size.label.replace(/\W/g, '_')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -551,7 +566,7 @@ async function main() {
     const isFull = index === sizes.length - 1;
     const { url, seedSeconds } = await prepareDatabase(size);
     log(`seeded ${size.label} in ${seedSeconds.toFixed(1)} s`);
-    const port = 4100 + index;
+    const port = Number(process.env.BENCH_PORT ?? 4100) + index;
     const server = await startServer(url, port);
     const base = `http://127.0.0.1:${port}`;
     try {
@@ -559,7 +574,11 @@ async function main() {
       const figures: ScenarioFigures[] = [];
       // At the tenth, only what the scaling comparison needs; at full size, every endpoint.
       const scaling = ['inboxHeavy', 'deepPage', 'latestPage', 'unreadHeavy', 'send'];
-      const names = isFull && !xl ? [...Object.keys(scenarios), 'removeParticipant', 'send'] : scaling;
+      const names = !runs('http')
+        ? []
+        : isFull && !xl
+          ? [...Object.keys(scenarios), 'removeParticipant', 'send']
+          : scaling;
       for (const name of names) {
         const figure =
           name === 'send'
@@ -574,7 +593,7 @@ async function main() {
             `${figure.rps.toFixed(0)} req/s, errors ${figure.errors}${figure.errors ? ` ${JSON.stringify(figure.statuses)}` : ''}`,
         );
       }
-      if (isFull && !xl) {
+      if (isFull && !xl && runs('http')) {
         // Issue 14: reactions on 10 % of the messages, then the reads that return messages again.
         log(`reactions on 10 % of the messages: ${(await reactToTenPercent(url)).toLocaleString('en')} messages`);
         for (const name of ['inboxHeavy', 'deepPage', 'latestPage']) {
@@ -587,11 +606,13 @@ async function main() {
       }
       results.sizes.push({ size, seedSeconds, scenarios: figures, databaseBytes: await databaseBytes(url) });
       if (isFull && !xl) {
-        if (pgbenchAvailable()) {
+        if (!runs('sql')) {
+          // --only without sql
+        } else if (pgbenchAvailable()) {
           log("building the plan's naive baseline with the same data");
           const planUrl = await createBaseline(
             serverUrl,
-            `messaging_bench_plan_${size.label.replace(/\W/g, '_')}`,
+            `${databasePrefix}_plan_${size.label.replace(/\W/g, '_')}`,
             url,
             log,
           );
@@ -605,26 +626,29 @@ async function main() {
         } else {
           log('pgbench not found: the SQL-alone comparison with the plan is skipped');
         }
-        results.statements = await statementsPerRequest(base, scenarios, senders);
-        log(`statements per request: ${JSON.stringify(results.statements)}`);
-        results.explain = await explainHotQueries(url, {
-          heavyUser: userId(1),
-          longConversation: conversationId(1),
-          longMember: userId(((1 * 31) % size.users) + 1),
-          anchor: (await messageIds(url, conversationId(1), 1))[0]!,
-        });
-        log('real-time delivery: WebSocket clients against the local stack');
-        results.realtime = await runRealtimeBench({
-          base,
-          databaseUrl: url,
-          size,
-          quick,
-          seconds: durationSeconds,
-          token,
-          log,
-          measure,
-          statements: () => stats(base),
-        });
+        if (runs('http')) {
+          results.statements = await statementsPerRequest(base, scenarios, senders);
+          log(`statements per request: ${JSON.stringify(results.statements)}`);
+          results.explain = await explainHotQueries(url, {
+            heavyUser: userId(1),
+            longConversation: conversationId(1),
+            longMember: userId(((1 * 31) % size.users) + 1),
+            anchor: (await messageIds(url, conversationId(1), 1))[0]!,
+          });
+        }
+        if (runs('realtime')) log('real-time delivery: WebSocket clients against the local stack');
+        if (runs('realtime'))
+          results.realtime = await runRealtimeBench({
+            base,
+            databaseUrl: url,
+            size,
+            quick,
+            seconds: durationSeconds,
+            token,
+            log,
+            measure,
+            statements: () => stats(base),
+          });
       }
     } finally {
       server.kill('SIGTERM');
@@ -642,10 +666,19 @@ async function main() {
     rmSync(keyFile, { force: true });
     return;
   }
-  log('bundling each Lambda and timing cold imports');
-  results.lambdas = await measureLambdas(quick ? 3 : 10);
-  for (const l of results.lambdas)
-    log(`${l.name}: ${(l.bytes / 1024).toFixed(1)} KB, cold init median ${l.coldInitMs.toFixed(1)} ms`);
+  if (runs('lambdas')) {
+    log('bundling each Lambda and timing cold imports');
+    results.lambdas = await measureLambdas(quick ? 3 : 10);
+    for (const l of results.lambdas)
+      log(`${l.name}: ${(l.bytes / 1024).toFixed(1)} KB, cold init median ${l.coldInitMs.toFixed(1)} ms`);
+  }
+  if (only) {
+    const partial = join(tmpdir(), `bench-only-${only.join('-')}-${results.date.slice(0, 19).replace(/:/g, '')}.json`);
+    writeFileSync(partial, JSON.stringify(results, null, 2));
+    log(`--only ${only.join(',')}: wrote ${partial}; BENCHMARKS.md left as it is`);
+    rmSync(keyFile, { force: true });
+    return;
+  }
 
   const missing = routeList.map((r) => r.id).filter((id) => results.statements[id] === undefined);
   if (missing.length) throw new Error(`no statement count for ${missing.join(', ')}`);
