@@ -5,7 +5,9 @@
  * --quick uses 1/1000 and 1/100 of the size and 2 s per scenario: it proves the benchmark runs.
  * At the largest size it also builds the plan's naive implementation (lib/bench/sql-bench.ts) in a
  * database of its own with the same data and runs both side by side with pgbench, in SQL alone,
- * and measures real-time delivery over WebSockets (lib/bench/realtime.ts).
+ * and through the local stack: the plan's endpoints (lib/bench/plan-baseline/) behind the same
+ * gateway in a process of their own, loaded with the same autocannon runner, interleaved with ours.
+ * It also measures real-time delivery over WebSockets (lib/bench/realtime.ts).
  * --size xl seeds full size and ten times it (20 M messages; not for CI), measures the scaling
  * scenarios at both and writes bench/results/xl.json, which BENCHMARKS.md then reports.
  */
@@ -20,9 +22,22 @@ import pg from 'pg';
 import { explainHotQueries } from '../lib/bench/explain';
 import { type LambdaFigures, measureLambdas } from '../lib/bench/lambdas';
 import { runRealtimeBench } from '../lib/bench/realtime';
-import { type BenchResults, renderReport, type ScenarioFigures } from '../lib/bench/report';
+import {
+  type BenchResults,
+  type PlanComparison,
+  type RoundTrips,
+  renderReport,
+  type ScenarioFigures,
+} from '../lib/bench/report';
 import { conversationId, type DataSetSize, fullSize, scaled, seed, userId } from '../lib/bench/seed';
-import { createBaseline, pgbenchAvailable, runSqlBench, sqlScenarios } from '../lib/bench/sql-bench';
+import {
+  createBaseline,
+  type PagePosition,
+  pagePositions,
+  pgbenchAvailable,
+  runSqlBench,
+  sqlScenarios,
+} from '../lib/bench/sql-bench';
 import { createDatabase } from '../lib/db/create-database';
 import { migrateToLatest } from '../lib/db/migrate';
 import { routeList } from '../lib/http/routes';
@@ -35,7 +50,7 @@ const { values: args } = parseArgs({
  * `--only realtime,sql`: just those parts, at the largest size, for working on one of them. It
  * prints figures and writes the JSON to the temporary directory, never BENCHMARKS.md.
  */
-const parts = ['http', 'sql', 'realtime', 'lambdas'] as const;
+const parts = ['http', 'sql', 'http-plan', 'realtime', 'lambdas'] as const;
 const only = args.only?.split(',').map((p) => p.trim());
 for (const p of only ?? [])
   if (!(parts as readonly string[]).includes(p)) throw new Error(`--only takes ${parts.join(', ')}, not ${p}`);
@@ -100,8 +115,9 @@ async function databaseBytes(url: string): Promise<number> {
   return Number(rows[0]!.bytes);
 }
 
-async function startServer(url: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bin/start.ts'], {
+/** A local stack in its own process: bin/start.ts (ours) or bin/start-plan.ts (the plan's), up once it prints `ready`. */
+async function startServer(script: string, ready: string, url: string, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: {
       ...process.env,
       DATABASE_URL: url,
@@ -118,15 +134,19 @@ async function startServer(url: string, port: number): Promise<ChildProcess> {
   });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('Messaging API on')) resolve();
+      if (chunk.toString().includes(ready)) resolve();
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
   return child;
 }
 
+async function roundTrips(base: string): Promise<RoundTrips> {
+  return (await (await fetch(`${base}/local/stats`)).json()) as RoundTrips;
+}
+
 async function stats(base: string): Promise<number> {
-  const s = (await (await fetch(`${base}/local/stats`)).json()) as { statements: number; transactions: number };
+  const s = await roundTrips(base);
   return s.statements + s.transactions;
 }
 
@@ -479,6 +499,109 @@ async function removeParticipantLatency(base: string, who: Sender, seconds: numb
   };
 }
 
+/** What one request costs in statements and transactions, read from the server's data layer after a warm one. */
+async function countRoundTrips(base: string, scenario: Scenario): Promise<RoundTrips> {
+  const once = async () => {
+    const headers: Record<string, string> = { authorization: `Bearer ${scenario.tokens[0]}` };
+    const body = scenario.body?.();
+    if (body) headers['content-type'] = 'application/json';
+    const response = await fetch(`${base}${scenario.path()}`, { method: scenario.method, headers, body });
+    await response.arrayBuffer();
+    if (response.status >= 400)
+      throw new Error(`${scenario.route} answered ${response.status} while counting statements`);
+  };
+  await once(); // warm: the caller is recorded once per container
+  const before = await roundTrips(base);
+  await once();
+  const after = await roundTrips(base);
+  return { statements: after.statements - before.statements, transactions: after.transactions - before.transactions };
+}
+
+/**
+ * Ours against the plan's naive endpoints (lib/bench/plan-baseline/) through the local stack: the
+ * plan's handlers serve the plan's database from a process of their own behind the same gateway,
+ * each scenario runs on both with the same autocannon runner, the two sides alternating which goes
+ * first, and one request of each is counted in statements and transactions.
+ */
+async function compareWithPlanThroughStack(
+  where: { base: string; planDatabaseUrl: string; planPort: number },
+  scenarios: Record<string, Scenario>,
+  senders: Sender[],
+  pages: PagePosition[],
+): Promise<PlanComparison[]> {
+  const planServer = await startServer(
+    'bin/start-plan.ts',
+    'Plan baseline API on',
+    where.planDatabaseUrl,
+    where.planPort,
+  );
+  const bases = { ours: where.base, plan: `http://127.0.0.1:${where.planPort}` };
+  const messagesOf = `/v1/messages/conversations/${conversationId(1)}/messages`;
+  const sendOne = senders[0]!;
+  // The plan's routes have the service's paths; only the message pages ask differently (an offset).
+  const compared: Array<{ key: string; ours: Scenario; plan: Scenario }> = [
+    ...['inboxHeavy', 'unreadHeavy'].map((key) => ({ key, ours: scenarios[key]!, plan: scenarios[key]! })),
+    ...pages.map((p) => {
+      const page = { ...scenarios.latestPage!, name: p.name };
+      return {
+        key: p.key,
+        ours: { ...page, path: () => `${messagesOf}?limit=50${p.before ? `&before=${p.before}` : ''}` },
+        plan: { ...page, path: () => `${messagesOf}?limit=50&offset=${p.offset}` },
+      };
+    }),
+    { key: 'markConversationRead', ours: scenarios.markConversationRead!, plan: scenarios.markConversationRead! },
+  ];
+  // Sending is loaded by sendLoad (one user per connection); this one request is what gets counted.
+  const send: Scenario = {
+    name: `send, ${senders.length} concurrent users`,
+    route: 'send-message',
+    method: 'POST',
+    path: () => `/v1/messages/conversations/${sendOne.conversation}/messages`,
+    body: () => JSON.stringify({ content: 'counting' }),
+    tokens: [sendOne.token],
+  };
+  compared.push({ key: 'send', ours: send, plan: send });
+  const out: PlanComparison[] = [];
+  try {
+    for (const [index, c] of compared.entries()) {
+      const run = async (side: 'ours' | 'plan') => {
+        const figure =
+          c.key === 'send'
+            ? await sendLoad(bases[side], senders, durationSeconds)
+            : await load(bases[side], c[side], durationSeconds);
+        if (side === 'plan') figure.route = `plan-${figure.route}`;
+        return figure;
+      };
+      const order: Array<'ours' | 'plan'> = index % 2 === 0 ? ['ours', 'plan'] : ['plan', 'ours'];
+      const figures: Partial<Record<'ours' | 'plan', ScenarioFigures>> = {};
+      for (const side of order) figures[side] = await run(side);
+      const comparison: PlanComparison = {
+        key: c.key,
+        name: c.ours.name,
+        ours: figures.ours!,
+        plan: figures.plan!,
+        roundTrips: {
+          ours: await countRoundTrips(bases.ours, c.ours),
+          plan: await countRoundTrips(bases.plan, c.plan),
+        },
+      };
+      out.push(comparison);
+      const { ours, plan, roundTrips } = comparison;
+      log(
+        `stack ${c.ours.name}: ours p50 ${ours.p50.toFixed(1)} / p95 ${ours.p95.toFixed(1)} ms, ${ours.rps.toFixed(0)} req/s; ` +
+          `plan p50 ${plan.p50.toFixed(1)} / p95 ${plan.p95.toFixed(1)} ms, ${plan.rps.toFixed(0)} req/s; ` +
+          `statements ${roundTrips.ours.statements}+${roundTrips.ours.transactions} / ${roundTrips.plan.statements}+${roundTrips.plan.transactions}` +
+          (ours.errors || plan.errors
+            ? `; errors ours ${ours.errors}, plan ${plan.errors} ${JSON.stringify(plan.statuses)}`
+            : ''),
+      );
+    }
+  } finally {
+    planServer.kill('SIGTERM');
+  }
+  return out;
+}
+
 /** Statements one request costs, per endpoint, read from the server's data layer. */
 async function statementsPerRequest(base: string, scenarios: Record<string, Scenario>, ordinary: Sender[]) {
   const counts: Record<string, number> = {};
@@ -538,6 +661,15 @@ async function statementsPerRequest(base: string, scenarios: Record<string, Scen
   return counts;
 }
 
+/** A failed request fails the run: a scenario, ours or the plan's, that answers errors measures nothing. */
+function failOnErrors(results: BenchResults) {
+  const errors = [
+    ...results.sizes.flatMap((s) => s.scenarios),
+    ...(results.planThroughStack ?? []).flatMap((c) => [c.ours, c.plan]),
+  ].reduce((sum, f) => sum + f.errors, 0);
+  if (errors) throw new Error(`${errors} requests failed during the benchmark`);
+}
+
 async function main() {
   const results: BenchResults = {
     date: new Date().toISOString(),
@@ -567,7 +699,7 @@ async function main() {
     const { url, seedSeconds } = await prepareDatabase(size);
     log(`seeded ${size.label} in ${seedSeconds.toFixed(1)} s`);
     const port = Number(process.env.BENCH_PORT ?? 4100) + index;
-    const server = await startServer(url, port);
+    const server = await startServer('bin/start.ts', 'Messaging API on', url, port);
     const base = `http://127.0.0.1:${port}`;
     try {
       const { scenarios, senders } = await scenariosFor(size, url);
@@ -606,9 +738,10 @@ async function main() {
       }
       results.sizes.push({ size, seedSeconds, scenarios: figures, databaseBytes: await databaseBytes(url) });
       if (isFull && !xl) {
-        if (!runs('sql')) {
-          // --only without sql
-        } else if (pgbenchAvailable()) {
+        const comparesWithPlan = runs('sql') || runs('http-plan');
+        if (comparesWithPlan && !pgbenchAvailable()) {
+          log('pgbench not found (nor, with it, psql): the comparisons with the plan are skipped');
+        } else if (comparesWithPlan) {
           log("building the plan's naive baseline with the same data");
           const planUrl = await createBaseline(
             serverUrl,
@@ -616,15 +749,25 @@ async function main() {
             url,
             log,
           );
-          results.sql = await runSqlBench(
-            await sqlScenarios(size, url),
-            { ours: url, plan: planUrl },
-            quick ? 1 : durationSeconds,
-            log,
-            quick ? 0 : 2,
-          );
-        } else {
-          log('pgbench not found: the SQL-alone comparison with the plan is skipped');
+          if (runs('sql'))
+            results.sql = await runSqlBench(
+              await sqlScenarios(size, url),
+              { ours: url, plan: planUrl },
+              quick ? 1 : durationSeconds,
+              log,
+              quick ? 0 : 2,
+            );
+          if (runs('http-plan')) {
+            log("the plan's endpoints through the local stack, side by side with ours");
+            // The plan's stack listens past every size's own port.
+            const planPort = Number(process.env.BENCH_PORT ?? 4100) + allSizes.length;
+            results.planThroughStack = await compareWithPlanThroughStack(
+              { base, planDatabaseUrl: planUrl, planPort },
+              scenarios,
+              senders,
+              await pagePositions(size, url),
+            );
+          }
         }
         if (runs('http')) {
           results.statements = await statementsPerRequest(base, scenarios, senders);
@@ -677,6 +820,7 @@ async function main() {
     writeFileSync(partial, JSON.stringify(results, null, 2));
     log(`--only ${only.join(',')}: wrote ${partial}; BENCHMARKS.md left as it is`);
     rmSync(keyFile, { force: true });
+    failOnErrors(results);
     return;
   }
 
@@ -698,8 +842,7 @@ async function main() {
     `wrote ${resultFile}${quick ? ' (quick mode: BENCHMARKS.md left as it is)' : ' and BENCHMARKS.md'} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
   rmSync(keyFile, { force: true });
-  const errors = results.sizes.flatMap((s) => s.scenarios).reduce((sum, f) => sum + f.errors, 0);
-  if (errors) throw new Error(`${errors} requests failed during the benchmark`);
+  failOnErrors(results);
 }
 
 await main();

@@ -17,6 +17,21 @@ export interface ScenarioFigures {
   connections: number;
 }
 
+/** What one request cost the database layer: statements, and BEGIN/COMMIT/ROLLBACK (each a Data API call of its own). */
+export interface RoundTrips {
+  statements: number;
+  transactions: number;
+}
+
+/** One scenario through the local stack on both sides: ours and the plan's naive endpoints (lib/bench/plan-baseline/). */
+export interface PlanComparison {
+  key: string;
+  name: string;
+  ours: ScenarioFigures;
+  plan: ScenarioFigures;
+  roundTrips: { ours: RoundTrips; plan: RoundTrips };
+}
+
 export interface BenchResults {
   date: string;
   quick: boolean;
@@ -24,6 +39,8 @@ export interface BenchResults {
   sizes: Array<{ size: DataSetSize; seedSeconds: number; scenarios: ScenarioFigures[]; databaseBytes?: number }>;
   /** Ours against the plan's naive implementation in SQL alone (pgbench), at the largest size. */
   sql?: SqlFigures[];
+  /** The same comparison through the local stack (autocannon, both sides interleaved), at the largest size. */
+  planThroughStack?: PlanComparison[];
   /** The last `--size xl` run (bench/results/xl.json): full size against ten times it. */
   xl?: BenchResults;
   totalSeconds?: number;
@@ -58,7 +75,10 @@ export function verdicts(results: BenchResults): Verdict[] {
   const statementCounts = Object.entries(results.statements);
   const biggest = [...results.lambdas].sort((a, b) => b.bytes - a.bytes)[0];
   const slowest = [...results.lambdas].sort((a, b) => b.coldInitMs - a.coldInitMs)[0];
-  const errors = results.sizes.flatMap((s) => s.scenarios).reduce((sum, s) => sum + s.errors, 0);
+  const errors = [
+    ...results.sizes.flatMap((s) => s.scenarios),
+    ...(results.planThroughStack ?? []).flatMap((c) => [c.ours, c.plan]),
+  ].reduce((sum, s) => sum + s.errors, 0);
   return [
     {
       target: 'one SQL statement per request on every endpoint',
@@ -220,6 +240,52 @@ ${lines}
 `;
 }
 
+const roundTripsText = (r: RoundTrips) => (r.transactions ? `${r.statements} + ${r.transactions}` : `${r.statements}`);
+
+function planThroughStackMarkdown(results: BenchResults): string[] {
+  const compared = results.planThroughStack;
+  if (!compared?.length) return [];
+  const full = results.sizes[results.sizes.length - 1];
+  const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+  const times = (n: number) => `${n.toFixed(2)} ×`;
+  return [
+    `## Side by side with the plan, through the local stack (${full?.size.label} size)`,
+    '',
+    "The same scenarios as in SQL alone, as HTTP requests: the plan's endpoints (`lib/bench/plan-baseline/`: its statements, shared with the pgbench scripts above, in Lambda handlers on this project's middy stack, zod validation and database layer) behind the same local gateway (JWT authorizer, payload 2.0 events), in a process of their own over the plan's database, against ours; the same autocannon runner, the two sides alternating which goes first. Message pages: ours by anchor (`before`), the plan's by `offset`, the same 50 messages. Statements per request: statements + BEGIN/COMMIT, each a Data API call of its own in AWS.",
+    '',
+    row([
+      'scenario',
+      'ours p50',
+      'plan p50',
+      'p50 plan/ours',
+      'ours p95',
+      'plan p95',
+      'p95 plan/ours',
+      'ours req/s',
+      'plan req/s',
+      'req/s ours/plan',
+      'statements ours / plan',
+    ]),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+    ...compared.map((c) =>
+      row([
+        c.name,
+        ms(c.ours.p50),
+        ms(c.plan.p50),
+        times(c.plan.p50 / c.ours.p50),
+        ms(c.ours.p95),
+        ms(c.plan.p95),
+        times(c.plan.p95 / c.ours.p95),
+        c.ours.rps.toFixed(0),
+        c.plan.rps.toFixed(0),
+        times(c.ours.rps / c.plan.rps),
+        `${roundTripsText(c.roundTrips.ours)} / ${roundTripsText(c.roundTrips.plan)}`,
+      ]),
+    ),
+    '',
+  ];
+}
+
 export function renderReport(results: BenchResults): {
   markdown: string;
   json: string;
@@ -356,6 +422,7 @@ export function renderReport(results: BenchResults): {
     }
     lines.push('');
   }
+  lines.push(...planThroughStackMarkdown(results));
   if (results.xl) {
     const x = results.xl;
     lines.push(

@@ -8,6 +8,8 @@ import type { Database } from '../db/schema';
 import { interceptingDialect } from '../db/statement-counter';
 import { MessagingService } from '../messaging/messaging-service';
 import type { Caller } from '../messaging/types';
+import { asScript, planIndexes, planSchema } from './plan-baseline/schema';
+import { planStatements, type WrittenValue, writeIn } from './plan-baseline/statements';
 import { conversationId, type DataSetSize, userId } from './seed';
 
 /**
@@ -37,55 +39,6 @@ export interface PgbenchFigures {
   statements: number;
 }
 
-/** The plan's schema ("Database Schema"), with the indexes and triggers its step 1 asks for. */
-const baselineSchema = `
--- The plan's tables reference users(id) and orders(id); only the ids matter here.
-CREATE TABLE users (id uuid PRIMARY KEY, role varchar(50) NOT NULL DEFAULT 'user');
-CREATE TABLE orders (id uuid PRIMARY KEY);
--- Plan, "conversations Table"; status added because the plan's admin endpoint filters on it (?status=active).
-CREATE TABLE conversations (
-  id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-  order_id UUID REFERENCES orders(id) ON DELETE CASCADE,
-  type VARCHAR(50) NOT NULL CHECK (type IN ('order', 'general', 'support')),
-  subject VARCHAR(255),
-  status VARCHAR(20) NOT NULL DEFAULT 'active',
-  created_at TIMESTAMP DEFAULT NOW(),
-  updated_at TIMESTAMP DEFAULT NOW()
-);
--- Plan, "conversation_participants Table".
-CREATE TABLE conversation_participants (
-  id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-  conversation_id UUID NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-  user_id UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-  role VARCHAR(50) NOT NULL CHECK (role IN ('user', 'agent', 'admin', 'service_provider')),
-  joined_at TIMESTAMP DEFAULT NOW(),
-  last_read_at TIMESTAMP,
-  UNIQUE(conversation_id, user_id)
-);
--- Plan, "messages Table".
-CREATE TABLE messages (
-  id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-  conversation_id UUID NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-  sender_id UUID NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-  content TEXT NOT NULL,
-  read_at TIMESTAMP,
-  created_at TIMESTAMP DEFAULT NOW(),
-  updated_at TIMESTAMP DEFAULT NOW()
-);
--- Plan, step 1 "Add triggers for updated_at".
-CREATE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
-CREATE TRIGGER conversations_updated_at BEFORE UPDATE ON conversations FOR EACH ROW EXECUTE FUNCTION set_updated_at();
-CREATE TRIGGER messages_updated_at BEFORE UPDATE ON messages FOR EACH ROW EXECUTE FUNCTION set_updated_at();
-`;
-
-/** Plan, step 1 "Add indexes for efficient queries": one per access path the plan's endpoints use. */
-const baselineIndexes = `
-CREATE INDEX conversations_order_id ON conversations (order_id);           -- ?orderId=, order events
-CREATE INDEX conversations_updated_at ON conversations (updated_at DESC);  -- admin list, newest first
-CREATE INDEX participants_user_id ON conversation_participants (user_id);  -- a user's conversations
-CREATE INDEX messages_conversation_created ON messages (conversation_id, created_at); -- pages, last message, unread
-`;
-
 const psql = (url: string, args: string[]) =>
   execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -109,7 +62,7 @@ export async function createBaseline(
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const baseUrl = url.toString();
-  psql(baseUrl, ['-c', baselineSchema]);
+  psql(baseUrl, ['-c', asScript(planSchema)]);
   const copies: Array<[string, string]> = [
     ['users (id, role)', 'SELECT id, role FROM users'],
     [
@@ -138,7 +91,7 @@ export async function createBaseline(
     '-c',
     `SET maintenance_work_mem = '512MB'`,
     '-c',
-    baselineIndexes,
+    asScript(planIndexes),
     '-c',
     'VACUUM (ANALYZE)',
     '-c',
@@ -146,18 +99,6 @@ export async function createBaseline(
   ]);
   log(`  baseline indexes, vacuum: ${((Date.now() - t) / 1000).toFixed(1)} s`);
   return baseUrl;
-}
-
-/** Writes a compiled statement's parameters into its text as literals, for pgbench. */
-function inline(sqlText: string, parameters: readonly unknown[]): string {
-  return sqlText.replace(/\$(\d+)/g, (_, n: string) => {
-    const value = parameters[Number(n) - 1];
-    if (value === null || value === undefined) return 'NULL';
-    if (typeof value === 'number' || typeof value === 'bigint') return String(value);
-    if (typeof value === 'boolean') return value ? 'true' : 'false';
-    if (value instanceof Date) return `'${value.toISOString()}'`;
-    return `'${String(value).replace(/'/g, "''")}'`;
-  });
 }
 
 /** The exact statements our service sends for these calls. */
@@ -169,7 +110,7 @@ async function captureOurs(
   let captured = '';
   const dialect: Dialect = interceptingDialect(new PostgresDialect({ pool }), {
     async statement(query) {
-      captured = inline(query.sql, query.parameters);
+      captured = writeIn(query.sql, query.parameters as WrittenValue[]);
       return { rows: [] };
     },
   });
@@ -249,6 +190,50 @@ interface SqlScenario {
 }
 
 /**
+ * The three page positions compared in the first long conversation: the same 50 messages as ours
+ * asks for them (the 50 before an anchor, or the newest 50) and as the plan does (an offset).
+ */
+export interface PagePosition {
+  key: 'pageOldest' | 'pageMiddle' | 'pageNewest';
+  name: string;
+  /** Our `before` anchor: the message just after the page; none for the newest page. */
+  before?: string;
+  /** The plan's `offset`. */
+  offset: number;
+}
+
+export async function pagePositions(size: DataSetSize, oursUrl: string): Promise<PagePosition[]> {
+  const n = size.longConversationMessages;
+  const client = new pg.Client({ connectionString: oursUrl });
+  await client.connect();
+  const idAt = async (seq: number) =>
+    (
+      await client.query<{ id: string }>('SELECT id FROM messages WHERE conversation_id = $1 AND seq = $2', [
+        conversationId(1),
+        seq,
+      ])
+    ).rows[0]!.id;
+  const middle = Math.max(1, Math.floor(n / 2) + 1);
+  const positions: PagePosition[] = [
+    {
+      key: 'pageOldest',
+      name: `50-message page, oldest, of a ${n.toLocaleString('en')}-message conversation`,
+      before: await idAt(Math.min(n, 51)),
+      offset: 0,
+    },
+    {
+      key: 'pageMiddle',
+      name: '50-message page, middle',
+      before: await idAt(middle),
+      offset: Math.max(0, middle - 51),
+    },
+    { key: 'pageNewest', name: '50-message page, newest', offset: Math.max(0, n - 50) },
+  ];
+  await client.end();
+  return positions;
+}
+
+/**
  * The scenarios. Senders are drawn at random from every conversation's first member (200,000
  * conversations at full size), so each user sends far below the production limit of 20 per 10 s
  * and the rate limiter runs as it does in production: with its real limit and window.
@@ -257,25 +242,19 @@ export async function sqlScenarios(size: DataSetSize, oursUrl: string): Promise<
   const heavy = userId(1);
   const long = conversationId(1);
   const longMember = userId(((1 * 31) % size.users) + 1);
-  const n = size.longConversationMessages;
-  const client = new pg.Client({ connectionString: oursUrl });
-  await client.connect();
-  const idAt = async (seq: number) =>
-    (await client.query<{ id: string }>('SELECT id FROM messages WHERE conversation_id = $1 AND seq = $2', [long, seq]))
-      .rows[0]!.id;
-  const oldestAnchor = await idAt(Math.min(n, 51));
-  const middleAnchor = await idAt(Math.max(1, Math.floor(n / 2) + 1));
-  await client.end();
+  const pages = await pagePositions(size, oursUrl);
   const me = (id: string): Caller => ({ userId: id, role: 'user', isAdmin: false });
   const ours = await captureOurs(oursUrl, {
     inbox: (s) => s.listConversations(me(heavy), {}, { limit: 20, offset: 0 }),
     unread: (s) => s.getUnreadTotal(me(heavy)),
-    pageOldest: (s) => s.listMessages(me(longMember), long, { limit: 50, offset: 0, before: oldestAnchor }),
-    pageMiddle: (s) => s.listMessages(me(longMember), long, { limit: 50, offset: 0, before: middleAnchor }),
-    pageNewest: (s) => s.listMessages(me(longMember), long, { limit: 50, offset: 0 }),
+    ...Object.fromEntries(
+      pages.map((p) => [
+        p.key,
+        (s: MessagingService) => s.listMessages(me(longMember), long, { limit: 50, offset: 0, before: p.before }),
+      ]),
+    ),
     markRead: (s) => s.markConversationRead(me(longMember), long),
   });
-  const q = (s: string) => `'${s}'`;
   // Conversation g = 50 q + r, r in 4..49: never one of the three long ones, never a closed one
   // (the seed closes every 50th); its first member is user (31 g mod users) + 1.
   const pickSender = `\\set q random(0, ${Math.max(0, Math.floor(size.conversations / 50) - 1)})
@@ -285,21 +264,15 @@ export async function sqlScenarios(size: DataSetSize, oursUrl: string): Promise<
 `;
   const oursSend = `${pickSender}/* messages.send */ SELECT outcome, retry_after, message FROM messages_send(cast(md5('c' || :g) as uuid), cast(md5('u' || :u) as uuid), 'pgbench message from the sender', NULL, NULL, 20, make_interval(secs => 10));
 `;
-  // Plan, "Message Sending": validate sender is participant; create message record; update
-  // conversation updated_at; update sender's last_read_at; return created message.
-  const planSend = `${pickSender}BEGIN;
-SELECT 1 FROM conversation_participants WHERE conversation_id = cast(md5('c' || :g) as uuid) AND user_id = cast(md5('u' || :u) as uuid);
-INSERT INTO messages (conversation_id, sender_id, content) VALUES (cast(md5('c' || :g) as uuid), cast(md5('u' || :u) as uuid), 'pgbench message from the sender') RETURNING *;
-UPDATE conversations SET updated_at = NOW() WHERE id = cast(md5('c' || :g) as uuid);
-UPDATE conversation_participants SET last_read_at = NOW() WHERE conversation_id = cast(md5('c' || :g) as uuid) AND user_id = cast(md5('u' || :u) as uuid);
-COMMIT;
-`;
-  // Plan endpoint 3, "?limit=50&offset=0": oldest first, offset paging; the access check of
-  // "Security Considerations" as an EXISTS in the same statement.
-  const planPage = (offset: number) => `SELECT m.* FROM messages m
- WHERE m.conversation_id = ${q(long)} AND EXISTS (SELECT 1 FROM conversation_participants p WHERE p.conversation_id = ${q(long)} AND p.user_id = ${q(longMember)})
- ORDER BY m.created_at ASC LIMIT 50 OFFSET ${offset};
-`;
+  const transaction = (statements: string[]) => `BEGIN;\n${statements.map((s) => `${s};\n`).join('')}COMMIT;\n`;
+  const sender: WrittenValue[] = [{ sql: `md5('c' || :g)` }, { sql: `md5('u' || :u)` }];
+  const send = planStatements.send;
+  const planSend = `${pickSender}${transaction([
+    writeIn(send.isParticipant, sender),
+    writeIn(send.insert, [...sender, 'pgbench message from the sender']),
+    writeIn(send.touchConversation, sender),
+    writeIn(send.touchReadMark, sender),
+  ])}`;
   return [
     {
       key: 'inbox',
@@ -307,15 +280,7 @@ COMMIT;
       clients: 4,
       ours: `${ours.inbox};\n`,
       oursStatements: 1,
-      // Plan endpoint 1, "List user's conversations … with last message preview", and "Show unread
-      // count per conversation" (Read Status): unread = others' messages after last_read_at.
-      plan: `SELECT c.*, lm.content AS last_message, lm.created_at AS last_message_at,
-  (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id <> p.user_id
-      AND (p.last_read_at IS NULL OR m.created_at > p.last_read_at)) AS unread_count
-  FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
-  LEFT JOIN LATERAL (SELECT content, created_at FROM messages m WHERE m.conversation_id = c.id ORDER BY m.created_at DESC LIMIT 1) lm ON true
- WHERE p.user_id = ${q(heavy)} ORDER BY c.updated_at DESC LIMIT 20 OFFSET 0;
-`,
+      plan: `${writeIn(planStatements.inbox, [heavy, 20, 0])};\n`,
       planStatements: 1,
     },
     {
@@ -324,52 +289,25 @@ COMMIT;
       clients: 4,
       ours: `${ours.unread};\n`,
       oursStatements: 1,
-      // Plan, "Read Status": "Show unread indicator", counted from last_read_at.
-      plan: `SELECT count(*) AS unread, count(DISTINCT p.conversation_id) AS conversations
-  FROM conversation_participants p JOIN messages m ON m.conversation_id = p.conversation_id
- WHERE p.user_id = ${q(heavy)} AND m.sender_id <> p.user_id AND (p.last_read_at IS NULL OR m.created_at > p.last_read_at);
-`,
+      plan: `${writeIn(planStatements.unreadTotal, [heavy])};\n`,
       planStatements: 1,
     },
-    {
-      key: 'pageOldest',
-      name: `50-message page, oldest, of a ${n.toLocaleString('en')}-message conversation`,
+    ...pages.map((p) => ({
+      key: p.key,
+      name: p.name,
       clients: 4,
-      ours: `${ours.pageOldest};\n`,
+      ours: `${ours[p.key]};\n`,
       oursStatements: 1,
-      plan: planPage(0),
+      plan: `${writeIn(planStatements.page, [long, longMember, 50, p.offset])};\n`,
       planStatements: 1,
-    },
-    {
-      key: 'pageMiddle',
-      name: '50-message page, middle',
-      clients: 4,
-      ours: `${ours.pageMiddle};\n`,
-      oursStatements: 1,
-      plan: planPage(Math.floor(n / 2) - 50),
-      planStatements: 1,
-    },
-    {
-      key: 'pageNewest',
-      name: '50-message page, newest',
-      clients: 4,
-      ours: `${ours.pageNewest};\n`,
-      oursStatements: 1,
-      plan: planPage(Math.max(0, n - 50)),
-      planStatements: 1,
-    },
+    })),
     {
       key: 'markRead',
       name: 'mark a conversation read',
       clients: 4,
       ours: `${ours.markRead};\n`,
       oursStatements: 1,
-      // Plan endpoint 7 and "Track when user reads entire conversation".
-      plan: `BEGIN;
-UPDATE messages SET read_at = NOW() WHERE conversation_id = ${q(long)} AND sender_id <> ${q(longMember)} AND read_at IS NULL;
-UPDATE conversation_participants SET last_read_at = NOW() WHERE conversation_id = ${q(long)} AND user_id = ${q(longMember)};
-COMMIT;
-`,
+      plan: transaction(planStatements.markConversationRead.map((s) => writeIn(s, [long, longMember]))),
       planStatements: 2,
     },
     {
