@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { conversationStatuses, conversationTypes, messageKinds, participantRoles } from '../db/schema';
 import { contentProblem, contentProblemMessages, MAX_CONTENT_CODE_POINTS } from '../messaging/content';
 import { isSingleEmoji } from '../messaging/emoji';
-import { MAX_PARTICIPANTS } from '../messaging/limits';
+import { MAX_OFFSET, MAX_PARTICIPANTS } from '../messaging/limits';
 import { apiErrorCodes } from './error-codes';
 import { uuidOf as id, instant, described as meta, plainText } from './zod-common';
 
@@ -32,8 +32,8 @@ const limit = (max: number, fallback: number) =>
   meta(z._default(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(max)), fallback), {
     description: `Page size, 1 to ${max}.`,
   });
-const offset = meta(z._default(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(100_000)), 0), {
-  description: 'Items to skip.',
+const offset = meta(z._default(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(MAX_OFFSET)), 0), {
+  description: `Items to skip, at most ${MAX_OFFSET.toLocaleString('en')}. The cost grows with it (rows are skipped one by one); nextCursor costs the same at any depth.`,
 });
 
 const conversationFilters = {

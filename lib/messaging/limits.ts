@@ -13,6 +13,14 @@ export const LAST_MESSAGE_PREVIEW_CODE_POINTS = 200;
  */
 export const MESSAGE_PAGE_BYTE_BUDGET = 256 * 1024;
 
+/**
+ * `offset` skips rows one by one (the plan's paging, kept for clients that use it), so its cost
+ * grows with it: a 50-message page at offset 10,000 of a 50,000-message conversation took 5.5 ms
+ * in SQL at full size, at 49,000 about 270 ms, where a cursor costs 0.6 ms at any depth. Past this,
+ * the API answers 400 and points to `nextCursor`.
+ */
+export const MAX_OFFSET = 10_000;
+
 /** Order statuses after which the order's conversation accepts no more messages; any other status reopens it. */
 export const defaultClosingStatuses = ['cancelled', 'canceled', 'refunded', 'closed', 'archived'];
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { generateKeyPair, importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateKey } from '../../lib/local/local-auth';
+import { MAX_OFFSET } from '../../lib/messaging/limits';
 import { TestStack, type TestUser } from '../support/http-stack';
 import { backend } from '../support/test-database';
 
@@ -392,6 +393,8 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
         ['limit above the maximum', 'GET', `${conversations}/${id}/messages?limit=101`],
         ['limit zero', 'GET', `${conversations}?limit=0`],
         ['negative offset', 'GET', `${conversations}/${id}/messages?offset=-1`],
+        ['offset past the cap', 'GET', `${conversations}/${id}/messages?offset=${MAX_OFFSET + 1}`],
+        ['offset past the cap, conversations', 'GET', `${conversations}?offset=${MAX_OFFSET + 1}`],
         ['non-numeric limit', 'GET', `${conversations}?limit=ten`],
         ['unknown type filter', 'GET', `${conversations}?type=chat`],
         ['unknown query parameter', 'GET', `${conversations}?colour=red`],
@@ -411,6 +414,14 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
         const response = await stack.request(method, path, { token: alice.token });
         expect({ name, status: response.status }).toEqual({ name, status: 400 });
         expect(response.body.error.code).toBe('invalid_input');
+      }
+      // The cap itself is still a page (empty past the end), on both lists.
+      for (const path of [
+        `${conversations}/${id}/messages?offset=${MAX_OFFSET}`,
+        `${conversations}?offset=${MAX_OFFSET}`,
+      ]) {
+        const response = await stack.request('GET', path, { token: alice.token });
+        expect({ path, status: response.status, items: response.body.items }).toEqual({ path, status: 200, items: [] });
       }
     });
 
