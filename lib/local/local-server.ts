@@ -12,14 +12,16 @@ import { type CorsConfiguration, preflightHeaders, responseCorsHeaders } from '.
 import { webSocketUrlOf } from './local-address';
 import { createVerifier, flattenClaims, type LocalAuthConfig } from './local-auth';
 import { LocalEventBus, type LocalEventBusOptions } from './local-event-bus';
-import { LocalWebSocketApi, type WebSocketLambda } from './local-websocket';
+import type { WebSocketLambda } from './local-websocket';
+import { WebSocketGatewayProcess } from './websocket-gateway-process';
 
 /**
  * `npm start`: the route table served as API Gateway's HTTP API would serve it. Each request is
  * checked the way the Cognito JWT authorizer checks it, turned into the payload 2.0 event the
  * Lambda receives, and the Lambda's result turned back into the HTTP response. The same server
  * answers EventBridge's PutEvents (POST / with X-Amz-Target) and delivers to the event rules,
- * and serves the WebSocket API and its management API at /ws (./local-websocket.ts).
+ * and serves the WebSocket API and its management API at /ws (./local-websocket.ts, run in a
+ * process of its own as API Gateway runs apart from the Lambdas: ./websocket-gateway-process.ts).
  *
  * The gateway's own answers (404, 400 for an undecodable path, 413, 401, 500 when the Lambda
  * fails) are shaped like API Gateway's: `{"message": …}`, `content-type: application/json` and
@@ -56,9 +58,11 @@ export interface LocalServer {
   url: string;
   /** `ws://host:port/ws`: connect with `?token=<access token>`. */
   webSocketUrl: string;
+  /** The WebSocket gateway's management API on its own loopback port, for the functions' publisher. */
+  managementEndpoint: string;
   server: Server;
   bus: LocalEventBus;
-  webSocket: LocalWebSocketApi;
+  webSocket: WebSocketGatewayProcess;
   close(): Promise<void>;
 }
 
@@ -156,7 +160,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     ...options.events,
     deliver: async (rule, event) => (await loadEvent(rule))(event, lambdaContext(rule.id)),
   });
-  const webSocket = new LocalWebSocketApi({
+  const webSocket = await WebSocketGatewayProcess.start({
     load: (id) => loadHandler<WebSocketLambda>('ws', id),
     context: lambdaContext,
     idleSeconds: options.webSocket?.idleSeconds ?? webSocketLimits.idleSeconds,
@@ -271,24 +275,33 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   server.keepAliveTimeout = 5_000;
   // A WebSocket handshake: authorized and connected by the WebSocket API before it completes.
   server.on('upgrade', (req, socket, head) => webSocket.handleUpgrade(req, socket, head));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+    });
+  } catch (error) {
+    await webSocket.close();
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
   return {
     url,
     webSocketUrl: webSocketUrlOf(url),
+    managementEndpoint: webSocket.managementEndpoint,
     server,
     bus,
     webSocket,
     async close() {
-      // Sockets first: their $disconnect Lambdas still need the database.
+      // Closing starts first: a server that handed sockets to another process (the gateway) asks
+      // that process whether they are closed, which it can answer only while it is connected.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Sockets next: their $disconnect Lambdas still need the database.
       await webSocket.close();
       await bus.drain();
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closed;
     },
   };
 }

@@ -2,7 +2,6 @@ import type { AddressInfo } from 'node:net';
 import { localSettings } from '../config';
 import type { DatabaseHandle } from '../db/create-database';
 import { migrateToLatest } from '../db/migrate';
-import { LOCAL_WEBSOCKET_PATH } from '../realtime/routes';
 import { config, installRuntime } from '../runtime';
 import { localCorsConfiguration } from './cors';
 import { clientUrl } from './local-address';
@@ -36,7 +35,7 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
     webSocket: { idleSeconds: settings.LOCAL_WS_IDLE_SECONDS, maxSeconds: settings.LOCAL_WS_MAX_SECONDS },
   });
   const { port } = server.server.address() as AddressInfo;
-  provideFunctionEnvironment(clientUrl(options.host ?? '127.0.0.1', port), auth);
+  provideFunctionEnvironment(clientUrl(options.host ?? '127.0.0.1', port), server.managementEndpoint, auth);
   // After the environment: the runtime's publisher reads the management endpoint. Only microtasks
   // run between the listen and here, so no request is served before the runtime is installed.
   installRuntime(database);
@@ -47,16 +46,17 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
  * What the CDK stack writes into the WebSocket functions' environment, and the Lambda runtime
  * provides to every function, given to the handlers this process runs. They read `config` when
  * their module loads, on first use (a cold start), which is after this.
- * - WEBSOCKET_MANAGEMENT_ENDPOINT: this stack's management API, so a write's publisher reaches
- *   the local sockets through the real ApiGatewayManagementApiClient;
+ * - WEBSOCKET_MANAGEMENT_ENDPOINT: the WebSocket gateway's management API on its own port (the
+ *   stack's `/ws/@connections` forwards there too), so a write's publisher reaches the local
+ *   sockets as it reaches API Gateway's, without a hop through the stack's process;
  * - AUTH_ISSUER, AUTH_CLIENT_IDS, AUTH_JWKS_URI: the local Cognito stand-in, whose JWKS this
  *   server serves, for the WebSocket authorizer;
  * - AWS_REGION and credentials, as Lambda sets them, so the SDK client can sign its calls: only
  *   when the environment names none (credentials: nor a profile, nor the Data API, which needs
  *   real ones); the management API checks the signature's scope, not its secret.
  */
-function provideFunctionEnvironment(url: string, auth: LocalAuthConfig) {
-  config.webSocketManagementEndpoint = `${url}${LOCAL_WEBSOCKET_PATH}`;
+function provideFunctionEnvironment(url: string, managementEndpoint: string, auth: LocalAuthConfig) {
+  config.webSocketManagementEndpoint = managementEndpoint;
   config.auth = { issuer: auth.issuer, clientIds: [auth.audience], jwksUri: `${url}/.well-known/jwks.json` };
   process.env.AWS_REGION ??= 'us-east-1';
   if (!process.env.AWS_ACCESS_KEY_ID && !process.env.AWS_PROFILE && config.database.kind !== 'data-api') {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Context } from 'aws-lambda';
@@ -377,11 +377,15 @@ export class LocalWebSocketApi {
     return handler(event as never, this.options.context(id));
   }
 
-  /** Traffic either way keeps a connection from the idle timeout. */
+  /** Traffic either way keeps a connection from the idle timeout (one timer per connection, re-armed). */
   private touch(connection: Connection) {
     connection.lastActiveAt = Date.now();
-    clearTimeout(connection.idle);
-    connection.idle = setTimeout(() => this.end(connection, GOING_AWAY, 'Going away'), this.options.idleSeconds * 1000);
+    if (connection.idle) connection.idle.refresh();
+    else
+      connection.idle = setTimeout(
+        () => this.end(connection, GOING_AWAY, 'Going away'),
+        this.options.idleSeconds * 1000,
+      );
   }
 
   private send(connection: Connection, data: string | Buffer) {
@@ -435,11 +439,11 @@ export class LocalWebSocketApi {
         return;
       }
       this.send(connection, body);
-      res.writeHead(200, { 'x-amzn-RequestId': gatewayId() }).end();
+      res.writeHead(200, { 'x-amzn-RequestId': randomUUID() }).end();
       return;
     }
     if (method === 'GET') {
-      res.writeHead(200, { 'content-type': 'application/json', 'x-amzn-RequestId': gatewayId() }).end(
+      res.writeHead(200, { 'content-type': 'application/json', 'x-amzn-RequestId': randomUUID() }).end(
         JSON.stringify({
           connectedAt: new Date(connection.connectedAt).toISOString(),
           identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
@@ -449,7 +453,7 @@ export class LocalWebSocketApi {
       return;
     }
     this.end(connection, GOING_AWAY, 'Going away');
-    res.writeHead(204, { 'x-amzn-RequestId': gatewayId() }).end();
+    res.writeHead(204, { 'x-amzn-RequestId': randomUUID() }).end();
   }
 
   /** Closes every socket with 1001 (each runs $disconnect) and waits for the Lambdas still running. */
@@ -547,7 +551,7 @@ function management(res: ServerResponse, status: number, errorType: string, mess
     .writeHead(status, {
       'content-type': 'application/json',
       'x-amzn-ErrorType': errorType,
-      'x-amzn-RequestId': gatewayId(),
+      'x-amzn-RequestId': randomUUID(),
     })
     .end(JSON.stringify({ message: message ?? null }));
 }
