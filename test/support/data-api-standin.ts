@@ -111,7 +111,9 @@ export async function startDataApiStandIn(connectionString: string, port = 0): P
     try {
       const result = await client.query({ text, values, rowMode: 'array', queryMode: 'extended' } as never);
       const fields = (result as pg.QueryResult).fields ?? [];
-      const names = await Promise.all(fields.map((f) => typeName(client, f.dataTypeID)));
+      // One at a time: a client runs one query at a time (pg 8 queues and warns; pg 9 refuses).
+      const names: string[] = [];
+      for (const f of fields) names.push(await typeName(client, f.dataTypeID));
       const records = ((result as pg.QueryResult).rows as unknown[][]).map((row) =>
         row.map((value, i) => toField(value as string | null, names[i]!)),
       );
