@@ -518,6 +518,37 @@ async function countRoundTrips(base: string, scenario: Scenario): Promise<RoundT
 }
 
 /**
+ * Before their speeds are compared, both sides must answer alike from the same data: the same
+ * unread total, the same 50 messages at each page position. A drift in the copy, the seed or
+ * either side's handlers fails the run here instead of comparing against something else.
+ */
+async function checkSameAnswers(
+  bases: { ours: string; plan: string },
+  compared: Array<{ key: string; ours: Scenario; plan: Scenario }>,
+) {
+  const answer = async (base: string, s: Scenario) => {
+    const response = await fetch(`${base}${s.path()}`, { headers: { authorization: `Bearer ${s.tokens[0]}` } });
+    if (!response.ok) throw new Error(`${s.route} answered ${response.status} at ${base}`);
+    return response.json() as Promise<Record<string, unknown>>;
+  };
+  // An empty page or a missing total would match its like on the other side: neither counts.
+  const ids = (list: unknown) => {
+    const found = (list as Array<{ id: string }>).map((m) => m.id);
+    return found.length ? found.join(',') : undefined;
+  };
+  for (const c of compared) {
+    const what = c.key === 'unreadHeavy' ? 'the unread total' : c.key.startsWith('page') ? c.ours.name : undefined;
+    if (!what) continue;
+    const [ours, plan] = await Promise.all([answer(bases.ours, c.ours), answer(bases.plan, c.plan)]);
+    const same =
+      c.key === 'unreadHeavy'
+        ? typeof ours.unreadCount === 'number' && ours.unreadCount === plan.unreadCount
+        : ids(ours.items) !== undefined && ids(ours.items) === ids(plan.messages);
+    if (!same) throw new Error(`ours and the plan's baseline disagree on ${what}`);
+  }
+}
+
+/**
  * Ours against the plan's naive endpoints (lib/bench/plan-baseline/) through the local stack: the
  * plan's handlers serve the plan's database from a process of their own behind the same gateway,
  * each scenario runs on both with the same autocannon runner, the two sides alternating which goes
@@ -563,6 +594,7 @@ async function compareWithPlanThroughStack(
   compared.push({ key: 'send', ours: send, plan: send });
   const out: PlanComparison[] = [];
   try {
+    await checkSameAnswers(bases, compared);
     for (const [index, c] of compared.entries()) {
       const run = async (side: 'ours' | 'plan') => {
         const figure =
