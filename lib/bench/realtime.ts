@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { ApiGatewayManagementApiClient, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import type autocannon from 'autocannon';
@@ -22,7 +23,9 @@ import { type DataSetSize, userId } from './seed';
  *    statements a send costs either way.
  * 4. Connections opened per second through the REQUEST authorizer and `$connect`, 50 in flight.
  * 5. What pushing inside the request costs the sender: the send's latency with pushes against
- *    without, one at a time and at 32 concurrent, and what one management API call costs.
+ *    without, one at a time and at 32 concurrent, what one management API call costs, and the CPU
+ *    each process spends per push: the stack's (the Lambdas: what a pushing Lambda pays), the
+ *    WebSocket gateway's (API Gateway's work, in a process of its own) and this one's (the clients).
  */
 
 export interface LatencySummary {
@@ -32,6 +35,16 @@ export interface LatencySummary {
   p95: number;
   p99: number;
   max: number;
+}
+
+/** CPU milliseconds per unit (a push, a send) by process; undefined where /proc cannot tell (not Linux). */
+export interface CpuSplit {
+  /** The local stack's process: the Lambdas, the HTTP API's emulation, the publisher. */
+  stack?: number;
+  /** The WebSocket gateway's process: sockets, frames, the management API (API Gateway's work). */
+  gateway?: number;
+  /** This process: the WebSocket clients and the HTTP load. */
+  clients: number;
 }
 
 export interface RealtimeFigures {
@@ -71,6 +84,7 @@ export interface RealtimeFigures {
     first: LatencySummary;
     response: LatencySummary;
     lost: number;
+    cpuPerPush: CpuSplit;
   };
   throughput: {
     pushOn: ScenarioFigures;
@@ -80,6 +94,8 @@ export interface RealtimeFigures {
     framesPerSend: number;
     statementsPerSendOn: number;
     statementsPerSendOff: number;
+    cpuPerSendOn: CpuSplit;
+    cpuPerSendOff: CpuSplit;
   };
   requestCost: {
     /** One send at a time, with the participants connected (4 pushes per send) and with none. */
@@ -339,6 +355,38 @@ async function drained(databaseUrl: string, log: (line: string) => void, left = 
 
 const fmt = (n: number) => `${n.toFixed(1)} ms`;
 
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; undefined off Linux. */
+function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime, in clock ticks (USER_HZ, 100 on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts counting the CPU of the stack's and the gateway's processes and of this one; `per(n)` splits it over n units. */
+function cpuMeter(pids: { stack?: number; gateway?: number }) {
+  const stack = cpuSecondsOf(pids.stack);
+  const gateway = cpuSecondsOf(pids.gateway);
+  const own = process.cpuUsage();
+  return (units: number): CpuSplit => {
+    const per = (now: number | undefined, then: number | undefined) =>
+      now === undefined || then === undefined ? undefined : (1000 * (now - then)) / Math.max(1, units);
+    const used = process.cpuUsage(own);
+    return {
+      stack: per(cpuSecondsOf(pids.stack), stack),
+      gateway: per(cpuSecondsOf(pids.gateway), gateway),
+      clients: (used.user + used.system) / 1000 / Math.max(1, units),
+    };
+  };
+}
+
+const cpuText = (c: CpuSplit) =>
+  `stack ${c.stack?.toFixed(3) ?? '?'} ms, gateway ${c.gateway?.toFixed(3) ?? '?'} ms, clients ${c.clients.toFixed(3)} ms`;
+
 export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFigures> {
   const { base, quick, log } = ctx;
   const started = performance.now();
@@ -354,6 +402,10 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
   const tokens = new Map<string, string>();
   for (const id of people) tokens.set(id, await ctx.token(id));
   const who = (id: string) => ({ id, token: tokens.get(id)! });
+
+  const pids =
+    ((await (await fetch(`${base}/local/stats`)).json()) as { processes?: { stack?: number; gateway?: number } })
+      .processes ?? {};
 
   // Warm: the authorizer's cold start and JWKS fetch, $connect's, and the publisher's first call.
   const warm = await openSocket(base, tokens.get(people[0]!)!, people[0]!);
@@ -447,7 +499,9 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
   devices.push(...extra.devices);
   const fanoutSockets = members.length * (devicesPerUser + 2) - extra.refused;
   const fanned: SendResult[] = [];
+  let fanoutCpu = cpuMeter(pids);
   for (let i = 0; i < fanoutSends + 5; i++) {
+    if (i === 5) fanoutCpu = cpuMeter(pids);
     const r = await timedSend(
       base,
       who(members[i % members.length]!),
@@ -457,6 +511,7 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
     );
     if (i >= 5) fanned.push(r);
   }
+  const cpuPerPush = fanoutCpu(fanoutSends * fanoutSockets);
   const fanout = {
     participants: members.length,
     devicesPerParticipant: devicesPerUser + 2,
@@ -466,11 +521,12 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
     first: summarize(fanned.filter((d) => d.first !== undefined).map((d) => d.first!)),
     response: summarize(fanned.map((d) => d.response)),
     lost: fanned.filter((d) => d.lost).length,
+    cpuPerPush,
   };
   log(
     `realtime: one message to ${fanout.sockets} sockets (${fanout.participants} participants × ${fanout.devicesPerParticipant} devices), ` +
       `${fanout.sends} sends: last frame p50 ${fmt(fanout.last.p50)}, p95 ${fmt(fanout.last.p95)}; first frame p50 ${fmt(fanout.first.p50)}; ` +
-      `response p95 ${fmt(fanout.response.p95)}; ${fanout.lost} incomplete`,
+      `response p95 ${fmt(fanout.response.p95)}; ${fanout.lost} incomplete; CPU per push: ${cpuText(cpuPerPush)}`,
   );
   await closeAll(extra.devices);
   await drained(ctx.databaseUrl, log, devices.length - extra.devices.length);
@@ -478,9 +534,12 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
   // 3. Throughput, 32 concurrent senders, each in a conversation whose 2 participants × 2 devices listen.
   const loaders = pairs.slice(0, 32).map((p) => ({ ...who(p.members[0]), conversation: p.conversation }));
   let counter = 0;
-  const sendLoad = (label: string) => {
+  /** The load, and the CPU per send over it (its warm-up included: `counter` counts both phases' sends). */
+  const sendLoad = async (label: string): Promise<{ figures: ScenarioFigures; cpu: CpuSplit }> => {
     let next = 0;
-    return ctx.measure(
+    counter = 0;
+    const meter = cpuMeter(pids);
+    const figures = await ctx.measure(
       `send, 32 concurrent users, ${label}`,
       'send-message',
       {
@@ -500,6 +559,7 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
       },
       ctx.seconds,
     );
+    return { figures, cpu: meter(counter) };
   };
   const statementsPerSend = async () => {
     const l = loaders[0]!;
@@ -510,23 +570,23 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
   };
   const statementsPerSendOn = await statementsPerSend();
   const framesBefore = framesSeen;
-  const pushOn = await sendLoad('pushing to 4 sockets each');
+  const { figures: pushOn, cpu: cpuPerSendOn } = await sendLoad('pushing to 4 sockets each');
   // The warm-up's requests are in the frame count too: divide by what both phases sent.
   const framesPerSend = (framesSeen - framesBefore) / Math.max(1, counter);
   log(
     `realtime: send load with pushes: ${pushOn.rps.toFixed(0)} messages/s, p50 ${fmt(pushOn.p50)}, p95 ${fmt(pushOn.p95)}, ` +
-      `${framesPerSend.toFixed(2)} frames per send, errors ${pushOn.errors}, ${statementsPerSendOn} statements per send`,
+      `${framesPerSend.toFixed(2)} frames per send, errors ${pushOn.errors}, ${statementsPerSendOn} statements per send; ` +
+      `CPU per send: ${cpuText(cpuPerSendOn)}`,
   );
 
   // Every socket closed: the same sends now push to nobody.
   await closeAll(devices);
   await drained(ctx.databaseUrl, log);
   const statementsPerSendOff = await statementsPerSend();
-  counter = 0;
-  const pushOff = await sendLoad('no socket open');
+  const { figures: pushOff, cpu: cpuPerSendOff } = await sendLoad('no socket open');
   log(
     `realtime: send load without sockets: ${pushOff.rps.toFixed(0)} messages/s, p50 ${fmt(pushOff.p50)}, p95 ${fmt(pushOff.p95)}, ` +
-      `errors ${pushOff.errors}; with pushes ${(pushOn.rps / pushOff.rps).toFixed(2)} × the throughput`,
+      `errors ${pushOff.errors}; with pushes ${(pushOn.rps / pushOff.rps).toFixed(2)} × the throughput; CPU per send: ${cpuText(cpuPerSendOff)}`,
   );
 
   // 5. The same one-at-a-time sends with nobody to push to.
@@ -560,6 +620,8 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
       framesPerSend,
       statementsPerSendOn,
       statementsPerSendOff,
+      cpuPerSendOn,
+      cpuPerSendOff,
     },
     requestCost,
     seconds: (performance.now() - started) / 1000,
@@ -612,18 +674,26 @@ export function realtimeMarkdown(r: RealtimeFigures | undefined): string[] {
   const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
   const lat = (s: LatencySummary) => [fmt(s.p50), fmt(s.p95), fmt(s.p99), s.count];
   const c = r.requestCost;
-  const t = r.throughput;
   const pushCost50 = c.sequentialOn.p50 - c.sequentialOff.p50;
   const pushCost95 = c.sequentialOn.p95 - c.sequentialOff.p95;
   const perPush = (r.fanout.response.p50 - c.sequentialOff.p50) / r.fanout.sockets;
+  // Results recorded before the CPU split was measured have none: their cells read n/a.
+  const f = { cpuPerPush: r.fanout.cpuPerPush ?? ({} as Partial<CpuSplit>) };
+  const t = {
+    ...r.throughput,
+    cpuPerSendOn: r.throughput.cpuPerSendOn ?? ({} as Partial<CpuSplit>),
+    cpuPerSendOff: r.throughput.cpuPerSendOff ?? ({} as Partial<CpuSplit>),
+  };
+  const ms = (n: number | undefined) => (n === undefined ? 'n/a' : `${n.toFixed(3)} ms`);
   return [
     `## Real-time delivery (${r.size} size)`,
     '',
-    `WebSocket clients (\`ws\`) in the benchmark's process, the local stack in its own: the clock that starts a send's HTTP request also stamps its frames. ` +
+    `WebSocket clients (\`ws\`) in the benchmark's process, the local stack in its own, and the stack's WebSocket gateway (the sockets, their frames and the management API: API Gateway's work) in a third: the clock that starts a send's HTTP request also stamps its frames. ` +
       `${r.users} seeded users in ${r.conversations} seeded two-member conversations, ${r.devicesPerUser} devices each: ${r.sockets} sockets. ` +
       `A send is pushed to every participant's sockets, the sender's other devices included, so each send here pushes to ${r.delivery.socketsPerSend}. ` +
       `Participants are capped at ${r.fanout.participants} per conversation (MAX_PARTICIPANTS), so the 200-connection fan-out is ${r.fanout.participants} participants × ${r.fanout.devicesPerParticipant} devices. ` +
-      `Pushes are PostToConnection calls of the real ApiGatewayManagementApiClient to the local stack's management API, in parallel, before the send answers.`,
+      `Pushes are made inside the request, after its one statement: one PostToConnection per connection, SigV4-signed by the service's publisher (lib/realtime/management-api-publisher.ts), all in parallel, before the send answers. ` +
+      `All three processes and PostgreSQL share the machine's cores.`,
     '',
     row(['target', 'measured', 'verdict']),
     row(['---', '---', '---']),
@@ -679,15 +749,41 @@ export function realtimeMarkdown(r: RealtimeFigures | undefined): string[] {
       t.statementsPerSendOff,
     ]),
     '',
-    `**Pushing inside the request, or handing it to an asynchronous fan-out.** In-request pushing costs the sender ` +
-      `${fmt(pushCost50)} at p50 and ${fmt(pushCost95)} at p95 one send at a time (${c.pushesPerSend} pushes, in parallel; ${fmt(c.sequentialOn.p50)} against ${fmt(c.sequentialOff.p50)} p50), ` +
-      `and at 32 concurrent senders ${fmt(t.pushOn.p50 - t.pushOff.p50)} at p50 and ${(100 * (1 - t.ratio)).toFixed(0)} % of the throughput ` +
-      `(the clients' frame handling shares the 2 cores here too). Each socket in the audience adds about ${perPush.toFixed(2)} ms to the send's response ` +
-      `(${r.fanout.sockets} pushes: ${fmt(r.fanout.response.p50)} p50): the pushes run in parallel on the network, but each costs the sending process CPU (the SDK client's middleware and SigV4 signing, an HTTP request), and locally the same process also answers the management API and writes the frame. ` +
-      `One management API call from a Lambda's SDK client costs ${fmt(c.postToConnection.p50)} p50 here, one at a time; ` +
-      `an asynchronous fan-out would replace the pushes in the request by one Lambda Invoke (one signed HTTPS call of the same kind, whose latency in AWS is its own), ` +
-      `then pay a second invocation that reads nothing new but makes the same ${c.pushesPerSend} PostToConnections, and deliver later than the response instead of before it. ` +
-      `Locally a PostToConnection is a loopback call; in AWS each is an HTTPS round trip to API Gateway, in parallel either way.`,
+    row([
+      'CPU per unit, by process',
+      'local stack (Lambdas, publisher)',
+      'WebSocket gateway (API Gateway)',
+      'benchmark (clients, load)',
+    ]),
+    row(['---', '---:', '---:', '---:']),
+    row([
+      `one push, in the ${r.fanout.sockets}-socket fan-out`,
+      ms(f.cpuPerPush.stack),
+      ms(f.cpuPerPush.gateway),
+      ms(f.cpuPerPush.clients),
+    ]),
+    row([
+      `one send, 32 concurrent, pushing to ${r.delivery.socketsPerSend} sockets`,
+      ms(t.cpuPerSendOn.stack),
+      ms(t.cpuPerSendOn.gateway),
+      ms(t.cpuPerSendOn.clients),
+    ]),
+    row([
+      'one send, 32 concurrent, no socket open',
+      ms(t.cpuPerSendOff.stack),
+      ms(t.cpuPerSendOff.gateway),
+      ms(t.cpuPerSendOff.clients),
+    ]),
+    '',
+    `**Pushing inside the request, or handing it to an asynchronous fan-out.** Pushes are made inside the request. ` +
+      `They cost the sender ${fmt(pushCost50)} at p50 and ${fmt(pushCost95)} at p95 one send at a time (${c.pushesPerSend} pushes, in parallel; ${fmt(c.sequentialOn.p50)} against ${fmt(c.sequentialOff.p50)} p50), ` +
+      `and at 32 concurrent senders ${fmt(t.pushOn.p50 - t.pushOff.p50)} at p50 and ${(100 * (1 - t.ratio)).toFixed(0)} % of the throughput, where the gateway's and the clients' work for the frames share the cores with the senders. ` +
+      `What a pushing Lambda itself pays is the stack's CPU per push, ${ms(f.cpuPerPush.stack)} (sign, send, read the answer); the gateway's ${ms(f.cpuPerPush.gateway)} per push is API Gateway's in AWS. ` +
+      `Each socket in the audience adds about ${perPush.toFixed(2)} ms to the send's response (${r.fanout.sockets} pushes: ${fmt(r.fanout.response.p50)} p50). ` +
+      `In AWS every PostToConnection and every asynchronous Lambda Invoke is a signed HTTPS call of the same kind, made in parallel over kept-alive connections, so a few pushes cost the request about one round trip to API Gateway, which is what handing them over would cost too (one Invoke round trip), ` +
+      `while the fan-out function's own start (and the queue of asynchronous invocations) would come after the response and delay every frame. ` +
+      `Only a large audience changes that: ${r.fanout.sockets} pushes are ${r.fanout.sockets} × ${ms(f.cpuPerPush.stack)} of the sending Lambda's CPU, more on a fractional vCPU, which an asynchronous fan-out would take out of the request at the price of a second invocation and later frames. ` +
+      `One management API call made by the SDK client from this process costs ${fmt(c.postToConnection.p50)} p50 here, one at a time.`,
     '',
   ];
 }

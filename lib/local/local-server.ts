@@ -39,7 +39,7 @@ export interface LocalServerOptions {
   host?: string;
   auth: LocalAuthConfig;
   events: Omit<LocalEventBusOptions, 'deliver'>;
-  /** Served at GET /local/stats: the data layer's statement counts (the benchmark reads them). */
+  /** Served at GET /local/stats: the data layer's statement counts (the benchmark reads them), with the process ids. */
   stats?: () => unknown;
   /** The HTTP API's CORS configuration; undefined answers no preflight (an API without CORS). */
   cors?: CorsConfiguration;
@@ -194,7 +194,11 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       return;
     }
     if (method === 'GET' && url.pathname === '/local/stats') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(options.stats?.() ?? {}));
+      // With the processes' ids, so a benchmark can tell what the stack and the gateway spend.
+      const processes = { stack: process.pid, gateway: webSocket.pid };
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ ...(options.stats?.() as object | undefined), processes }));
       return;
     }
     if (method === 'GET' && url.pathname === '/local/events') {

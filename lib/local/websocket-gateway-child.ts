@@ -73,6 +73,9 @@ process.on('message', (message: StackToGateway, handle?: unknown) => {
 });
 // The parent is gone (killed, crashed): so is its gateway.
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C reaches the whole process group: the stack closes its gateway itself (sockets first, each
+// with its $disconnect), so the gateway must not die before it is asked to.
+process.on('SIGINT', () => {});
 
 management.listen(0, '127.0.0.1', () => {
   send({ type: 'ready', managementPort: (management.address() as AddressInfo).port });

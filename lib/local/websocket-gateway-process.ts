@@ -59,7 +59,20 @@ export class WebSocketGatewayProcess {
     child.on('message', (message: GatewayToStack) => {
       if (message.type === 'invoke') this.track(this.invoke(message));
     });
+    child.on('exit', (code, signal) => {
+      if (!this.closing)
+        console.error(
+          JSON.stringify({
+            level: 'error',
+            message: 'the WebSocket gateway exited',
+            code,
+            signal: signal ?? undefined,
+          }),
+        );
+    });
   }
+
+  private closing = false;
 
   static async start(options: WebSocketGatewayOptions): Promise<WebSocketGatewayProcess> {
     const child = fork(new URL('./websocket-gateway-child.ts', import.meta.url), [], {
@@ -84,6 +97,11 @@ export class WebSocketGatewayProcess {
       child.once('exit', exited);
     });
     return new WebSocketGatewayProcess(child, options, `http://127.0.0.1:${port}${LOCAL_WEBSOCKET_PATH}`);
+  }
+
+  /** The gateway's process id (the benchmark reads its CPU time). */
+  get pid(): number | undefined {
+    return this.child.pid;
   }
 
   /** Whether a request is for the management API (`/ws/@connections/…`). */
@@ -131,6 +149,7 @@ export class WebSocketGatewayProcess {
 
   /** Closes every socket (each runs $disconnect here), then the gateway process. */
   async close(): Promise<void> {
+    this.closing = true;
     if (this.child.exitCode !== null || !this.child.connected) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     const closed = new Promise<void>((resolve) =>
