@@ -10,11 +10,12 @@ import { planStatements as sql } from './statements';
 /**
  * The plan's handlers, as a competent developer writes them with this project's stack: the
  * service's own middy stack (functions/commons/http-handler.ts: identity, body limit, JSON
- * parsing, zod validation through @middy/validator, error mapping), and the plan's statements
+ * parsing, zod validation through @middy/validator, error mapping, and the caller recorded in
+ * `users` on first sight, whose id and role the plan's table has too), and the plan's statements
  * sent through the service's database layer (lib/db/create-database.ts), so that the choice of
  * node-postgres, PGlite or the Data API and the statement counter apply to them as to ours. The
- * runtime's database is the plan's here (./stack.ts installs it); its Kysely type names our
- * tables, which these statements never use, so they go as compiled queries.
+ * runtime's database is the plan's here (./stack.ts installs it), but its Kysely type describes
+ * the service's tables: the plan's statements go as compiled queries.
  */
 
 // biome-ignore lint/suspicious/noExplicitAny: the plan's tables are not the service's Database type
