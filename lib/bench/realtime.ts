@@ -775,7 +775,7 @@ export function realtimeMarkdown(r: RealtimeFigures | undefined): string[] {
       ms(t.cpuPerSendOff.clients),
     ]),
     '',
-    `**Pushing inside the request, or handing it to an asynchronous fan-out.** Pushes are made inside the request. ` +
+    `**Pushing inside the request, or handing it to an asynchronous fan-out.** Pushes are made inside the request; an asynchronous fan-out is not built, so it is not measured here, only reasoned about from what was. ` +
       `They cost the sender ${fmt(pushCost50)} at p50 and ${fmt(pushCost95)} at p95 one send at a time (${c.pushesPerSend} pushes, in parallel; ${fmt(c.sequentialOn.p50)} against ${fmt(c.sequentialOff.p50)} p50), ` +
       `and at 32 concurrent senders ${fmt(t.pushOn.p50 - t.pushOff.p50)} at p50 and ${(100 * (1 - t.ratio)).toFixed(0)} % of the throughput, where the gateway's and the clients' work for the frames share the cores with the senders. ` +
       `What a pushing Lambda itself pays is the stack's CPU per push, ${ms(f.cpuPerPush.stack)} (sign, send, read the answer); the gateway's ${ms(f.cpuPerPush.gateway)} per push is API Gateway's in AWS. ` +

@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import {
+  type ClientRequest,
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type RequestOptions,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import type { AwsCredentialIdentity } from '@smithy/types';
 import type { Push } from './frames';
 import type { Publisher, PublishOutcome } from './publisher';
 import { RequestSigner } from './sigv4';
@@ -54,7 +61,23 @@ export class ManagementApiPublisher implements Publisher {
     const body = Buffer.from(JSON.stringify(frame), 'utf8');
     // The same body for every connection: hashed once here rather than once per signature.
     const bodyHash = createHash('sha256').update(body).digest('hex');
-    const settled = await Promise.allSettled(connectionIds.map((id) => this.post(id, body, bodyHash)));
+    let identity: AwsCredentialIdentity;
+    try {
+      identity = await this.signer.identity();
+    } catch (error) {
+      // No credentials, no call: every push failed, and publish still never throws.
+      for (const id of connectionIds) this.onFailure(id, error);
+      return { ...outcome, failed: connectionIds.length };
+    }
+    // One deadline for the whole audience rather than a socket timer per call: a stuck call must
+    // not hold the request, and 200 timers armed and cleared per message cost more than the check.
+    const batch: Batch = { inFlight: new Set(), expired: false };
+    const deadline = setTimeout(() => {
+      batch.expired = true;
+      for (const req of batch.inFlight) req.destroy(timedOut());
+    }, requestTimeoutMs);
+    const settled = await Promise.allSettled(connectionIds.map((id) => this.post(id, body, bodyHash, identity, batch)));
+    clearTimeout(deadline);
     settled.forEach((result, i) => {
       const id = connectionIds[i]!;
       if (result.status === 'rejected') {
@@ -67,11 +90,17 @@ export class ManagementApiPublisher implements Publisher {
   }
 
   /** PostToConnection, retried once (a push is worth little late, and the request waits for it). */
-  private async post(connectionId: string, body: Buffer, bodyHash: string): Promise<'delivered' | 'gone'> {
+  private async post(
+    connectionId: string,
+    body: Buffer,
+    bodyHash: string,
+    identity: AwsCredentialIdentity,
+    batch: Batch,
+  ): Promise<'delivered' | 'gone'> {
     const { hostname, port, host } = this.base;
     const path = `${this.connectionsPath}${encodeURIComponent(connectionId)}`;
     // Signed once: a signature stays valid for minutes, so the retry reuses it.
-    const headers = await this.signer.sign({
+    const headers = this.signer.signWith(identity, {
       method: 'POST',
       host,
       path,
@@ -81,19 +110,20 @@ export class ManagementApiPublisher implements Publisher {
     headers['content-length'] = String(body.length);
     const request = { hostname, port, path, headers };
     try {
-      return await this.attempt(request, body);
+      return await this.attempt(request, body, batch);
     } catch (error) {
-      if (error instanceof ManagementApiError && !error.retryable) throw error;
+      if ((error instanceof ManagementApiError && !error.retryable) || batch.expired) throw error;
       // A network error is most often a pooled socket the gateway closed while idle (or while the
       // Lambda was frozen): a fresh one is worth trying at once. Throttling and 5xx get a short jitter.
       if (error instanceof ManagementApiError) await sleep(Math.random() * 100);
-      return await this.attempt(request, body);
+      if (batch.expired) throw timedOut();
+      return await this.attempt(request, body, batch);
     }
   }
 
   /** One call: 2xx delivered, 410 gone, anything else a ManagementApiError (network errors as Node raised them). */
-  private async attempt(request: Target, body: Buffer): Promise<'delivered' | 'gone'> {
-    const { status, errorType, text } = await this.exchange(request, body);
+  private async attempt(request: Target, body: Buffer, batch: Batch): Promise<'delivered' | 'gone'> {
+    const { status, errorType, text } = await this.exchange(request, body, batch);
     if (status >= 200 && status < 300) return 'delivered';
     // API Gateway's answer for a connection that is closed: GoneException, HTTP 410.
     if (status === 410 || errorType === 'GoneException') return 'gone';
@@ -104,23 +134,26 @@ export class ManagementApiPublisher implements Publisher {
   private exchange(
     target: Target,
     body: Buffer,
+    batch: Batch,
   ): Promise<{ status: number; errorType: string | undefined; text: string }> {
     return new Promise((resolve, reject) => {
-      const req = this.send({ ...target, method: 'POST', agent: this.agent, timeout: requestTimeoutMs }, (res) => {
+      const req = this.send({ ...target, method: 'POST', agent: this.agent }, (res) => {
+        const status = res.statusCode ?? 0;
+        res.on('error', reject);
+        if (status >= 200 && status < 300) {
+          // A delivered push's answer has nothing to read: drained, not collected.
+          res.on('end', () => resolve({ status, errorType: undefined, text: '' }));
+          res.resume();
+          return;
+        }
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
         res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            errorType: errorTypeOf(res),
-            text: Buffer.concat(chunks).toString('utf8'),
-          }),
+          resolve({ status, errorType: errorTypeOf(res), text: Buffer.concat(chunks).toString('utf8') }),
         );
       });
-      req.on('timeout', () =>
-        req.destroy(Object.assign(new Error('PostToConnection timed out'), { code: 'ETIMEDOUT' })),
-      );
+      batch.inFlight.add(req);
+      req.on('close', () => batch.inFlight.delete(req));
       req.on('error', reject);
       req.end(body);
     });
@@ -129,7 +162,17 @@ export class ManagementApiPublisher implements Publisher {
 
 type Target = Pick<RequestOptions, 'hostname' | 'port' | 'path' | 'headers'>;
 
-/** Long enough for a healthy gateway many times over; a stuck socket must not hold the request. */
+/** One publish's calls in flight, and whether its deadline has passed. */
+interface Batch {
+  inFlight: Set<ClientRequest>;
+  expired: boolean;
+}
+
+function timedOut(): Error {
+  return Object.assign(new Error('PostToConnection timed out'), { code: 'ETIMEDOUT' });
+}
+
+/** For a whole publish: long enough for a healthy gateway many times over; a stuck socket must not hold the request. */
 const requestTimeoutMs = 3000;
 
 /** A non-2xx, non-410 answer, named as the SDK named it (x-amzn-ErrorType) for the failure log. */

@@ -34,10 +34,15 @@ export class RequestSigner {
 
   /** The request's headers with `host`, `x-amz-date`, `x-amz-content-sha256`, the token if any, and `authorization`. */
   async sign(request: SignedRequest, now = new Date()): Promise<Record<string, string>> {
-    const identity = await this.credentials();
-    return this.signWith(identity, request, now);
+    return this.signWith(await this.identity(), request, now);
   }
 
+  /** The credentials to sign with now (the provider memoizes them until they near expiry). */
+  identity(): Promise<AwsCredentialIdentity> {
+    return this.credentials();
+  }
+
+  /** `sign` with credentials already in hand: many requests signed at once wait for them once. */
   signWith(identity: AwsCredentialIdentity, request: SignedRequest, now = new Date()): Record<string, string> {
     const region = this.region();
     const amzDate = now
