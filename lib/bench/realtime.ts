@@ -403,9 +403,11 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
   for (const id of people) tokens.set(id, await ctx.token(id));
   const who = (id: string) => ({ id, token: tokens.get(id)! });
 
-  const pids =
-    ((await (await fetch(`${base}/local/stats`)).json()) as { processes?: { stack?: number; gateway?: number } })
-      .processes ?? {};
+  const stackStats = (await (await fetch(`${base}/local/stats`)).json()) as {
+    processes?: { stack?: number; gateway?: number };
+    managementEndpoint?: string;
+  };
+  const pids = stackStats.processes ?? {};
 
   // Warm: the authorizer's cold start and JWKS fetch, $connect's, and the publisher's first call.
   const warm = await openSocket(base, tokens.get(people[0]!)!, people[0]!);
@@ -463,7 +465,8 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
   // 5 (part). One management API call from here, as a Lambda makes it: SigV4, HTTP, the socket write.
   const sample = (await connectionCount(ctx.databaseUrl)).sample;
   const sdk = new ApiGatewayManagementApiClient({
-    endpoint: `${base}${LOCAL_WEBSOCKET_PATH}`,
+    // The gateway's own endpoint, as the functions call it; the stack's /ws forwards there for others.
+    endpoint: stackStats.managementEndpoint ?? `${base}${LOCAL_WEBSOCKET_PATH}`,
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 1,

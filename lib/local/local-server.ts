@@ -194,11 +194,16 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       return;
     }
     if (method === 'GET' && url.pathname === '/local/stats') {
-      // With the processes' ids, so a benchmark can tell what the stack and the gateway spend.
+      // With the processes' ids, so a benchmark can tell what the stack and the gateway spend, and
+      // the gateway's own management endpoint, so it can call it as the functions do (no forwarding).
       const processes = { stack: process.pid, gateway: webSocket.pid };
-      res
-        .writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ ...(options.stats?.() as object | undefined), processes }));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          ...(options.stats?.() as object | undefined),
+          processes,
+          managementEndpoint: webSocket.managementEndpoint,
+        }),
+      );
       return;
     }
     if (method === 'GET' && url.pathname === '/local/events') {
