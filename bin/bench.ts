@@ -781,14 +781,8 @@ async function main() {
             url,
             log,
           );
-          if (runs('sql'))
-            results.sql = await runSqlBench(
-              await sqlScenarios(size, url),
-              { ours: url, plan: planUrl },
-              quick ? 1 : durationSeconds,
-              log,
-              quick ? 0 : 2,
-            );
+          // Through the stack first, while both databases hold the same data: pgbench's sends go to
+          // different random conversations on each side, and the answers are compared before loading.
           if (runs('http-plan')) {
             log("the plan's endpoints through the local stack, side by side with ours");
             // The plan's stack listens past every size's own port.
@@ -800,6 +794,14 @@ async function main() {
               await pagePositions(size, url),
             );
           }
+          if (runs('sql'))
+            results.sql = await runSqlBench(
+              await sqlScenarios(size, url),
+              { ours: url, plan: planUrl },
+              quick ? 1 : durationSeconds,
+              log,
+              quick ? 0 : 2,
+            );
         }
         if (runs('http')) {
           results.statements = await statementsPerRequest(base, scenarios, senders);

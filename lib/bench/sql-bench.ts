@@ -1,7 +1,8 @@
-import { execFileSync, execSync } from 'node:child_process';
+import { exec, execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { type Dialect, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../db/schema';
@@ -39,10 +40,17 @@ export interface PgbenchFigures {
   statements: number;
 }
 
+/**
+ * psql and pgbench run as asynchronous child processes: while a synchronous one blocked the event
+ * loop, a local stack closing an idle keep-alive socket went unnoticed, and the next fetch was sent
+ * on the closed socket ("other side closed").
+ */
+const execFileAsync = promisify(execFile);
+const execAsync = promisify(exec);
+const childOutput = { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 } as const;
+
 const psql = (url: string, args: string[]) =>
-  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  execFileAsync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, ...args], childOutput);
 
 /**
  * A database with the plan's schema and the same logical data as ours: copied with COPY, foreign
@@ -62,7 +70,7 @@ export async function createBaseline(
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const baseUrl = url.toString();
-  psql(baseUrl, ['-c', asScript(planSchema)]);
+  await psql(baseUrl, ['-c', asScript(planSchema)]);
   const copies: Array<[string, string]> = [
     ['users (id, role)', 'SELECT id, role FROM users'],
     [
@@ -80,14 +88,14 @@ export async function createBaseline(
   ];
   for (const [target, query] of copies) {
     const t = Date.now();
-    execSync(
-      `psql -X -q -d '${oursUrl}' -c "\\copy (${query}) TO STDOUT" | psql -X -q -v ON_ERROR_STOP=1 -d '${baseUrl}' -c "SET session_replication_role = replica" -c "\\copy ${target} FROM STDIN"`,
-      { stdio: ['ignore', 'ignore', 'inherit'], shell: '/bin/bash' },
+    await execAsync(
+      `set -o pipefail; psql -X -q -d '${oursUrl}' -c "\\copy (${query}) TO STDOUT" | psql -X -q -v ON_ERROR_STOP=1 -d '${baseUrl}' -c "SET session_replication_role = replica" -c "\\copy ${target} FROM STDIN"`,
+      { ...childOutput, shell: '/bin/bash' },
     );
     log(`  baseline ${target.split(' ')[0]}: ${((Date.now() - t) / 1000).toFixed(1)} s`);
   }
   const t = Date.now();
-  psql(baseUrl, [
+  await psql(baseUrl, [
     '-c',
     `SET maintenance_work_mem = '512MB'`,
     '-c',
@@ -127,13 +135,19 @@ async function captureOurs(
 }
 
 /** Runs one pgbench script; latencies from its per-transaction log. */
-function pgbench(url: string, script: string, clients: number, seconds: number, statements: number): PgbenchFigures {
+async function pgbench(
+  url: string,
+  script: string,
+  clients: number,
+  seconds: number,
+  statements: number,
+): Promise<PgbenchFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
   const file = join(dir, 'script.sql');
   writeFileSync(file, script);
   let out = '';
   try {
-    out = execFileSync(
+    ({ stdout: out } = await execFileAsync(
       'pgbench',
       [
         '-n',
@@ -150,8 +164,8 @@ function pgbench(url: string, script: string, clients: number, seconds: number, 
         join(dir, 'log'),
         url,
       ],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+      childOutput,
+    ));
   } catch (error) {
     throw new Error(`pgbench failed: ${String((error as { stderr?: string }).stderr ?? error)}\n${script}`);
   }
@@ -332,20 +346,20 @@ export async function runSqlBench(
 ): Promise<SqlFigures[]> {
   const figures: SqlFigures[] = [];
   for (const [index, s] of scenarios.entries()) {
-    const run = (side: 'ours' | 'plan') => {
+    const run = async (side: 'ours' | 'plan') => {
       const url = urls[side];
       const script = s[side];
-      if (warmSeconds > 0) pgbench(url, script, s.clients, warmSeconds, 1);
+      if (warmSeconds > 0) await pgbench(url, script, s.clients, warmSeconds, 1);
       return pgbench(url, script, s.clients, seconds, side === 'ours' ? s.oursStatements : s.planStatements);
     };
     let ours: PgbenchFigures;
     let plan: PgbenchFigures;
     if (index % 2 === 0) {
-      ours = run('ours');
-      plan = run('plan');
+      ours = await run('ours');
+      plan = await run('plan');
     } else {
-      plan = run('plan');
-      ours = run('ours');
+      plan = await run('plan');
+      ours = await run('ours');
     }
     figures.push({ key: s.key, name: s.name, clients: s.clients, ours, plan });
     log(
