@@ -6,6 +6,7 @@ import { build } from 'esbuild';
 import { eventRuleList } from '../events/order-events';
 import { routeList } from '../http/routes';
 import { esbuildTarget, esmRequireBanner, externalModules, functionEntry, projectRoot } from '../infra/bundling';
+import { webSocketAuthorizer, webSocketRouteList } from '../realtime/routes';
 
 export interface LambdaFigures {
   name: string;
@@ -18,6 +19,8 @@ export interface LambdaFigures {
 const everyFunction: Array<[string, string]> = [
   ...routeList.map((r) => ['http', r.id] as [string, string]),
   ...eventRuleList.map((r) => ['events', r.id] as [string, string]),
+  ...webSocketRouteList.map((r) => ['ws', r.id] as [string, string]),
+  ['ws', webSocketAuthorizer.id],
   ['ops', 'migrate'],
   ['cognito', 'post-confirmation'],
 ];
