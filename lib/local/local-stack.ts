@@ -6,7 +6,7 @@ import { config, installRuntime } from '../runtime';
 import { localCorsConfiguration } from './cors';
 import { clientUrl } from './local-address';
 import { type LocalAuthConfig, localAuthConfig } from './local-auth';
-import { type LocalServer, startLocalServer } from './local-server';
+import { type LocalServer, type LocalServerOptions, startLocalServer } from './local-server';
 
 export interface LocalStackOptions {
   port: number;
@@ -18,24 +18,14 @@ export interface LocalStackOptions {
 export async function startLocalStack(database: DatabaseHandle, options: LocalStackOptions): Promise<LocalServer> {
   const env = options.env ?? process.env;
   const settings = localSettings(env);
-  const auth = localAuthConfig(env);
   await migrateToLatest(database.db);
+  const gateway = localGatewayOptions(database, options);
   const server = await startLocalServer({
-    port: options.port,
-    host: options.host,
-    auth,
-    cors: localCorsConfiguration(env),
-    stats: () => ({ statements: database.counter.statements, transactions: database.counter.transactions }),
-    events: {
-      busName: settings.EVENT_BUS_NAME,
-      source: config.orderEventSource,
-      maxAttempts: settings.LOCAL_EVENT_MAX_ATTEMPTS,
-      retryDelayMs: settings.LOCAL_EVENT_RETRY_DELAY_MS,
-    },
+    ...gateway,
     webSocket: { idleSeconds: settings.LOCAL_WS_IDLE_SECONDS, maxSeconds: settings.LOCAL_WS_MAX_SECONDS },
   });
   const { port } = server.server.address() as AddressInfo;
-  provideFunctionEnvironment(clientUrl(options.host ?? '127.0.0.1', port), server.managementEndpoint, auth);
+  provideFunctionEnvironment(clientUrl(options.host ?? '127.0.0.1', port), server.managementEndpoint, gateway.auth);
   // After the environment: the runtime's publisher reads the management endpoint. Only microtasks
   // run between the listen and here, so no request is served before the runtime is installed.
   installRuntime(database);
@@ -63,4 +53,27 @@ function provideFunctionEnvironment(url: string, managementEndpoint: string, aut
     process.env.AWS_ACCESS_KEY_ID = 'local';
     process.env.AWS_SECRET_ACCESS_KEY = 'local';
   }
+}
+
+/**
+ * The gateway's settings from the environment (JWT authorizer, CORS, the event bus) and the
+ * database's statement counts at /local/stats: the service's stack and the benchmark's plan
+ * baseline (lib/bench/plan-baseline/stack.ts) stand behind the same gateway.
+ */
+export function localGatewayOptions(database: DatabaseHandle, options: LocalStackOptions) {
+  const env = options.env ?? process.env;
+  const settings = localSettings(env);
+  return {
+    port: options.port,
+    host: options.host,
+    auth: localAuthConfig(env),
+    cors: localCorsConfiguration(env),
+    stats: () => ({ statements: database.counter.statements, transactions: database.counter.transactions }),
+    events: {
+      busName: settings.EVENT_BUS_NAME,
+      source: config.orderEventSource,
+      maxAttempts: settings.LOCAL_EVENT_MAX_ATTEMPTS,
+      retryDelayMs: settings.LOCAL_EVENT_RETRY_DELAY_MS,
+    },
+  } satisfies Partial<LocalServerOptions>;
 }

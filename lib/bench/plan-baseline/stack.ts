@@ -1,9 +1,7 @@
-import { localSettings } from '../../config';
 import type { DatabaseHandle } from '../../db/create-database';
-import { localCorsConfiguration } from '../../local/cors';
-import { localAuthConfig } from '../../local/local-auth';
 import { type LocalServer, startLocalServer } from '../../local/local-server';
-import { config, installRuntime } from '../../runtime';
+import { localGatewayOptions } from '../../local/local-stack';
+import { installRuntime } from '../../runtime';
 import { planHandlers } from './handlers';
 import { planRouteList } from './routes';
 
@@ -17,22 +15,10 @@ export async function startPlanStack(
   database: DatabaseHandle,
   options: { port: number; host?: string; env?: NodeJS.ProcessEnv },
 ): Promise<LocalServer> {
-  const env = options.env ?? process.env;
-  const settings = localSettings(env);
   // The handlers' middy stack reads the database from the runtime; here it is the plan's.
   installRuntime(database);
   return startLocalServer({
-    port: options.port,
-    host: options.host,
-    auth: localAuthConfig(env),
-    cors: localCorsConfiguration(env),
-    stats: () => ({ statements: database.counter.statements, transactions: database.counter.transactions }),
-    events: {
-      busName: settings.EVENT_BUS_NAME,
-      source: config.orderEventSource,
-      maxAttempts: settings.LOCAL_EVENT_MAX_ATTEMPTS,
-      retryDelayMs: settings.LOCAL_EVENT_RETRY_DELAY_MS,
-    },
+    ...localGatewayOptions(database, options),
     http: {
       routes: planRouteList,
       load: async (route) => {
