@@ -32,6 +32,11 @@ const lambdaEnv = {
   DB_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:bench',
   DB_NAME: 'messaging',
   AWS_REGION: 'us-east-1',
+  // What the WebSocket stack gives its functions: the pool's issuer and app client (the
+  // authorizer refuses to load without them) and the management API to push through.
+  AUTH_ISSUER: 'https://cognito-idp.us-east-1.amazonaws.com/us-east-1_bench',
+  AUTH_CLIENT_IDS: 'bench-client',
+  WEBSOCKET_MANAGEMENT_ENDPOINT: 'https://bench.execute-api.us-east-1.amazonaws.com/dev',
   DATABASE_URL: '',
   NODE_OPTIONS: '',
 };
