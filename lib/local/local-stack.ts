@@ -16,14 +16,9 @@ export interface LocalStackOptions {
 
 /** Migrates the database, hands it to the functions, and serves the route table, the event bus and the WebSocket API. */
 export async function startLocalStack(database: DatabaseHandle, options: LocalStackOptions): Promise<LocalServer> {
-  const env = options.env ?? process.env;
-  const settings = localSettings(env);
   await migrateToLatest(database.db);
   const gateway = localGatewayOptions(database, options);
-  const server = await startLocalServer({
-    ...gateway,
-    webSocket: { idleSeconds: settings.LOCAL_WS_IDLE_SECONDS, maxSeconds: settings.LOCAL_WS_MAX_SECONDS },
-  });
+  const server = await startLocalServer(gateway);
   const { port } = server.server.address() as AddressInfo;
   provideFunctionEnvironment(clientUrl(options.host ?? '127.0.0.1', port), server.managementEndpoint, gateway.auth);
   // After the environment: the runtime's publisher reads the management endpoint. Only microtasks
@@ -56,7 +51,8 @@ function provideFunctionEnvironment(url: string, managementEndpoint: string, aut
 }
 
 /**
- * The gateway's settings from the environment (JWT authorizer, CORS, the event bus) and the
+ * The gateway's settings from the environment (JWT authorizer, CORS, the event bus, the WebSocket
+ * API's limits) and the
  * database's statement counts at /local/stats: the service's stack and the benchmark's plan
  * baseline (lib/bench/plan-baseline/stack.ts) stand behind the same gateway.
  */
@@ -75,5 +71,6 @@ export function localGatewayOptions(database: DatabaseHandle, options: LocalStac
       maxAttempts: settings.LOCAL_EVENT_MAX_ATTEMPTS,
       retryDelayMs: settings.LOCAL_EVENT_RETRY_DELAY_MS,
     },
-  } satisfies Partial<LocalServerOptions>;
+    webSocket: { idleSeconds: settings.LOCAL_WS_IDLE_SECONDS, maxSeconds: settings.LOCAL_WS_MAX_SECONDS },
+  } satisfies LocalServerOptions;
 }
