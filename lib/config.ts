@@ -1,6 +1,14 @@
 import * as z from 'zod/mini';
 import type { DatabaseConfig } from './db/create-database';
-import { defaultClosingStatuses, defaultLimits, type MessagingLimits } from './messaging/limits';
+import { checkableContentTypes } from './messaging/attachment-content';
+import {
+  type AttachmentSettings,
+  DEFAULT_ATTACHMENT_MAX_BYTES,
+  defaultAttachmentContentTypes,
+  defaultClosingStatuses,
+  defaultLimits,
+  type MessagingLimits,
+} from './messaging/limits';
 
 /**
  * Every environment variable a function or the local stack reads, written once as a zod schema.
@@ -52,6 +60,29 @@ export const functionEnvironmentSchema = z.object({
   CREATE_CONVERSATION_RATE_WINDOW_SECONDS: whole(defaultLimits.createConversationWindowSeconds),
   ADD_PARTICIPANT_RATE_LIMIT: whole(defaultLimits.addParticipantLimit),
   ADD_PARTICIPANT_RATE_WINDOW_SECONDS: whole(defaultLimits.addParticipantWindowSeconds),
+  ATTACHMENT_RATE_LIMIT: whole(defaultLimits.attachmentLimit),
+  ATTACHMENT_RATE_WINDOW_SECONDS: whole(defaultLimits.attachmentWindowSeconds),
+  /** The private bucket attachments are uploaded to; unset: the attachment routes answer 503. */
+  ATTACHMENTS_BUCKET: optionalText(),
+  /** Another S3 endpoint (path-style): the local stack's. Unset in AWS. */
+  ATTACHMENTS_S3_ENDPOINT: z.optional(z.url({ error: 'must be a URL' })),
+  ATTACHMENT_MAX_BYTES: whole(DEFAULT_ATTACHMENT_MAX_BYTES),
+  /** Comma-separated media types an upload may declare (each checked against the file's first bytes). */
+  ATTACHMENT_CONTENT_TYPES: z.pipe(
+    z.pipe(
+      list(defaultAttachmentContentTypes),
+      z.transform((types) => types.map((t) => t.toLowerCase())),
+    ),
+    z.array(z.string()).check(
+      z.refine((types) => types.every((t) => checkableContentTypes.includes(t)), {
+        error: `must list only types the upload check knows: ${checkableContentTypes.join(', ')}`,
+      }),
+    ),
+  ),
+  /** How long a presigned upload stays valid. */
+  ATTACHMENT_UPLOAD_EXPIRY_SECONDS: whole(300),
+  /** How long a presigned download stays valid. */
+  ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS: whole(300),
   MAX_BODY_BYTES: whole(256 * 1024),
   LOG_LEVEL: z.prefault(
     z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'must be one of debug, info, warn, error, silent' }),
@@ -98,6 +129,12 @@ export const localEnvironmentSchema = z.object({
   LOCAL_WS_IDLE_SECONDS: whole(600),
   /** …and any connection after this long (API Gateway: 2 hours). */
   LOCAL_WS_MAX_SECONDS: whole(7200),
+  /** The local S3 endpoint keeps the attachments bucket's objects here. */
+  LOCAL_S3_DIRECTORY: text('.data/s3'),
+  /** The bucket's name locally (in AWS the stack names it). */
+  LOCAL_ATTACHMENTS_BUCKET: text('messaging-local-attachments'),
+  /** How often the local stack sweeps unattached and deleted attachments (in AWS: an hourly schedule). */
+  LOCAL_ATTACHMENT_SWEEP_SECONDS: whole(3600),
 });
 
 /** The local stack's settings, parsed (throws one line naming a bad variable). */
@@ -124,6 +161,14 @@ export interface FunctionConfig {
   webSocketManagementEndpoint?: string;
   /** The WebSocket authorizer's token rules (only the authorizer reads them). */
   auth: { issuer?: string; clientIds: string[]; jwksUri?: string };
+  attachments: AttachmentConfig;
+}
+
+export interface AttachmentConfig extends AttachmentSettings {
+  /** Undefined: no bucket is bound, and the attachment routes answer 503. */
+  bucket?: string;
+  /** A path-style S3 endpoint instead of AWS's (the local stack). */
+  endpoint?: string;
 }
 
 /** Parses a schema from the environment, or throws one line naming each bad variable. */
@@ -154,6 +199,8 @@ export function readConfig(env: NodeJS.ProcessEnv): FunctionConfig {
       createConversationWindowSeconds: e.CREATE_CONVERSATION_RATE_WINDOW_SECONDS,
       addParticipantLimit: e.ADD_PARTICIPANT_RATE_LIMIT,
       addParticipantWindowSeconds: e.ADD_PARTICIPANT_RATE_WINDOW_SECONDS,
+      attachmentLimit: e.ATTACHMENT_RATE_LIMIT,
+      attachmentWindowSeconds: e.ATTACHMENT_RATE_WINDOW_SECONDS,
     },
     maxBodyBytes: e.MAX_BODY_BYTES,
     logLevel: e.LOG_LEVEL,
@@ -161,6 +208,14 @@ export function readConfig(env: NodeJS.ProcessEnv): FunctionConfig {
     closingStatuses: e.ORDER_CLOSING_STATUSES,
     webSocketManagementEndpoint: e.WEBSOCKET_MANAGEMENT_ENDPOINT,
     auth: { issuer: e.AUTH_ISSUER, clientIds: e.AUTH_CLIENT_IDS, jwksUri: e.AUTH_JWKS_URI },
+    attachments: {
+      bucket: e.ATTACHMENTS_BUCKET,
+      endpoint: e.ATTACHMENTS_S3_ENDPOINT,
+      maxBytes: e.ATTACHMENT_MAX_BYTES,
+      contentTypes: e.ATTACHMENT_CONTENT_TYPES,
+      uploadExpirySeconds: e.ATTACHMENT_UPLOAD_EXPIRY_SECONDS,
+      downloadExpirySeconds: e.ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS,
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import * as leanHotPaths from './0003-lean-hot-paths';
 import * as messagePages from './0004-message-pages';
 import * as connections from './0005-connections';
 import * as messageLifecycle from './0006-message-lifecycle';
+import * as attachments from './0007-attachments';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004-message-pages': messagePages,
   '0005-connections': connections,
   '0006-message-lifecycle': messageLifecycle,
+  '0007-attachments': attachments,
 };

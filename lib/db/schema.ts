@@ -83,7 +83,7 @@ export interface MessagesTable {
   updated_at: Generated<Date>;
 }
 
-export type RateLimitedAction = 'send_message' | 'create_conversation' | 'add_participant';
+export type RateLimitedAction = 'send_message' | 'create_conversation' | 'add_participant' | 'create_attachment';
 
 /** One user's recent actions of one kind: the sliding-window rate limiter (see take_rate_slot). */
 export interface RateLimitsTable {
@@ -101,6 +101,23 @@ export interface ConnectionsTable {
   expires_at: Timestamp;
 }
 
+export type AttachmentState = 'pending' | 'ready' | 'rejected' | 'deleted';
+
+/** One upload the API started (migration 0007); its object is `attachments/<conversation_id>/<id>`. */
+export interface AttachmentsTable {
+  id: Generated<string>;
+  conversation_id: string;
+  uploader_id: string;
+  filename: string;
+  content_type: string;
+  size: Int8;
+  state: Generated<AttachmentState>;
+  message_id: string | null;
+  created_at: Generated<Date>;
+  checked_at: Timestamp | null;
+  rejection: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   orders: OrdersTable;
@@ -109,4 +126,5 @@ export interface Database {
   messages: MessagesTable;
   rate_limits: RateLimitsTable;
   connections: ConnectionsTable;
+  attachments: AttachmentsTable;
 }

@@ -8,7 +8,15 @@ import * as s from './schemas';
  */
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-export type RouteBinding = 'database' | 'sendRate' | 'conversationRate' | 'participantRate' | 'connections';
+export type RouteBinding =
+  | 'database'
+  | 'sendRate'
+  | 'conversationRate'
+  | 'participantRate'
+  | 'connections'
+  | 'attachmentUploads'
+  | 'attachmentDownloads'
+  | 'attachmentRemoval';
 
 export interface RouteDefinition {
   id: string;
@@ -24,11 +32,14 @@ export interface RouteDefinition {
    * (lib/infra/messaging-function.ts). `database`: the Data API as the application role;
    * `sendRate`, `conversationRate`, `participantRate`: the per-user limits of sending, creating
    * conversations and adding people; `connections`: PostToConnection on the WebSocket API, for
-   * the routes whose change is pushed to the participants' sockets.
+   * the routes whose change is pushed to the participants' sockets; `attachmentUploads`,
+   * `attachmentDownloads`, `attachmentRemoval`: presigning PUTs, presigning GETs, and deleting
+   * objects under the attachments bucket's prefix (the presigned request carries the signer's
+   * rights, so each presigning function holds exactly the one it signs for).
    */
   bindings: readonly RouteBinding[];
   summary: string;
-  tag: 'Conversations' | 'Messages' | 'Participants' | 'Admin';
+  tag: 'Conversations' | 'Messages' | 'Attachments' | 'Participants' | 'Admin';
   params?: z.ZodMiniObject;
   query?: z.ZodMiniObject;
   body?: z.ZodMiniType;
@@ -102,14 +113,41 @@ export const routes = {
     rateLimit: 'send',
     bindings: ['database', 'sendRate', 'connections'],
     tag: 'Messages',
-    summary: 'Send a message (idempotent with clientMessageId)',
+    summary: 'Send a message (idempotent with clientMessageId), with text, attachments, or both',
     params: s.conversationPath,
     body: s.sendMessageBody,
     responses: {
       201: { description: 'The message was stored', schema: s.messageSchema },
       200: { description: 'A retry: the message stored earlier with this clientMessageId', schema: s.messageSchema },
     },
+    errors: [404, 409, 413, 415, 422, 429],
+  }),
+  createAttachment: route({
+    id: 'create-attachment',
+    method: 'POST',
+    path: '/v1/messages/conversations/{id}/attachments',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database', 'attachmentUploads'],
+    tag: 'Attachments',
+    summary: 'Start an upload: a presigned PUT for exactly this size and type, then send a message naming its id',
+    params: s.conversationPath,
+    body: s.createAttachmentBody,
+    responses: { 201: { description: 'Where and how to upload the file', schema: s.attachmentUploadSchema } },
     errors: [404, 409, 413, 415, 429],
+  }),
+  getAttachment: route({
+    id: 'get-attachment',
+    method: 'GET',
+    path: '/v1/messages/attachments/{id}',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database', 'attachmentDownloads'],
+    tag: 'Attachments',
+    summary: 'A presigned download of an attachment, for the participants (and admins)',
+    params: s.attachmentPath,
+    responses: { 200: { description: 'Where to download the file', schema: s.attachmentDownloadSchema } },
+    errors: [404],
   }),
   markMessageRead: route({
     id: 'mark-message-read',
@@ -144,9 +182,9 @@ export const routes = {
     path: '/v1/messages/{id}',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database', 'connections'],
+    bindings: ['database', 'connections', 'attachmentRemoval'],
     tag: 'Messages',
-    summary: 'Delete a message (the sender, or an admin anywhere); it stays as a tombstone',
+    summary: 'Delete a message (the sender, or an admin anywhere); it stays as a tombstone, its attachments are deleted',
     params: s.messagePath,
     responses: { 200: { description: 'The tombstone (also when it was deleted already)', schema: s.messageSchema } },
     errors: [403, 404],

@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { conversationStatuses, conversationTypes, messageKinds, participantRoles } from '../db/schema';
 import { contentProblem, contentProblemMessages, MAX_CONTENT_CODE_POINTS } from '../messaging/content';
 import { isSingleEmoji } from '../messaging/emoji';
-import { MAX_OFFSET, MAX_PARTICIPANTS } from '../messaging/limits';
+import { MAX_ATTACHMENTS_PER_MESSAGE, MAX_OFFSET, MAX_PARTICIPANTS } from '../messaging/limits';
 import { apiErrorCodes } from './error-codes';
 import { uuidOf as id, instant, described as meta, plainText } from './zod-common';
 
@@ -17,6 +17,7 @@ const timestamp = z.iso.datetime({ offset: true });
 
 export const conversationPath = z.strictObject({ id: id('conversation id') });
 export const messagePath = z.strictObject({ id: id('message id') });
+export const attachmentPath = z.strictObject({ id: id('attachment id') });
 export const participantPath = z.strictObject({ id: id('conversation id'), userId: id('user id') });
 export const reactionPath = z.strictObject({
   id: id('message id'),
@@ -98,10 +99,58 @@ export const createConversationBody = z.strictObject({
   participantIds: z._default(z.array(id('participant id')).check(z.maxLength(MAX_PARTICIPANTS - 1)), []),
 });
 
-export const sendMessageBody = z.strictObject({
-  content,
-  clientMessageId: z.nullish(clientMessageId),
-  replyToId: meta(z.nullish(id('replyToId')), { description: 'A message of the same conversation this one answers.' }),
+const attachmentIds = meta(
+  z
+    .array(id('attachment id'))
+    .check(
+      z.maxLength(MAX_ATTACHMENTS_PER_MESSAGE),
+      z.refine((ids) => new Set(ids.map((i) => i.toLowerCase())).size === ids.length, {
+        error: 'attachmentIds must not repeat an id',
+      }),
+    ),
+  {
+    description: `Up to ${MAX_ATTACHMENTS_PER_MESSAGE} of the caller's uploads to this conversation, each checked and not yet in a message.`,
+  },
+);
+
+export const sendMessageBody = z
+  .strictObject({
+    content: z.optional(content),
+    clientMessageId: z.nullish(clientMessageId),
+    replyToId: meta(z.nullish(id('replyToId')), { description: 'A message of the same conversation this one answers.' }),
+    attachmentIds: z.optional(attachmentIds),
+  })
+  .check(
+    z.refine((body) => body.content !== undefined || (body.attachmentIds?.length ?? 0) > 0, {
+      error: 'content is required unless attachmentIds names at least one attachment',
+      path: ['content'],
+    }),
+  );
+
+/** A media type as RFC 6838 spells it (type/subtype), without parameters. */
+const mediaType = z
+  .string()
+  .check(
+    z.maxLength(127),
+    z.regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$/, {
+      error: 'contentType must be a media type such as image/png, without parameters',
+    }),
+  );
+
+export const createAttachmentBody = z.strictObject({
+  filename: meta(
+    plainText(255).check(
+      z.minLength(1),
+      z.refine((name) => !/[\u0000-\u001f\u007f/\\]/.test(name), {
+        error: 'filename must not contain control characters or slashes',
+      }),
+    ),
+    { description: 'The name shown to the participants and offered on download; 1 to 255 characters, no slashes.' },
+  ),
+  contentType: meta(mediaType, { description: 'One of the configured types; the file must be one (its first bytes are checked).' }),
+  size: meta(z.number().check(z.int(), z.minimum(1), z.maximum(5 * 1024 ** 3)), {
+    description: 'The exact size in bytes: the presigned upload accepts these many bytes, no more, no fewer.',
+  }),
 });
 
 export const editMessageBody = z.strictObject({ content });
@@ -111,6 +160,30 @@ export const addParticipantBody = z.strictObject({ userId: id('userId') });
 export const setConversationStatusBody = z.strictObject({ status: z.enum(conversationStatuses) });
 
 // ---- responses --------------------------------------------------------------------------------
+
+export const attachmentSchema = meta(
+  z.object({ id: z.guid(), filename: z.string(), contentType: z.string(), size: z.number().check(z.int(), z.minimum(1)) }),
+  { id: 'Attachment' },
+);
+
+export const attachmentUploadSchema = meta(
+  z.object({
+    id: z.guid(),
+    upload: z.object({
+      method: z.literal('PUT'),
+      url: z.url(),
+      headers: meta(z.record(z.string(), z.string()), {
+        description: 'Send exactly these headers with the file: the signature covers them (size and type).',
+      }),
+    }),
+    expiresAt: timestamp,
+  }),
+  { id: 'AttachmentUpload' },
+);
+
+export const attachmentDownloadSchema = meta(z.object({ url: z.url(), expiresAt: timestamp }), {
+  id: 'AttachmentDownload',
+});
 
 export const messageSchema = meta(
   z.object({
@@ -133,6 +206,9 @@ export const messageSchema = meta(
       { description: 'In order of first use; `me`: the caller reacted with it.' },
     ),
     replyTo: z.nullable(z.object({ id: z.guid(), senderId: z.nullable(z.guid()), preview: z.nullable(z.string()) })),
+    attachments: meta(z.array(attachmentSchema), {
+      description: 'In the order they were sent; download each with GET /v1/messages/attachments/{id}. Empty once deleted.',
+    }),
   }),
   { id: 'Message' },
 );
@@ -195,7 +271,7 @@ export const messageVersionsSchema = meta(
     items: z.array(
       z.object({
         version: z.number().check(z.int(), z.minimum(1)),
-        content: z.string(),
+        content: meta(z.nullable(z.string()), { description: 'null: the message had attachments only.' }),
         writtenAt: timestamp,
         replacedAt: timestamp,
       }),

@@ -52,6 +52,17 @@ export interface LocalServerOptions {
    * functions/http/<id>.ts.
    */
   http?: { routes: readonly RouteDefinition[]; load: (route: RouteDefinition) => Promise<HttpHandler> };
+  /**
+   * Other AWS services on the same port, each claiming its own requests before the gateway reads
+   * them (they read their bodies as streams: an S3 upload is not buffered twice). The local S3
+   * endpoint of the attachments bucket is one.
+   */
+  services?: readonly LocalService[];
+}
+
+export interface LocalService {
+  handles(req: IncomingMessage): boolean;
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
 export interface LocalServer {
@@ -271,6 +282,15 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   }
 
   const server = createServer((req, res) => {
+    const service = options.services?.find((s) => s.handles(req));
+    if (service) {
+      service.handle(req, res).catch((error) => {
+        console.error(JSON.stringify({ level: 'error', message: 'local service failed', error: String(error) }));
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.end();
+      });
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {

@@ -12,6 +12,11 @@ export const domainErrorCodes = [
   'message_not_editable',
   'message_deleted',
   'too_many_reactions',
+  'attachment_not_ready',
+  'attachment_in_use',
+  'attachment_rejected',
+  'attachment_type_not_allowed',
+  'attachment_too_large',
   'unknown_users',
   'rate_limited',
   'unavailable',
@@ -48,7 +53,7 @@ export class ForbiddenError extends DomainError {
 export class NotFoundError extends DomainError {
   readonly status = 404;
   readonly code = 'not_found';
-  constructor(what: 'conversation' | 'message' | 'participant' | 'order' | 'route') {
+  constructor(what: 'conversation' | 'message' | 'participant' | 'order' | 'route' | 'attachment') {
     super(`${what[0]!.toUpperCase()}${what.slice(1)} not found`);
   }
 }
@@ -61,10 +66,39 @@ export class ConflictError extends DomainError {
     | 'order_conversation_exists'
     | 'message_not_editable'
     | 'message_deleted'
-    | 'too_many_reactions';
+    | 'too_many_reactions'
+    | 'attachment_not_ready'
+    | 'attachment_in_use';
   constructor(code: ConflictError['code'], message: string, details?: unknown) {
     super(message, details);
     this.code = code;
+  }
+}
+
+/** The check found the file is not what its upload declared; it was deleted. */
+export class AttachmentRejectedError extends DomainError {
+  readonly status = 422;
+  readonly code = 'attachment_rejected';
+  constructor(attachmentId: string) {
+    super(`Attachment ${attachmentId} was rejected: its content does not match its declared type`, { attachmentId });
+  }
+}
+
+/** An upload declaring a media type outside the configured list. */
+export class AttachmentTypeError extends DomainError {
+  readonly status = 415;
+  readonly code = 'attachment_type_not_allowed';
+  constructor(readonly allowed: string[]) {
+    super(`contentType must be one of: ${allowed.join(', ')}`, { field: 'contentType', allowed });
+  }
+}
+
+/** An upload declaring more bytes than the configured maximum. */
+export class AttachmentTooLargeError extends DomainError {
+  readonly status = 413;
+  readonly code = 'attachment_too_large';
+  constructor(readonly maxBytes: number) {
+    super(`size must be at most ${maxBytes} bytes`, { field: 'size', maxBytes });
   }
 }
 

@@ -32,6 +32,9 @@ export interface MessagingLimits {
   createConversationWindowSeconds: number;
   addParticipantLimit: number;
   addParticipantWindowSeconds: number;
+  /** Attachment uploads started (presigned), whether or not the file ever arrives. */
+  attachmentLimit: number;
+  attachmentWindowSeconds: number;
 }
 
 export const defaultLimits: MessagingLimits = {
@@ -41,7 +44,49 @@ export const defaultLimits: MessagingLimits = {
   createConversationWindowSeconds: 60,
   addParticipantLimit: 60,
   addParticipantWindowSeconds: 60,
+  attachmentLimit: 60,
+  attachmentWindowSeconds: 60,
+};
+
+/** Attachments one message may carry. */
+export const MAX_ATTACHMENTS_PER_MESSAGE = 10;
+
+/** An attachment never sent in a message is deleted (row and object) this long after its upload began. */
+export const UNATTACHED_ATTACHMENT_HOURS = 24;
+
+/** The defaults of what attachments accept: raster images (what phones send), PDF, plain text, office documents. */
+export const defaultAttachmentContentTypes = [
+  'image/jpeg',
+  'image/png',
+  'image/gif',
+  'image/webp',
+  'image/heic',
+  'application/pdf',
+  'text/plain',
+  'application/msword',
+  'application/vnd.ms-excel',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+];
+
+/** 25 MiB: a phone's photo or a scanned quote, not a video. */
+export const DEFAULT_ATTACHMENT_MAX_BYTES = 25 * 1024 * 1024;
+
+export const defaultAttachmentSettings: AttachmentSettings = {
+  maxBytes: DEFAULT_ATTACHMENT_MAX_BYTES,
+  contentTypes: defaultAttachmentContentTypes,
+  uploadExpirySeconds: 300,
+  downloadExpirySeconds: 300,
 };
 
 /** Distinct reactions one person may put on one message. */
 export const MAX_REACTIONS_PER_USER = 20;
+
+/** What uploads may be and how long their presigned requests last (lib/config.ts reads them). */
+export interface AttachmentSettings {
+  maxBytes: number;
+  contentTypes: readonly string[];
+  uploadExpirySeconds: number;
+  downloadExpirySeconds: number;
+}

@@ -1,9 +1,17 @@
 import { sql } from 'kysely';
-import { text, uuid } from '../db/casts';
+import { text, uuid, uuidArray } from '../db/casts';
+import { removeAttachmentObjects } from './attachments';
 import { frame } from '../realtime/frames';
 import { normaliseContent } from './content';
 import { isSingleEmoji } from './emoji';
-import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError } from './errors';
+import {
+  AttachmentRejectedError,
+  ConflictError,
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  RateLimitedError,
+} from './errors';
 import { MAX_REACTIONS_PER_USER, MESSAGE_PAGE_BYTE_BUDGET } from './limits';
 import { push, pushPerReader } from './push';
 import { type MessageRow, toMessage } from './rows';
@@ -62,13 +70,25 @@ export async function listMessages(
   return { items, nextCursor: hasMore && edge ? edge.id : null };
 }
 
-type SendOutcome = 'created' | 'existing' | 'not_found' | 'bad_reply' | 'closed' | 'rate_limited';
+type SendOutcome =
+  | 'created'
+  | 'existing'
+  | 'not_found'
+  | 'bad_reply'
+  | 'closed'
+  | 'rate_limited'
+  | 'attachment_unknown'
+  | 'attachment_pending'
+  | 'attachment_rejected'
+  | 'attachment_used';
 
 /**
  * Sends a message (the function `messages_send`, one statement): membership, an earlier message
  * with this clientMessageId (returned, consuming nothing), the conversation being active, the
- * rate limit, then the message, the conversation's counter and the sender's read mark. Every
- * check runs after the conversation's lock, so concurrent retries, closes and leaves are seen.
+ * attachments (each the sender's upload to this conversation, checked and unused), the rate limit,
+ * then the message, the conversation's counter and the sender's read mark. Every check runs after
+ * the conversation's lock, so concurrent retries, closes, leaves and sends of the same attachment
+ * are seen.
  */
 export async function sendMessage(
   d: Domain,
@@ -76,17 +96,23 @@ export async function sendMessage(
   conversationId: string,
   input: SendMessageInput,
 ): Promise<SendResult> {
-  const content = normaliseContent(input.content);
+  const attachmentIds = input.attachmentIds ?? [];
+  if (input.content === undefined && attachmentIds.length === 0)
+    throw new InvalidInputError('content is required unless attachmentIds names at least one attachment', {
+      field: 'content',
+    });
+  const content = input.content === undefined ? null : normaliseContent(input.content);
   const { sendLimit, sendWindowSeconds } = d.limits;
   const { rows } = await sql<{
     outcome: SendOutcome;
     retry_after: number | null;
     message: MessageRow | null;
     audience: string[] | null;
+    attachment_id: string | null;
   }>`/* messages.send */
-    SELECT outcome, retry_after, message, to_json(audience) AS audience FROM messages_send(
+    SELECT outcome, retry_after, message, to_json(audience) AS audience, attachment_id FROM messages_send(
       ${uuid(conversationId)}, ${uuid(caller.userId)}, ${text(content)}, ${text(input.clientMessageId)},
-      ${uuid(input.replyToId)}, ${sql.lit(sendLimit)}, ${windowOf(sendWindowSeconds)})
+      ${uuid(input.replyToId)}, ${sql.lit(sendLimit)}, ${windowOf(sendWindowSeconds)}, ${uuidArray(attachmentIds)})
   `.execute(d.db);
   const row = rows[0]!;
   switch (row.outcome) {
@@ -105,6 +131,21 @@ export async function sendMessage(
       throw new ConflictError('conversation_closed', 'The conversation is closed and accepts no new messages');
     case 'rate_limited':
       throw new RateLimitedError(retryAfter(row.retry_after, sendWindowSeconds), 'messages');
+    case 'attachment_unknown':
+      throw new InvalidInputError('attachmentIds names no upload of yours to this conversation', {
+        field: 'attachmentIds',
+        attachmentId: row.attachment_id,
+      });
+    case 'attachment_pending':
+      throw new ConflictError('attachment_not_ready', 'An attachment is not uploaded and checked yet; retry shortly', {
+        attachmentId: row.attachment_id,
+      });
+    case 'attachment_used':
+      throw new ConflictError('attachment_in_use', 'An attachment is already in a message', {
+        attachmentId: row.attachment_id,
+      });
+    case 'attachment_rejected':
+      throw new AttachmentRejectedError(row.attachment_id!);
   }
 }
 
@@ -168,8 +209,9 @@ export async function deleteMessage(d: Domain, caller: Caller, messageId: string
     outcome: 'ok' | 'already' | 'not_found' | 'forbidden';
     message: MessageRow | null;
     audience: string[] | null;
+    removed: Array<{ id: string; conversation_id: string }> | null;
   }>`/* messages.delete */
-    SELECT outcome, message, to_json(audience) AS audience
+    SELECT outcome, message, to_json(audience) AS audience, removed
       FROM messages_delete(${uuid(messageId)}, ${uuid(caller.userId)}, ${caller.isAdmin})
   `.execute(d.db);
   const row = rows[0]!;
@@ -177,7 +219,11 @@ export async function deleteMessage(d: Domain, caller: Caller, messageId: string
     case 'ok':
     case 'already': {
       const message = toMessage(row.message!, caller.userId);
-      if (row.outcome === 'ok') await push(d, row.audience ?? [], frame('message.deleted', message));
+      if (row.outcome === 'ok')
+        await Promise.all([
+          push(d, row.audience ?? [], frame('message.deleted', message)),
+          removeAttachmentObjects(d, row.removed ?? []),
+        ]);
       return message;
     }
     case 'not_found':
@@ -231,7 +277,7 @@ export async function listMessageVersions(d: Domain, caller: Caller, messageId: 
   if (!caller.isAdmin) throw new ForbiddenError('This needs the admin group');
   const { rows } = await sql<{
     exists: boolean;
-    versions: Array<{ version: number; content: string; written_at: string; replaced_at: string }> | null;
+    versions: Array<{ version: number; content: string | null; written_at: string; replaced_at: string }> | null;
   }>`/* messages.versions */
     SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = ${uuid(messageId)}) AS exists,
       (SELECT json_agg(json_build_object('version', v.version, 'content', v.content, 'written_at', v.written_at,

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, ParticipantRole } from '../db/schema';
 import { type Publisher, silentPublisher } from '../realtime/publisher';
+import * as attachments from './attachments';
 import * as connections from './connections';
 import * as conversations from './conversations';
 import type { MessagingLimits } from './limits';
@@ -11,9 +12,12 @@ import * as readMarks from './read-marks';
 import { type Domain, domainOver } from './sql';
 import type {
   AdminConversationFilters,
+  AttachmentDownload,
+  AttachmentUpload,
   Caller,
   Conversation,
   ConversationFilters,
+  CreateAttachmentInput,
   CreateConversationInput,
   Message,
   MessagePageRequest,
@@ -46,8 +50,30 @@ export { defaultLimits, LAST_MESSAGE_PREVIEW_CODE_POINTS, MAX_PARTICIPANTS, MESS
 export class MessagingService {
   readonly domain: Domain;
 
-  constructor(db: Kysely<Database>, limits: Partial<MessagingLimits> = {}, publisher: Publisher = silentPublisher) {
-    this.domain = domainOver(db, limits, publisher);
+  constructor(
+    db: Kysely<Database>,
+    limits: Partial<MessagingLimits> = {},
+    publisher: Publisher = silentPublisher,
+    attachments: Parameters<typeof domainOver>[3] = {},
+  ) {
+    this.domain = domainOver(db, limits, publisher, attachments);
+  }
+
+  createAttachment(caller: Caller, conversationId: string, input: CreateAttachmentInput): Promise<AttachmentUpload> {
+    return attachments.createAttachment(this.domain, caller, conversationId, input);
+  }
+
+  getAttachment(caller: Caller, attachmentId: string): Promise<AttachmentDownload> {
+    return attachments.downloadAttachment(this.domain, caller, attachmentId);
+  }
+
+  /** What the ObjectCreated function does with one record's key. */
+  checkUploadedAttachment(eventKey: string): Promise<attachments.CheckOutcome> {
+    return attachments.checkUploadedAttachment(this.domain, eventKey);
+  }
+
+  sweepAttachments(): Promise<{ deleted: number }> {
+    return attachments.sweepAttachments(this.domain);
   }
 
   connect(connectionId: string, userId: string): Promise<void> {

@@ -27,6 +27,8 @@ export interface MessageRow {
   /** In order of first use, with who reacted: the API shows counts and whether the reader is one. */
   reactions: Array<{ emoji: string; users: string[] }> | null;
   reply_to: { id: string; sender_id: string | null; preview: string | null } | null;
+  /** Written by the send (migration 0007). */
+  attachments: Array<{ id: string; filename: string; content_type: string; size: number | string }> | null;
 }
 
 export interface ParticipantRow {
@@ -75,6 +77,12 @@ export function toMessage(row: MessageRow, viewer: string | null): Message {
     replyTo: row.reply_to
       ? { id: row.reply_to.id, senderId: row.reply_to.sender_id, preview: row.reply_to.preview }
       : null,
+    attachments: (row.attachments ?? []).map((a) => ({
+      id: a.id,
+      filename: a.filename,
+      contentType: a.content_type,
+      size: Number(a.size),
+    })),
   };
 }
 

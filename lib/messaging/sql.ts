@@ -2,7 +2,13 @@ import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { uuid } from '../db/casts';
 import type { Database } from '../db/schema';
 import type { Publisher } from '../realtime/publisher';
-import { defaultLimits, type MessagingLimits } from './limits';
+import type { AttachmentFiles } from './attachment-files';
+import {
+  type AttachmentSettings,
+  defaultAttachmentSettings,
+  defaultLimits,
+  type MessagingLimits,
+} from './limits';
 import type { MessageRow, ParticipantRow } from './rows';
 import type { Caller } from './types';
 
@@ -13,9 +19,23 @@ import type { Caller } from './types';
  */
 
 /** What every domain operation works with. */
-/** The domain over a database: the limits (defaults where not given) and the publisher. */
-export function domainOver(db: Kysely<Database>, limits: Partial<MessagingLimits>, publisher: Publisher): Domain {
-  return { db, limits: { ...defaultLimits, ...limits }, publisher };
+/**
+ * The domain over a database: the limits (defaults where not given), the publisher, and the
+ * attachments bucket (none: the attachment routes answer 503).
+ */
+export function domainOver(
+  db: Kysely<Database>,
+  limits: Partial<MessagingLimits>,
+  publisher: Publisher,
+  attachments: Partial<AttachmentSettings> & { files?: AttachmentFiles } = {},
+): Domain {
+  const { files, ...settings } = attachments;
+  return {
+    db,
+    limits: { ...defaultLimits, ...limits },
+    publisher,
+    attachments: { ...defaultAttachmentSettings, ...settings, files },
+  };
 }
 
 export interface Domain {
@@ -23,6 +43,8 @@ export interface Domain {
   limits: MessagingLimits;
   /** Where writes push their changes (lib/messaging/push.ts). */
   publisher: Publisher;
+  /** What uploads may be, and the bucket (lib/messaging/attachments.ts). */
+  attachments: AttachmentSettings & { files: AttachmentFiles | undefined };
 }
 
 /** The columns of a message as the API's JSON carries them (MessageRow's keys, but reply_to). */
@@ -40,6 +62,7 @@ const MESSAGE_JSON_COLUMNS = [
   'deleted_at',
   'revision',
   'reactions',
+  'attachments',
 ] as const satisfies ReadonlyArray<keyof MessageRow>;
 
 /**

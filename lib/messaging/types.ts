@@ -28,6 +28,34 @@ export interface Message {
   reactions: Reaction[];
   /** The message this one answers; preview null when that one is deleted. */
   replyTo: { id: string; senderId: string | null; preview: string | null } | null;
+  /** In the order sent; empty once deleted. */
+  attachments: Attachment[];
+}
+
+/** A file sent in a message (its bytes: GET /v1/messages/attachments/{id}). */
+export interface Attachment {
+  id: string;
+  filename: string;
+  contentType: string;
+  size: number;
+}
+
+export interface CreateAttachmentInput {
+  filename: string;
+  contentType: string;
+  size: number;
+}
+
+/** A started upload: PUT the file to `upload.url` with `upload.headers`, then send a message naming `id`. */
+export interface AttachmentUpload {
+  id: string;
+  upload: { method: 'PUT'; url: string; headers: Record<string, string> };
+  expiresAt: string;
+}
+
+export interface AttachmentDownload {
+  url: string;
+  expiresAt: string;
 }
 
 export interface Reaction {
@@ -39,7 +67,8 @@ export interface Reaction {
 /** An earlier content of a message, kept for moderation. */
 export interface MessageVersion {
   version: number;
-  content: string;
+  /** null: the message had attachments only. */
+  content: string | null;
   /** When this content was written (sent, or the edit that wrote it). */
   writtenAt: string;
   /** When an edit or the deletion replaced it. */
@@ -111,7 +140,9 @@ export interface CreateConversationInput {
 }
 
 export interface SendMessageInput {
-  content: string;
+  /** Optional when attachmentIds names at least one. */
+  content?: string;
+  attachmentIds?: string[];
   clientMessageId?: string | null;
   /** A message of the same conversation this one answers. */
   replyToId?: string | null;

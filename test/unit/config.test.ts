@@ -17,12 +17,18 @@ describe('configuration', () => {
       createConversationWindowSeconds: 60,
       addParticipantLimit: 60,
       addParticipantWindowSeconds: 60,
+      attachmentLimit: 60,
+      attachmentWindowSeconds: 60,
     });
+    expect(config.attachments).toMatchObject({ bucket: undefined, maxBytes: 25 * 1024 * 1024, uploadExpirySeconds: 300 });
+    expect(config.attachments.contentTypes).toContain('image/png');
     const given = readConfig({
       DATABASE_URL: 'postgres://x/y',
       DATABASE_POOL_SIZE: '3',
       ORDER_CLOSING_STATUSES: 'Done, lost,,',
+      ATTACHMENT_CONTENT_TYPES: 'Image/PNG, application/pdf',
     });
+    expect(given.attachments.contentTypes).toEqual(['image/png', 'application/pdf']);
     expect(given.database).toEqual({ kind: 'postgres', connectionString: 'postgres://x/y', poolSize: 3 });
     expect(given.closingStatuses).toEqual(['done', 'lost']);
   });
@@ -33,6 +39,9 @@ describe('configuration', () => {
     ['DB_RESUME_RETRY_MS', '-5'],
     ['LOG_LEVEL', 'loud'],
     ['MAX_BODY_BYTES', '1.5'],
+    // A type the upload check cannot check would let anything through.
+    ['ATTACHMENT_CONTENT_TYPES', 'image/png,text/html'],
+    ['ATTACHMENTS_S3_ENDPOINT', 'not a url'],
   ])('fails at once, naming %s, on %j', (name, value) => {
     let error: unknown;
     try {

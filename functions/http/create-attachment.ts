@@ -1,0 +1,8 @@
+import { routes } from '../../lib/http/routes';
+import { createAttachment } from '../../lib/messaging/attachments';
+import { httpHandler } from '../commons/http-handler';
+
+export const handler = httpHandler(routes.createAttachment)(async ({ caller, params, body }, { domain }) => ({
+  status: 201,
+  body: await createAttachment(domain, caller, params.id, body),
+}));
