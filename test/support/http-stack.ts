@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { DatabaseHandle } from '../../lib/db/create-database';
 import { type LocalAuthConfig, loadOrCreateKey, localAuthConfig, signLocalToken } from '../../lib/local/local-auth';
-import type { LocalServer } from '../../lib/local/local-server';
-import { startLocalStack } from '../../lib/local/local-stack';
+import { type LocalStack, startLocalStack } from '../../lib/local/local-stack';
 import { openTestDatabase } from './test-database';
 
 export interface ApiResponse<T = any> {
@@ -23,13 +22,19 @@ export interface TestUser {
 /** The local stack on a free port over this run's database, with a key pair of its own. */
 export class TestStack {
   private constructor(
-    readonly server: LocalServer,
+    readonly server: LocalStack,
     readonly database: DatabaseHandle,
     readonly auth: LocalAuthConfig,
   ) {}
 
-  static async start(database?: DatabaseHandle): Promise<TestStack> {
-    const env = { ...process.env, LOCAL_JWT_KEY_FILE: join(tmpdir(), `messaging-test-key-${randomUUID()}.json`) };
+  static async start(database?: DatabaseHandle, settings: Record<string, string> = {}): Promise<TestStack> {
+    const env = {
+      ...process.env,
+      LOCAL_JWT_KEY_FILE: join(tmpdir(), `messaging-test-key-${randomUUID()}.json`),
+      // Each stack's bucket in a directory of its own: test files run in parallel.
+      LOCAL_S3_DIRECTORY: join(tmpdir(), `messaging-test-s3-${randomUUID()}`),
+      ...settings,
+    };
     const auth = localAuthConfig(env);
     await loadOrCreateKey(auth.keyFile);
     const db = database ?? (await openTestDatabase());
