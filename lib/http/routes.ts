@@ -184,7 +184,8 @@ export const routes = {
     rateLimit: 'default',
     bindings: ['database', 'connections', 'attachmentRemoval'],
     tag: 'Messages',
-    summary: 'Delete a message (the sender, or an admin anywhere); it stays as a tombstone, its attachments are deleted',
+    summary:
+      'Delete a message (the sender, or an admin anywhere); it stays as a tombstone, its attachments are deleted',
     params: s.messagePath,
     responses: { 200: { description: 'The tombstone (also when it was deleted already)', schema: s.messageSchema } },
     errors: [403, 404],

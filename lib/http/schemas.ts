@@ -100,14 +100,12 @@ export const createConversationBody = z.strictObject({
 });
 
 const attachmentIds = meta(
-  z
-    .array(id('attachment id'))
-    .check(
-      z.maxLength(MAX_ATTACHMENTS_PER_MESSAGE),
-      z.refine((ids) => new Set(ids.map((i) => i.toLowerCase())).size === ids.length, {
-        error: 'attachmentIds must not repeat an id',
-      }),
-    ),
+  z.array(id('attachment id')).check(
+    z.maxLength(MAX_ATTACHMENTS_PER_MESSAGE),
+    z.refine((ids) => new Set(ids.map((i) => i.toLowerCase())).size === ids.length, {
+      error: 'attachmentIds must not repeat an id',
+    }),
+  ),
   {
     description: `Up to ${MAX_ATTACHMENTS_PER_MESSAGE} of the caller's uploads to this conversation, each checked and not yet in a message.`,
   },
@@ -117,7 +115,9 @@ export const sendMessageBody = z
   .strictObject({
     content: z.optional(content),
     clientMessageId: z.nullish(clientMessageId),
-    replyToId: meta(z.nullish(id('replyToId')), { description: 'A message of the same conversation this one answers.' }),
+    replyToId: meta(z.nullish(id('replyToId')), {
+      description: 'A message of the same conversation this one answers.',
+    }),
     attachmentIds: z.optional(attachmentIds),
   })
   .check(
@@ -128,26 +128,26 @@ export const sendMessageBody = z
   );
 
 /** A media type as RFC 6838 spells it (type/subtype), without parameters. */
-const mediaType = z
-  .string()
-  .check(
-    z.maxLength(127),
-    z.regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$/, {
-      error: 'contentType must be a media type such as image/png, without parameters',
-    }),
-  );
+const mediaType = z.string().check(
+  z.maxLength(127),
+  z.regex(/^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$/, {
+    error: 'contentType must be a media type such as image/png, without parameters',
+  }),
+);
 
 export const createAttachmentBody = z.strictObject({
   filename: meta(
     plainText(255).check(
       z.minLength(1),
-      z.refine((name) => !/[\u0000-\u001f\u007f/\\]/.test(name), {
+      z.refine((name) => ![...name].some((c) => c <= '\u001f' || c === '\u007f' || c === '/' || c === '\\'), {
         error: 'filename must not contain control characters or slashes',
       }),
     ),
     { description: 'The name shown to the participants and offered on download; 1 to 255 characters, no slashes.' },
   ),
-  contentType: meta(mediaType, { description: 'One of the configured types; the file must be one (its first bytes are checked).' }),
+  contentType: meta(mediaType, {
+    description: 'One of the configured types; the file must be one (its first bytes are checked).',
+  }),
   size: meta(z.number().check(z.int(), z.minimum(1), z.maximum(5 * 1024 ** 3)), {
     description: 'The exact size in bytes: the presigned upload accepts these many bytes, no more, no fewer.',
   }),
@@ -162,7 +162,12 @@ export const setConversationStatusBody = z.strictObject({ status: z.enum(convers
 // ---- responses --------------------------------------------------------------------------------
 
 export const attachmentSchema = meta(
-  z.object({ id: z.guid(), filename: z.string(), contentType: z.string(), size: z.number().check(z.int(), z.minimum(1)) }),
+  z.object({
+    id: z.guid(),
+    filename: z.string(),
+    contentType: z.string(),
+    size: z.number().check(z.int(), z.minimum(1)),
+  }),
   { id: 'Attachment' },
 );
 
@@ -207,7 +212,8 @@ export const messageSchema = meta(
     ),
     replyTo: z.nullable(z.object({ id: z.guid(), senderId: z.nullable(z.guid()), preview: z.nullable(z.string()) })),
     attachments: meta(z.array(attachmentSchema), {
-      description: 'In the order they were sent; download each with GET /v1/messages/attachments/{id}. Empty once deleted.',
+      description:
+        'In the order they were sent; download each with GET /v1/messages/attachments/{id}. Empty once deleted.',
     }),
   }),
   { id: 'Message' },

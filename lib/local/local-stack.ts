@@ -31,7 +31,8 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
   await migrateToLatest(database.db);
   const gateway = localGatewayOptions(database, options);
   const settings = localSettings(options.env ?? process.env);
-  const region = (process.env.AWS_REGION ??= 'us-east-1');
+  process.env.AWS_REGION ??= 'us-east-1';
+  const region = process.env.AWS_REGION;
   provideCredentials();
   const credentials = await defaultProvider()();
   const bucket = new LocalAttachmentsBucket(settings, region, gateway.cors?.allowOrigins ?? [], {

@@ -23,8 +23,7 @@ const compoundFile = (head: Uint8Array) => bytesAt(head, 0, [0xd0, 0xcf, 0x11, 0
 const zipArchive = (head: Uint8Array) => bytesAt(head, 0, [0x50, 0x4b, 0x03, 0x04]);
 /** HEIF/HEIC (iPhone photos): an ISO BMFF `ftyp` box whose major brand is a HEIF one. */
 const heifBrands = ['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1'];
-const heif = (head: Uint8Array) =>
-  asciiAt(head, 4, 'ftyp') && heifBrands.some((brand) => asciiAt(head, 8, brand));
+const heif = (head: Uint8Array) => asciiAt(head, 4, 'ftyp') && heifBrands.some((brand) => asciiAt(head, 8, brand));
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -55,7 +54,10 @@ const markupStarts = [
 ];
 
 export function looksLikeMarkup(text: string): boolean {
-  const start = text.replace(/^\uFEFF/, '').trimStart().toLowerCase();
+  const start = text
+    .replace(/^\uFEFF/, '')
+    .trimStart()
+    .toLowerCase();
   return markupStarts.some((tag) => {
     if (!start.startsWith(tag)) return false;
     const next = start.charAt(tag.length);

@@ -58,7 +58,10 @@ export function parseAttachmentKey(eventKey: string): { conversationId: string; 
  */
 export function contentDisposition({ filename, inline }: DownloadHeaders): string {
   const fallback = filename.replace(/[^\x20-\x7e]|["\\%]/g, '_');
-  const exact = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const exact = encodeURIComponent(filename).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
   return `${inline ? 'inline' : 'attachment'}; filename="${fallback}"; filename*=UTF-8''${exact}`;
 }
 
@@ -96,7 +99,12 @@ export class S3AttachmentFiles implements AttachmentFiles {
       import('@aws-sdk/s3-request-presigner'),
       this.s3(),
     ]);
-    const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentType: contentType, ContentLength: size });
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      ContentType: contentType,
+      ContentLength: size,
+    });
     // Both headers signed, not hoisted into the query: S3 then refuses any other type or length.
     const url = await getSignedUrl(client, command, {
       expiresIn,

@@ -83,7 +83,11 @@ export async function createAttachment(
  */
 export async function downloadAttachment(d: Domain, caller: Caller, attachmentId: string): Promise<AttachmentDownload> {
   const files = filesOf(d);
-  const { rows } = await sql<{ conversation_id: string; filename: string; content_type: string }>`/* attachments.download */
+  const { rows } = await sql<{
+    conversation_id: string;
+    filename: string;
+    content_type: string;
+  }>`/* attachments.download */
     SELECT a.conversation_id, a.filename, a.content_type FROM attachments a
      WHERE a.id = ${uuid(attachmentId)} AND a.state = 'ready'
        AND ((a.message_id IS NOT NULL AND ${caller.isAdmin})

@@ -3,12 +3,7 @@ import { uuid } from '../db/casts';
 import type { Database } from '../db/schema';
 import type { Publisher } from '../realtime/publisher';
 import type { AttachmentFiles } from './attachment-files';
-import {
-  type AttachmentSettings,
-  defaultAttachmentSettings,
-  defaultLimits,
-  type MessagingLimits,
-} from './limits';
+import { type AttachmentSettings, defaultAttachmentSettings, defaultLimits, type MessagingLimits } from './limits';
 import type { MessageRow, ParticipantRow } from './rows';
 import type { Caller } from './types';
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +27,10 @@ import { conversationOf, Device, settle } from '../support/ws-client';
  * checked: nobody hears of a conversation they were never in, nor of a message sent after their
  * removal; a device connected throughout hears every message of the conversations its user
  * stayed in; stale rows are pruned by the next push that meets them.
+ *
+ * Attachments join it with real uploads: sends race for the same upload (exactly one wins),
+ * uploads start under their rate limit, S3 delivers ObjectCreated again (the check reruns) and
+ * the sweep runs, all during the writes; afterwards the bucket holds exactly the checked uploads.
  */
 const runs = Number(process.env.CONCURRENCY_RUNS ?? 30);
 const maxOps = Number(process.env.CONCURRENCY_OPS ?? 100);
@@ -37,6 +42,7 @@ const limits = {
   send: { limit: 6, windowSeconds: 3600 },
   createConversation: { limit: 3, windowSeconds: 3600 },
   addParticipant: { limit: 4, windowSeconds: 3600 },
+  attachment: { limit: 5, windowSeconds: 3600 },
 };
 Object.assign(process.env, {
   SEND_RATE_LIMIT: String(limits.send.limit),
@@ -45,14 +51,17 @@ Object.assign(process.env, {
   CREATE_CONVERSATION_RATE_WINDOW_SECONDS: String(limits.createConversation.windowSeconds),
   ADD_PARTICIPANT_RATE_LIMIT: String(limits.addParticipant.limit),
   ADD_PARTICIPANT_RATE_WINDOW_SECONDS: String(limits.addParticipant.windowSeconds),
+  ATTACHMENT_RATE_LIMIT: String(limits.attachment.limit),
+  ATTACHMENT_RATE_WINDOW_SECONDS: String(limits.attachment.windowSeconds),
 });
 
 const ACTORS = 6; // users u0..u5 act; the admin acts too
+const UPLOADS = 5; // uploads made while the world is built: actor 0's 0, 2 and 4 (rejected), actor 1's 1 and 3
 const POOL = 8; // users who are only ever added
 const STATUSES = ['accepted', 'scheduled', 'paid', 'shipped', 'delivered', 'cancelled', 'reopened'];
 
 type Op =
-  | { kind: 'send'; actor: number; conv: number; clientMessageId: string | null }
+  | { kind: 'send'; actor: number; conv: number; clientMessageId: string | null; attachments: number[] | null }
   | { kind: 'setStatus'; conv: number; status: 'active' | 'closed' }
   | { kind: 'add'; actor: number; conv: number; target: number }
   | { kind: 'remove'; actor: number; conv: number; target: number }
@@ -67,7 +76,10 @@ type Op =
   | { kind: 'edit'; actor: number; message: number }
   | { kind: 'delete'; actor: number; message: number }
   | { kind: 'react'; actor: number; message: number; emoji: string; add: boolean }
-  | { kind: 'markUnread'; actor: number; conv: number; message: number };
+  | { kind: 'markUnread'; actor: number; conv: number; message: number }
+  | { kind: 'attach'; actor: number; conv: number }
+  | { kind: 'recheck'; attachment: number }
+  | { kind: 'sweep' };
 
 /** actor index ACTORS is the admin; targets index actors, then the pool. */
 const actor = fc.integer({ min: 0, max: ACTORS });
@@ -84,6 +96,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       actor,
       conv: anyConv,
       clientMessageId: fc.option(fc.constantFrom('k0', 'k1', 'k2'), { nil: null }),
+      attachments: fc.constant(null),
     }),
   },
   {
@@ -147,6 +160,36 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       message: fc.integer({ min: 0, max: 1 }),
     }),
   },
+  // Sends naming the world's uploads (actor 0's and 1's in the first conversation, one of them
+  // rejected), mostly by an uploader in that conversation: concurrent sends race for the same
+  // upload, and the others are refused for one reason or another.
+  {
+    weight: 5,
+    arbitrary: fc.oneof(
+      ...[0, 1].map((uploader) =>
+        fc.record({
+          kind: fc.constant('send' as const),
+          actor: fc.constant(uploader),
+          conv: fc.constantFrom(0, 0, 0, 0, 1),
+          clientMessageId: fc.constant(null),
+          // Mostly the sender's own uploads (0, 2 and the rejected 4 are actor 0's; 1 and 3 actor 1's).
+          attachments: fc.constantFrom(
+            ...(uploader === 0 ? [[0], [2], [0, 2], [2, 0], [4], [0, 1]] : [[1], [3], [1, 3], [3]]),
+          ),
+        }),
+      ),
+    ),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('attach' as const), actor, conv: anyConv }) },
+  // S3 delivers ObjectCreated at least once: a duplicate runs the check again, during the sends.
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('recheck' as const),
+      attachment: fc.integer({ min: 0, max: UPLOADS - 1 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('sweep' as const) }) },
 );
 
 /**
@@ -173,7 +216,7 @@ const scenario = fc.record({
 
 /** What each operation may answer; anything else, and any 5xx, is a failure. */
 const allowed: Record<Op['kind'], number[]> = {
-  send: [200, 201, 404, 409, 429],
+  send: [200, 201, 400, 404, 409, 422, 429],
   setStatus: [200],
   add: [200, 201, 404, 409, 422, 429],
   remove: [204, 403, 404],
@@ -189,6 +232,9 @@ const allowed: Record<Op['kind'], number[]> = {
   delete: [200, 403, 404],
   react: [200, 404, 409],
   markUnread: [200, 404],
+  attach: [201, 404, 409, 429],
+  recheck: [0],
+  sweep: [0],
 };
 
 let stack: TestStack;
@@ -196,6 +242,7 @@ let onOrderCreated: (event: object) => Promise<unknown>;
 let onStatusChanged: (event: object) => Promise<unknown>;
 let onProviderAssigned: (event: object) => Promise<unknown>;
 let onOrderDeleted: (event: object) => Promise<unknown>;
+let onAttachmentUploaded: (event: object) => Promise<unknown>;
 
 beforeAll(async () => {
   // Imported after the limits are in the environment: the functions read it once, at load.
@@ -205,6 +252,7 @@ beforeAll(async () => {
   onStatusChanged = (await import('../../functions/events/on-order-status-changed')).handler as never;
   onProviderAssigned = (await import('../../functions/events/on-order-service-provider-assigned')).handler as never;
   onOrderDeleted = (await import('../../functions/events/on-order-deleted')).handler as never;
+  onAttachmentUploaded = (await import('../../functions/events/on-attachment-uploaded')).handler as never;
   console.log(
     `randomized concurrency suite on ${backend}: seed ${seed}, ${runs} runs of up to ${maxOps} operations (replay: CONCURRENCY_SEED=${seed})`,
   );
@@ -297,6 +345,26 @@ async function world() {
     changeable.push(sent.body.id);
   }
   changeable.push(seeded[0]![0]!, seeded[1]![1]!);
+  // Real uploads through presigned PUTs, checked as S3's event makes it happen.
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 1)]);
+  const uploads: string[] = [];
+  for (let i = 0; i < UPLOADS; i++) {
+    const uploader = actors[i % 2]!;
+    const body = i === UPLOADS - 1 ? Buffer.from('<html><script>alert(1)</script>'.padEnd(72)) : png;
+    const started = await stack.request('POST', `/v1/messages/conversations/${conversations[0]}/attachments`, {
+      token: uploader.token,
+      body: { filename: `photo-${i}.png`, contentType: 'image/png', size: body.length },
+    });
+    if (started.status !== 201) throw new Error(`setup: ${started.status} ${started.text}`);
+    const put = await fetch(started.body.upload.url, { method: 'PUT', headers: started.body.upload.headers, body });
+    if (put.status !== 200) throw new Error(`setup: upload ${put.status} ${await put.text()}`);
+    uploads.push(started.body.id);
+  }
+  await stack.server.attachments.s3.settled();
+  const setupAttachments = new Map([
+    [actors[0]!.id, 3],
+    [actors[1]!.id, 2],
+  ]);
   /** Sends each user made while the world was built: they hold rate slots too. */
   const setupSends = new Map([
     [owner.id, 2],
@@ -325,6 +393,8 @@ async function world() {
     conversations,
     seeded,
     changeable,
+    uploads,
+    setupAttachments,
     orderId,
     setupSends,
     devices,
@@ -420,7 +490,28 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
       return call('POST', `/v1/messages/conversations/${conversation(o.conv)}/messages`, who(o.actor).token, {
         content: `from ${o.actor}`,
         ...(o.clientMessageId ? { clientMessageId: o.clientMessageId } : {}),
+        ...(o.attachments ? { attachmentIds: o.attachments.map((i) => world.uploads[i]) } : {}),
       });
+    case 'attach':
+      return call('POST', `/v1/messages/conversations/${conversation(o.conv)}/attachments`, who(o.actor).token, {
+        filename: 'quote.pdf',
+        contentType: 'application/pdf',
+        size: 1000,
+      });
+    case 'recheck': {
+      const key = `attachments/${world.conversations[0]}/${world.uploads[o.attachment]}`;
+      try {
+        return done(await onAttachmentUploaded({ Records: [{ s3: { object: { key } } }] }));
+      } catch (error) {
+        return { ...done(String(error)), status: 500 };
+      }
+    }
+    case 'sweep':
+      try {
+        return done(await stack.server.attachments.sweep());
+      } catch (error) {
+        return { ...done(String(error)), status: 500 };
+      }
     case 'setStatus':
       return call('PATCH', `/v1/admin/messages/conversations/${conversation(o.conv)}`, world.admin.token, {
         status: o.status,
@@ -595,18 +686,22 @@ async function check(
       send_message: mine('send').filter((o) => o.status === 201).length + (world.setupSends.get(user.id) ?? 0),
       add_participant: mine('add').filter((o) => o.status === 201).length,
       create_conversation: mine('create').filter((o) => o.status === 201).length,
+      create_attachment:
+        mine('attach').filter((o) => o.status === 201).length + (world.setupAttachments.get(user.id) ?? 0),
     };
     const refused = {
       send_message: mine('send').some((o) => o.status === 429),
       add_participant: mine('add').some((o) => o.status === 429),
       create_conversation: mine('create').some((o) => o.status === 429),
+      create_attachment: mine('attach').some((o) => o.status === 429),
     };
     const limitOf = {
       send_message: limits.send.limit,
       add_participant: limits.addParticipant.limit,
       create_conversation: limits.createConversation.limit,
+      create_attachment: limits.attachment.limit,
     };
-    for (const action of ['send_message', 'add_participant', 'create_conversation'] as const) {
+    for (const action of ['send_message', 'add_participant', 'create_conversation', 'create_attachment'] as const) {
       if (slotsOf(user.id, action) !== admitted[action])
         problems.push(`user ${index}: ${slotsOf(user.id, action)} ${action} slots for ${admitted[action]} admitted`);
       if (admitted[action] > limitOf[action])
@@ -687,6 +782,7 @@ async function check(
     )),
   );
   problems.push(...(await lifecycleViolations(world, observed)));
+  problems.push(...(await attachmentViolations(world, observed)));
   problems.push(...(await realtimeViolations(world, order, observed)));
   return problems;
 }
@@ -705,6 +801,7 @@ async function lifecycleViolations(world: World, observed: Observed[]): Promise<
       content: string | null;
       deletedAt: string | null;
       reactions: unknown[];
+      attachments: unknown[];
     }> = [];
     let cursor: string | null = '0';
     while (cursor !== null) {
@@ -737,10 +834,63 @@ async function lifecycleViolations(world: World, observed: Observed[]): Promise<
         problems.push(`a ${o.op.kind} of ${o.body.id} at revision ${o.body.revision} is not visible to changedAfter`);
     }
     for (const m of seen) {
-      if ((m.deletedAt === null) !== (m.content !== null) || (m.deletedAt !== null && m.reactions.length > 0))
+      const empty = m.content === null && m.attachments.length === 0;
+      if ((m.deletedAt === null) === empty || (m.deletedAt !== null && m.reactions.length > 0))
         problems.push(`message ${m.id} is half deleted`);
     }
   }
+  return problems;
+}
+
+/**
+ * Attachments, beyond the table invariants: each upload is in at most one message, and in the
+ * one whose send answered 201 naming it; the rejected one in none; and once a last sweep has run,
+ * the bucket holds exactly the objects of the checked uploads that are not deleted.
+ */
+async function attachmentViolations(world: World, observed: Observed[]): Promise<string[]> {
+  const problems: string[] = [];
+  const winners = new Map<string, string[]>();
+  for (const o of observed) {
+    if (o.op.kind !== 'send' || o.status !== 201 || !o.op.attachments) continue;
+    for (const i of o.op.attachments)
+      winners.set(world.uploads[i]!, [...(winners.get(world.uploads[i]!) ?? []), o.body.id]);
+  }
+  const { rows } = await sql<{ id: string; state: string; message_id: string | null }>`
+    SELECT id, state, message_id FROM attachments
+     WHERE id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(world.uploads)} as jsonb)))`.execute(
+    stack.database.db,
+  );
+  const rowOf = new Map(rows.map((r) => [r.id, r]));
+  for (const [id, messages] of winners) {
+    if (messages.length > 1) problems.push(`attachment ${id} was sent in ${messages.length} messages`);
+    const row = rowOf.get(id);
+    // A row may be gone: its message was deleted and a sweep came.
+    if (row && row.message_id !== messages[0])
+      problems.push(`attachment ${id} belongs to ${row.message_id}, sent in ${messages[0]}`);
+  }
+  if (winners.has(world.uploads[UPLOADS - 1]!)) problems.push('the rejected upload was sent');
+  for (const o of observed) {
+    if (o.op.kind === 'recheck' && !['ready', 'rejected', 'gone'].includes(o.body?.[0]?.verdict))
+      problems.push(`a repeated check answered ${JSON.stringify(o.body)}`);
+  }
+
+  await stack.server.attachments.sweep();
+  const { rows: ready } = await sql<{ key: string }>`
+    SELECT 'attachments/' || conversation_id || '/' || id AS key FROM attachments
+     WHERE state = 'ready' AND conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(world.conversations)} as jsonb)))`.execute(
+    stack.database.db,
+  );
+  const s3 = new S3Client({ endpoint: stack.url, forcePathStyle: true, region: process.env.AWS_REGION });
+  const listed = await Promise.all(
+    world.conversations.map((id) =>
+      s3.send(new ListObjectsV2Command({ Bucket: stack.server.attachments.name, Prefix: `attachments/${id}/` })),
+    ),
+  );
+  s3.destroy();
+  const stored = listed.flatMap((l) => (l.Contents ?? []).map((o) => o.Key!));
+  const expected = ready.map((r) => r.key).sort();
+  if (JSON.stringify(stored.sort()) !== JSON.stringify(expected))
+    problems.push(`the bucket holds ${stored.length} objects, ${expected.length} checked uploads are kept`);
   return problems;
 }
 

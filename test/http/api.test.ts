@@ -55,6 +55,7 @@ describe(`HTTP API through the local stack on ${backend}`, () => {
     expect(sent.status).toBe(201);
     expect(Object.keys(sent.body).sort()).toEqual(
       [
+        'attachments',
         'clientMessageId',
         'content',
         'conversationId',

@@ -47,11 +47,19 @@ async function conversationOf(creator: TestUser, ...others: TestUser[]): Promise
   return created.body.id;
 }
 
-async function startUpload(user: TestUser, conversationId: string, file: { filename: string; contentType: string; size: number }) {
-  return stack.request<Upload>('POST', `/v1/messages/conversations/${conversationId}/attachments`, {
-    token: user.token,
-    body: file,
-  });
+async function startUpload(
+  user: TestUser,
+  conversationId: string,
+  file: { filename: string; contentType: string; size: number },
+) {
+  return stack.request<Upload & { error: { code: string } }>(
+    'POST',
+    `/v1/messages/conversations/${conversationId}/attachments`,
+    {
+      token: user.token,
+      body: file,
+    },
+  );
 }
 
 /** A PUT with exactly the headers given (node:http: fetch would set Content-Length itself). */
@@ -81,7 +89,13 @@ async function checked(attachmentId: string): Promise<string | undefined> {
 }
 
 /** Starts an upload, sends the bytes and waits for the check. */
-async function uploaded(user: TestUser, conversationId: string, body: Buffer, contentType = 'image/png', filename = 'sink.png') {
+async function uploaded(
+  user: TestUser,
+  conversationId: string,
+  body: Buffer,
+  contentType = 'image/png',
+  filename = 'sink.png',
+) {
   const started = await startUpload(user, conversationId, { filename, contentType, size: body.length });
   expect(started.status).toBe(201);
   const sent = await put(started.body.upload.url, started.body.upload.headers, body);
@@ -102,7 +116,12 @@ function send(user: TestUser, conversationId: string, body: Record<string, unkno
 
 describe(`attachments through the local stack on ${backend}`, () => {
   it('uploads with the presigned PUT, sends, and lets the participants download the same bytes', async () => {
-    const [alice, bob, outsider, admin] = await Promise.all([stack.user(), stack.user(), stack.user(), stack.user(['admin'])]);
+    const [alice, bob, outsider, admin] = await Promise.all([
+      stack.user(),
+      stack.user(),
+      stack.user(),
+      stack.user(['admin']),
+    ]);
     const conversationId = await conversationOf(alice, bob);
 
     const { result: started, roundTrips } = await counted(stack.database, () =>
@@ -135,8 +154,12 @@ describe(`attachments through the local stack on ${backend}`, () => {
     expect(await checked(started.body.id)).toBe('ready');
 
     // Before it is sent, only the uploader can download it.
-    expect((await stack.request('GET', `/v1/messages/attachments/${started.body.id}`, { token: alice.token })).status).toBe(200);
-    expect((await stack.request('GET', `/v1/messages/attachments/${started.body.id}`, { token: bob.token })).status).toBe(404);
+    expect(
+      (await stack.request('GET', `/v1/messages/attachments/${started.body.id}`, { token: alice.token })).status,
+    ).toBe(200);
+    expect(
+      (await stack.request('GET', `/v1/messages/attachments/${started.body.id}`, { token: bob.token })).status,
+    ).toBe(404);
 
     const { result: sent, roundTrips: sendTrips } = await counted(stack.database, () =>
       send(alice, conversationId, { content: 'The sink, see photo', attachmentIds: [started.body.id] }),
@@ -148,7 +171,9 @@ describe(`attachments through the local stack on ${backend}`, () => {
     ]);
 
     // Every endpoint that returns the message carries them: the page, the inbox's last message.
-    const page = await stack.request('GET', `/v1/messages/conversations/${conversationId}/messages`, { token: bob.token });
+    const page = await stack.request('GET', `/v1/messages/conversations/${conversationId}/messages`, {
+      token: bob.token,
+    });
     expect(page.body.items.at(-1).attachments).toEqual(sent.body.attachments);
     const inbox = await stack.request('GET', '/v1/messages/conversations', { token: bob.token });
     expect(inbox.body.items.find((c: { id: string }) => c.id === conversationId).lastMessage.attachments).toEqual(
@@ -170,10 +195,14 @@ describe(`attachments through the local stack on ${backend}`, () => {
         `inline; filename="Sp_le kaputt.png"; filename*=UTF-8''Sp%C3%BCle%20kaputt.png`,
       );
     }
-    const refused = await stack.request('GET', `/v1/messages/attachments/${started.body.id}`, { token: outsider.token });
+    const refused = await stack.request('GET', `/v1/messages/attachments/${started.body.id}`, {
+      token: outsider.token,
+    });
     expect(refused.status).toBe(404);
     expect(refused.body.error.code).toBe('not_found');
-    expect((await stack.request('GET', `/v1/messages/attachments/${randomUUID()}`, { token: alice.token })).status).toBe(404);
+    expect(
+      (await stack.request('GET', `/v1/messages/attachments/${randomUUID()}`, { token: alice.token })).status,
+    ).toBe(404);
   });
 
   it('offers documents as a download, and sends a message of attachments alone', async () => {
@@ -188,7 +217,9 @@ describe(`attachments through the local stack on ${backend}`, () => {
     expect(sent.body.attachments.map((a: { id: string }) => a.id)).toEqual([quote.id, photo.id]);
     const link = await stack.request('GET', `/v1/messages/attachments/${quote.id}`, { token: bob.token });
     const file = await fetch(link.body.url);
-    expect(file.headers.get('content-disposition')).toBe(`attachment; filename="quote.pdf"; filename*=UTF-8''quote.pdf`);
+    expect(file.headers.get('content-disposition')).toBe(
+      `attachment; filename="quote.pdf"; filename*=UTF-8''quote.pdf`,
+    );
     expect(file.headers.get('content-type')).toBe('application/pdf');
     // A caption can be added later: the absent text is kept as the first version.
     const edited = await stack.request('PATCH', `/v1/messages/${sent.body.id}`, {
@@ -202,7 +233,8 @@ describe(`attachments through the local stack on ${backend}`, () => {
   it('refuses a tampered, expired, resized or retyped upload, and stores nothing', async () => {
     const alice = await stack.user();
     const conversationId = await conversationOf(alice);
-    const start = () => startUpload(alice, conversationId, { filename: 'a.png', contentType: 'image/png', size: png.length });
+    const start = () =>
+      startUpload(alice, conversationId, { filename: 'a.png', contentType: 'image/png', size: png.length });
 
     const tampered = (await start()).body;
     const url = new URL(tampered.upload.url);
@@ -214,10 +246,18 @@ describe(`attachments through the local stack on ${backend}`, () => {
 
     const other = (await start()).body;
     const longer = Buffer.concat([png, Buffer.from('x')]);
-    const more = await put(other.upload.url, { ...other.upload.headers, 'Content-Length': String(longer.length) }, longer);
+    const more = await put(
+      other.upload.url,
+      { ...other.upload.headers, 'Content-Length': String(longer.length) },
+      longer,
+    );
     expect(more.status).toBe(403);
     const shorter = png.subarray(1);
-    const fewer = await put(other.upload.url, { ...other.upload.headers, 'Content-Length': String(shorter.length) }, shorter);
+    const fewer = await put(
+      other.upload.url,
+      { ...other.upload.headers, 'Content-Length': String(shorter.length) },
+      shorter,
+    );
     expect(fewer.status).toBe(403);
     const retyped = await put(other.upload.url, { ...other.upload.headers, 'Content-Type': 'text/html' }, png);
     expect(retyped.status).toBe(403);
@@ -242,19 +282,31 @@ describe(`attachments through the local stack on ${backend}`, () => {
     const sent = await send(alice, conversationId, { content: 'look', attachmentIds: [disguised.id] });
     expect(sent.status).toBe(422);
     expect(sent.body.error).toMatchObject({ code: 'attachment_rejected', details: { attachmentId: disguised.id } });
-    expect((await stack.request('GET', `/v1/messages/attachments/${disguised.id}`, { token: alice.token })).status).toBe(404);
+    expect(
+      (await stack.request('GET', `/v1/messages/attachments/${disguised.id}`, { token: alice.token })).status,
+    ).toBe(404);
     // Nothing was stored by the refused send.
-    const page = await stack.request('GET', `/v1/messages/conversations/${conversationId}/messages`, { token: bob.token });
+    const page = await stack.request('GET', `/v1/messages/conversations/${conversationId}/messages`, {
+      token: bob.token,
+    });
     expect(page.body.items).toEqual([]);
   });
 
   it('answers 4xx to what the upload may not be, and to those who are not in the conversation', async () => {
     const [alice, outsider] = await Promise.all([stack.user(), stack.user()]);
     const conversationId = await conversationOf(alice);
-    const html415 = await startUpload(alice, conversationId, { filename: 'x.html', contentType: 'text/html', size: 10 });
+    const html415 = await startUpload(alice, conversationId, {
+      filename: 'x.html',
+      contentType: 'text/html',
+      size: 10,
+    });
     expect(html415.status).toBe(415);
     expect(html415.body.error.code).toBe('attachment_type_not_allowed');
-    const big = await startUpload(alice, conversationId, { filename: 'x.png', contentType: 'image/png', size: 64 * 1024 + 1 });
+    const big = await startUpload(alice, conversationId, {
+      filename: 'x.png',
+      contentType: 'image/png',
+      size: 64 * 1024 + 1,
+    });
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe('attachment_too_large');
     for (const body of [
@@ -271,9 +323,15 @@ describe(`attachments through the local stack on ${backend}`, () => {
       });
       expect(answer.status, JSON.stringify(body)).toBe(400);
     }
-    const stranger = await startUpload(outsider, conversationId, { filename: 'a.png', contentType: 'image/png', size: 10 });
+    const stranger = await startUpload(outsider, conversationId, {
+      filename: 'a.png',
+      contentType: 'image/png',
+      size: 10,
+    });
     expect(stranger.status).toBe(404);
-    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM attachments WHERE conversation_id = ${conversationId}::uuid`.execute(
+    const { rows } = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM attachments WHERE conversation_id = ${conversationId}::uuid`.execute(
       stack.database.db,
     );
     expect(rows[0]!.n).toBe(0);
@@ -313,7 +371,9 @@ describe(`attachments through the local stack on ${backend}`, () => {
       send(alice, conversationId, { content: 'two', attachmentIds: [photo.id] }),
     ]);
     expect(answers.map((a) => a.status).sort()).toEqual([201, 409]);
-    const page = await stack.request('GET', `/v1/messages/conversations/${conversationId}/messages`, { token: alice.token });
+    const page = await stack.request('GET', `/v1/messages/conversations/${conversationId}/messages`, {
+      token: alice.token,
+    });
     expect(page.body.items.filter((m: { attachments: unknown[] }) => m.attachments.length === 1)).toHaveLength(1);
   });
 
@@ -330,7 +390,9 @@ describe(`attachments through the local stack on ${backend}`, () => {
     expect(deleted.status).toBe(200);
     expect(deleted.body).toMatchObject({ content: null, attachments: [], deletedAt: expect.any(String) });
     expect(await objectKeys(conversationId)).toEqual([]);
-    await expect(s3.send(new HeadObjectCommand({ Bucket: stack.server.attachments.name, Key: keys[0] }))).rejects.toMatchObject({
+    await expect(
+      s3.send(new HeadObjectCommand({ Bucket: stack.server.attachments.name, Key: keys[0] })),
+    ).rejects.toMatchObject({
       name: 'NotFound',
     });
     expect((await stack.request('GET', `/v1/messages/attachments/${photo.id}`, { token: bob.token })).status).toBe(404);

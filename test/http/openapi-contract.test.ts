@@ -59,6 +59,40 @@ const recipes: Record<string, Recipe[]> = {
         body: { content: 'contract', clientMessageId: 'k1' },
       }),
   ],
+  createAttachment: [
+    (w) =>
+      stack.request('POST', `${c}/${w.conversationId}/attachments`, {
+        token: w.alice.token,
+        body: { filename: 'quote.pdf', contentType: 'application/pdf', size: 1200 },
+      }),
+    (w) =>
+      stack.request('POST', `${c}/${w.conversationId}/attachments`, {
+        token: w.alice.token,
+        body: { filename: 'page.html', contentType: 'text/html', size: 1200 },
+      }),
+    (w) =>
+      stack.request('POST', `${c}/${w.conversationId}/attachments`, {
+        token: w.alice.token,
+        body: { filename: 'film.png', contentType: 'image/png', size: 1024 ** 3 },
+      }),
+  ],
+  getAttachment: [
+    async (w) => {
+      const started = await stack.request('POST', `${c}/${w.conversationId}/attachments`, {
+        token: w.alice.token,
+        body: { filename: 'note.txt', contentType: 'text/plain', size: 5 },
+      });
+      const put = await fetch(started.body.upload.url, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'text/plain' },
+        body: 'hello',
+      });
+      expect(put.status).toBe(200);
+      await stack.server.attachments.s3.settled();
+      return stack.request('GET', `/v1/messages/attachments/${started.body.id}`, { token: w.alice.token });
+    },
+    (w) => stack.request('GET', `/v1/messages/attachments/${randomUUID()}`, { token: w.bob.token }),
+  ],
   markMessageRead: [(w) => stack.request('PATCH', `/v1/messages/${w.messageId}/read`, { token: w.bob.token })],
   markConversationRead: [(w) => stack.request('PATCH', `${c}/${w.conversationId}/read`, { token: w.bob.token })],
   editMessage: [

@@ -38,6 +38,9 @@ export interface RateLimitRule {
  * - every kept unread count equals the recount (others' messages after the read mark);
  * - every participant's copy of the activity time equals the conversation's;
  * - no conversation has more than `maxParticipants`;
+ * - a message has content or attachments until deleted, and neither after; each attachment is in
+ *   at most one message, sent by its uploader in its conversation, and a message lists exactly
+ *   the rows that point at it (a tombstone's rows are marked deleted, for the sweep);
  * - no sender has more than `send.limit` messages in any window of `send.windowSeconds`
  *   (the limiter's own clock: a message's created_at is the now() it was admitted at).
  */
@@ -99,6 +102,33 @@ export async function invariantViolations(
     violations.push(
       `conversation ${r.id}: ${r.n} messages with ${r.distinct_revisions} distinct revisions, newest ${r.newest}, conversation at ${r.revision}`,
     );
+
+  const attachments = await sql<{ problem: string }>`
+    SELECT 'message ' || m.id || ' lists attachment ' || (e->>'id') || ' whose row does not belong to it' AS problem
+      FROM messages m CROSS JOIN LATERAL jsonb_array_elements(coalesce(m.attachments, '[]'::jsonb)) e
+      LEFT JOIN attachments a ON a.id = cast(e->>'id' as uuid)
+     WHERE m.conversation_id IN ${conversations}
+       AND (a.id IS NULL OR a.message_id IS DISTINCT FROM m.id OR a.uploader_id IS DISTINCT FROM m.sender_id
+            OR a.conversation_id <> m.conversation_id OR a.state NOT IN ('ready', 'rejected'))
+    UNION ALL
+    SELECT 'attachment ' || a.id || ' points at message ' || a.message_id || ', which does not list it'
+      FROM attachments a JOIN messages m ON m.id = a.message_id
+     WHERE a.conversation_id IN ${conversations} AND a.state <> 'deleted'
+       AND NOT coalesce(m.attachments, '[]'::jsonb) @> jsonb_build_array(jsonb_build_object('id', a.id))
+    UNION ALL
+    SELECT 'attachment ' || a.id || ' of the deleted message ' || m.id || ' is ' || a.state
+      FROM attachments a JOIN messages m ON m.id = a.message_id
+     WHERE a.conversation_id IN ${conversations} AND m.deleted_at IS NOT NULL AND a.state <> 'deleted'
+    UNION ALL
+    SELECT 'attachment ' || (e->>'id') || ' is in ' || count(*) || ' messages'
+      FROM messages m CROSS JOIN LATERAL jsonb_array_elements(coalesce(m.attachments, '[]'::jsonb)) e
+     WHERE m.conversation_id IN ${conversations} GROUP BY e->>'id' HAVING count(*) > 1
+    UNION ALL
+    SELECT 'message ' || m.id || ' is half deleted' FROM messages m
+     WHERE m.conversation_id IN ${conversations}
+       AND CASE WHEN m.deleted_at IS NULL THEN m.content IS NULL AND m.attachments IS NULL
+                ELSE m.content IS NOT NULL OR m.attachments IS NOT NULL OR m.reactions IS NOT NULL END`.execute(db);
+  for (const r of attachments.rows) violations.push(r.problem);
 
   const crowded = await sql<{ conversation_id: string; n: number }>`
     SELECT conversation_id, count(*)::int AS n FROM conversation_participants
