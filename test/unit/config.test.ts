@@ -20,7 +20,11 @@ describe('configuration', () => {
       attachmentLimit: 60,
       attachmentWindowSeconds: 60,
     });
-    expect(config.attachments).toMatchObject({ bucket: undefined, maxBytes: 25 * 1024 * 1024, uploadExpirySeconds: 300 });
+    expect(config.attachments).toMatchObject({
+      bucket: undefined,
+      maxBytes: 25 * 1024 * 1024,
+      uploadExpirySeconds: 300,
+    });
     expect(config.attachments.contentTypes).toContain('image/png');
     const given = readConfig({
       DATABASE_URL: 'postgres://x/y',
