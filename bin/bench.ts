@@ -129,6 +129,8 @@ async function startServer(script: string, ready: string, url: string, port: num
       SEND_RATE_LIMIT: '1000000',
       CREATE_CONVERSATION_RATE_LIMIT: '1000000',
       ADD_PARTICIPANT_RATE_LIMIT: '1000000',
+      ATTACHMENT_RATE_LIMIT: '1000000',
+      LOCAL_S3_DIRECTORY: join(tmpdir(), `bench-s3-${port}`),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -302,9 +304,41 @@ interface Sender {
   conversation: string;
 }
 
+/**
+ * A checked attachment, sent in a message, through the stack as an app makes one: presign, PUT
+ * to the local S3 endpoint, the check on its ObjectCreated, a send naming it.
+ */
+async function sentAttachment(base: string, sender: Sender): Promise<string> {
+  const c = `${base}/v1/messages/conversations/${sender.conversation}`;
+  const headers = { authorization: `Bearer ${sender.token}`, 'content-type': 'application/json' };
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(40_000, 3)]);
+  const started = await fetch(`${c}/attachments`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ filename: 'sink.png', contentType: 'image/png', size: png.length }),
+  });
+  const { id, upload } = (await started.json()) as {
+    id: string;
+    upload: { url: string; headers: Record<string, string> };
+  };
+  const put = await fetch(upload.url, { method: 'PUT', headers: { 'Content-Type': 'image/png' }, body: png });
+  if (put.status !== 200) throw new Error(`upload answered ${put.status}`);
+  for (let attempt = 0; ; attempt++) {
+    const sent = await fetch(`${c}/messages`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ attachmentIds: [id] }),
+    });
+    if (sent.status === 201) return id;
+    if (sent.status !== 409 || attempt > 100) throw new Error(`sending the attachment answered ${sent.status}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 async function scenariosFor(
   size: DataSetSize,
   url: string,
+  base: string,
 ): Promise<{ scenarios: Record<string, Scenario>; senders: Sender[] }> {
   const heavy = userId(1);
   const heavyToken = await token(heavy);
@@ -336,6 +370,8 @@ async function scenariosFor(
   if (editable.length === 0) throw new Error(`the seed gave ${reactingMember} no message in ${reacting} to edit`);
   let deleted = 0;
   const c = '/v1/messages/conversations';
+  const uploader = ordinary[0]!;
+  const attachment = await sentAttachment(base, uploader);
   const scenarios: Record<string, Scenario> = {
     inboxHeavy: {
       name: 'inbox, heavy user',
@@ -453,6 +489,21 @@ async function scenariosFor(
       path: () => c,
       body: () => JSON.stringify({ type: 'support', subject: 'Help', participantIds: [userId(2)] }),
       tokens: ordinary.map((o) => o.token),
+    },
+    createAttachment: {
+      name: 'start an upload (presigned PUT)',
+      route: 'create-attachment',
+      method: 'POST',
+      path: () => `${c}/${uploader.conversation}/attachments`,
+      body: () => JSON.stringify({ filename: 'quote.pdf', contentType: 'application/pdf', size: 180_000 }),
+      tokens: [uploader.token],
+    },
+    getAttachment: {
+      name: 'download an attachment (presigned GET)',
+      route: 'get-attachment',
+      method: 'GET',
+      path: () => `/v1/messages/attachments/${attachment}`,
+      tokens: [uploader.token],
     },
   };
   return { scenarios, senders: ordinary };
@@ -734,7 +785,7 @@ async function main() {
     const server = await startServer('bin/start.ts', 'Messaging API on', url, port);
     const base = `http://127.0.0.1:${port}`;
     try {
-      const { scenarios, senders } = await scenariosFor(size, url);
+      const { scenarios, senders } = await scenariosFor(size, url, base);
       const figures: ScenarioFigures[] = [];
       // At the tenth, only what the scaling comparison needs; at full size, every endpoint.
       const scaling = ['inboxHeavy', 'deepPage', 'latestPage', 'unreadHeavy', 'send'];

@@ -32,7 +32,8 @@ console.log(`Messaging API on ${stack.url}  (database: ${where}; Node ${process.
   Try it:       curl -s -H "Authorization: Bearer $TOKEN" ${url}/v1/messages/conversations
   Order events: npm run emit -- OrderCreated '{"orderId":"…","userId":"…"}'   (counts and failures: ${url}/local/events)
   WebSocket:    ${webSocketUrl}?token=$TOKEN   (management API: ${url}/ws/@connections/{id})
-  Watch pushes: npm run watch -- --sub 11111111-1111-4111-8111-111111111111   (prints each frame as one line)`);
+  Watch pushes: npm run watch -- --sub 11111111-1111-4111-8111-111111111111   (prints each frame as one line)
+  Attachments:  bucket ${stack.attachments.name} at ${url}/${stack.attachments.name} (S3, path-style; objects in ${stack.attachments.directory})`);
 
 const stop = async () => {
   forgetRunningStack(url);

@@ -64,6 +64,8 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
  */
 export class LocalAttachmentsBucket {
   readonly name: string;
+  /** Where the objects are kept. */
+  readonly directory: string;
   readonly s3: LocalS3;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> = Promise.resolve();
@@ -75,10 +77,11 @@ export class LocalAttachmentsBucket {
     credentials: Record<string, string>,
   ) {
     this.name = settings.LOCAL_ATTACHMENTS_BUCKET;
+    this.directory = join(settings.LOCAL_S3_DIRECTORY, this.name);
     this.s3 = new LocalS3({
       bucket: this.name,
       region,
-      directory: join(settings.LOCAL_S3_DIRECTORY, this.name),
+      directory: this.directory,
       credentials,
       corsOrigins,
       onObjectCreated: (event) => this.deliver(event),
