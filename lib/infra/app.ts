@@ -1,8 +1,9 @@
-import { App, type AppProps, type Stack, Validations } from 'aws-cdk-lib';
+import { App, type AppProps, Stack, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DatabaseBinding, EnvironmentBinding } from './messaging-function';
 import { acknowledgeNagFindings } from './nag-acknowledgements';
-import { failureQueueNames } from './names';
+import { attachmentFailureQueueNames, failureQueueNames } from './names';
+import { AttachmentsStack } from './stacks/attachments-stack';
 import { AuthStack } from './stacks/auth-stack';
 import { DataStack, databaseName } from './stacks/data-stack';
 import { EventsStack } from './stacks/events-stack';
@@ -14,6 +15,7 @@ import { type StageConfig, stageConfig } from './stage-config';
 export interface MessagingStacks {
   data: DataStack;
   auth: AuthStack;
+  attachments: AttachmentsStack;
   webSocket: WebSocketStack;
   httpApi: HttpApiStack;
   events: EventsStack;
@@ -22,14 +24,16 @@ export interface MessagingStacks {
 
 /**
  * The app as `cdk synth` and the tests build it: one stack per concern for the stage, each
- * checked by cdk-nag. Later features get stacks of their own (Attachments), bound to the database
- * the same way.
+ * checked by cdk-nag. Later features get stacks of their own, bound to the database the same way.
  *
- * Order: Data (cluster, migration) → Auth → WebSocket → HttpApi, Events (every consumer of the
- * database) → Observability. Each consumer stack depends on Data, so no function, route or rule
- * exists or changes before the migration of the same deploy has run. HttpApi and Events push to
- * WebSocket connections (the `connections` binding names the WebSocket API's stage), so they come
- * after the WebSocket stack; it references nothing of theirs.
+ * Order: Data (cluster, migration) → Auth, Attachments → WebSocket → HttpApi, Events (every
+ * consumer of the database) → Observability. Each consumer stack depends on Data, so no function,
+ * route or rule exists or changes before the migration of the same deploy has run. HttpApi and
+ * Events push to WebSocket connections (the `connections` binding names the WebSocket API's
+ * stage), so they come after the WebSocket stack; it references nothing of theirs. The attachment
+ * bindings name the bucket by its fixed name, not by reference, so whichever stack holds a
+ * function bound to one (HttpApi) is made to deploy after the Attachments stack, which in turn
+ * depends on nothing but Data.
  */
 export function buildApp(
   props: AppProps = {},
@@ -61,9 +65,18 @@ export function buildApp(
       { resumeRetryMs: 2_000 },
     ),
   });
+  const attachments = new AttachmentsStack(app, name('Attachments'), {
+    ...common,
+    config,
+    description: description('attachments bucket, upload check and sweep'),
+    database,
+  });
   // What the route tables' binding names mean; `connections` is the WebSocket stack's.
   const routeBindings = {
     database,
+    attachmentUploads: attachments.uploads,
+    attachmentDownloads: attachments.downloads,
+    attachmentRemoval: attachments.removal,
     sendRate: new EnvironmentBinding({
       SEND_RATE_LIMIT: config.sendRateLimit,
       SEND_RATE_WINDOW_SECONDS: config.sendRateWindowSeconds,
@@ -109,6 +122,7 @@ export function buildApp(
     functions: [
       data.migrate,
       auth.postConfirmation,
+      ...attachments.functions.values(),
       ...httpApi.functions.values(),
       ...webSocket.functions.values(),
       ...events.functions.values(),
@@ -116,18 +130,26 @@ export function buildApp(
     apiId: httpApi.api.apiId,
     webSocket: { apiId: webSocket.api.apiId, stage: webSocket.stage.stageName },
     clusterIdentifier: data.clusterIdentifier,
-    failureQueues: failureQueueNames(config.stage),
+    failureQueues: [
+      ...Object.values(failureQueueNames(config.stage)),
+      ...Object.values(attachmentFailureQueueNames(config.stage)),
+    ],
   });
 
-  for (const consumer of [auth, webSocket, httpApi, events])
+  for (const consumer of [auth, attachments, webSocket, httpApi, events])
     consumer.addStackDependency(data, 'consumers wait for the migration');
+  const boundToAttachments = new Set(
+    attachments.bindings.flatMap((binding) => binding.bound.map((fn) => Stack.of(fn))).filter((s) => s !== attachments),
+  );
+  for (const user of boundToAttachments)
+    user.addStackDependency(attachments, 'its functions use the attachments bucket');
   webSocket.addStackDependency(auth);
   httpApi.addStackDependency(auth);
   for (const pusher of [httpApi, events]) pusher.addStackDependency(webSocket, 'pushes to its connections');
-  for (const watched of [data, auth, webSocket, httpApi, events])
+  for (const watched of [data, auth, attachments, webSocket, httpApi, events])
     observability.addStackDependency(watched, 'alarms and dashboard watch what exists');
 
-  const stacks: MessagingStacks = { data, auth, webSocket, httpApi, events, observability };
+  const stacks: MessagingStacks = { data, auth, attachments, webSocket, httpApi, events, observability };
   if (options.acknowledge !== false)
     for (const stack of Object.values(stacks) as Stack[]) acknowledgeNagFindings(stack, config);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -16,13 +16,12 @@ import {
   projectRoot,
   sourceMapPathsScript,
 } from './bundling';
-import { functionName } from './names';
+import { attachmentKeyPrefix, attachmentsBucketName, functionName } from './names';
 
 /**
  * What a function may touch. A binding adds its grants and environment to the one function it is
  * bound to, and nothing else does: a function without the database binding cannot reach the
- * database. Later bindings (an attachments bucket, the WebSocket connections, SES) implement the
- * same interface.
+ * database. Later bindings (SES) implement the same interface.
  */
 export interface FunctionBinding {
   bind(fn: MessagingFunction): void;
@@ -118,6 +117,77 @@ export class ConnectionsBinding implements FunctionBinding {
         resources: [ConnectionsBinding.connectionsArn(Stack.of(fn), this.stage.api.apiId, this.stage.stageName)],
       }),
     );
+    this.bound.push(fn);
+  }
+}
+
+/**
+ * What a function may do in the attachments bucket: each binding holds exactly the actions its
+ * functions need. The object actions apply to `attachments/*` alone; ListBucket (to the bucket
+ * itself) only decides whether a read of a missing key answers 404 rather than 403.
+ */
+export type AttachmentAction = 's3:PutObject' | 's3:GetObject' | 's3:DeleteObject' | 's3:ListBucket';
+
+/**
+ * The given actions on this stage's attachments bucket, and ATTACHMENTS_BUCKET with the settings
+ * its functions read. One instance per kind of access: uploads (PutObject, to presign PUTs),
+ * downloads (GetObject, to presign GETs), removal (DeleteObject; S3's DeleteObjects needs it per
+ * key), and the attachments stack's own check and sweep. A presigned request carries its signer's
+ * rights, so a presigning function holds the one action it signs for and nothing else. Every key
+ * comes from the database, so nobody lists the bucket: ListBucket is given only where a missing
+ * object must be told from a refused read (the check, which S3 may notify twice of an object it
+ * has since deleted).
+ *
+ * The bucket is named by its fixed name (names.ts), formed in the bound function's stack, so no
+ * cross-stack reference exists: app.ts orders the stacks instead. The functions it was bound to are
+ * listed, so the cdk-nag acknowledgement of the `attachments/*` wildcard applies to them alone.
+ */
+export class AttachmentsBinding implements FunctionBinding {
+  readonly bound: MessagingFunction[] = [];
+
+  constructor(
+    private readonly stage: string,
+    readonly actions: readonly AttachmentAction[],
+    private readonly settings: FunctionEnvironmentValues = {},
+  ) {
+    if (actions.length === 0) throw new Error('An attachments binding needs at least one action');
+  }
+
+  /** The bucket's name, as the given stack spells it (its account and region). */
+  static bucketName(scope: Stack, stage: string): string {
+    return attachmentsBucketName(stage, scope.account, scope.region);
+  }
+
+  /** The bucket's ARN (what ListBucket names), as the given stack spells it. */
+  static bucketArn(scope: Stack, stage: string): string {
+    return scope.formatArn({
+      service: 's3',
+      region: '',
+      account: '',
+      resource: AttachmentsBinding.bucketName(scope, stage),
+    });
+  }
+
+  /** The attachment objects' ARN (what the object actions name): not the bucket, not its other keys. */
+  static objectsArn(scope: Stack, stage: string): string {
+    return `${AttachmentsBinding.bucketArn(scope, stage)}/${attachmentKeyPrefix}*`;
+  }
+
+  bind(fn: MessagingFunction): void {
+    const stack = Stack.of(fn);
+    fn.addEnvironmentOf({ ATTACHMENTS_BUCKET: AttachmentsBinding.bucketName(stack, this.stage), ...this.settings });
+    const onObjects = this.actions.filter((action) => action !== 's3:ListBucket');
+    if (onObjects.length)
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: onObjects, resources: [AttachmentsBinding.objectsArn(stack, this.stage)] }),
+      );
+    if (this.actions.includes('s3:ListBucket'))
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket'],
+          resources: [AttachmentsBinding.bucketArn(stack, this.stage)],
+        }),
+      );
     this.bound.push(fn);
   }
 }

@@ -1,6 +1,8 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { MessagingFunction } from './messaging-function';
+import { attachmentKeyPrefix } from './names';
+import { AttachmentsStack } from './stacks/attachments-stack';
 import { AuthStack } from './stacks/auth-stack';
 import { DataStack } from './stacks/data-stack';
 import { EventsStack } from './stacks/events-stack';
@@ -50,6 +52,26 @@ export function acknowledgeNagFindings(stack: Stack, config: StageConfig): void 
       });
     }
   }
+  if (stack instanceof AttachmentsStack) {
+    Validations.of(stack.checkFailures).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SQS3',
+      reason:
+        "This queue is itself the check function's on-failure destination (upload notifications it failed on after its retries); it is alarmed on depth.",
+    });
+    Validations.of(stack.sweepFailures).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SQS3',
+      reason:
+        "This queue is itself the sweep schedule's dead-letter queue (runs EventBridge Scheduler could not deliver); it is alarmed on depth.",
+    });
+    // Every function bound to the bucket, whichever stack it is in.
+    for (const binding of stack.bindings)
+      for (const fn of binding.bound)
+        acknowledgeResourceWildcard(fn, {
+          actions: binding.actions,
+          resourceSuffix: `/${attachmentKeyPrefix}*`,
+          reason: attachmentObjectsReason,
+        });
+  }
 
   if (stack instanceof WebSocketStack) {
     for (const [routeKey, route] of stack.routes) {
@@ -60,33 +82,46 @@ export function acknowledgeNagFindings(stack: Stack, config: StageConfig): void 
       });
     }
     // Every function bound to the connections, whichever stack it is in.
-    for (const fn of stack.connections.bound) acknowledgeConnectionIdWildcard(fn);
+    for (const fn of stack.connections.bound)
+      acknowledgeResourceWildcard(fn, {
+        actions: ['execute-api:ManageConnections'],
+        resourceSuffix: '/POST/@connections/*',
+        reason: connectionsReason,
+      });
   }
 }
 
 const connectionsReason =
   "PostToConnection names the connection in the path (@connections/{connectionId}), and connection ids are made by API Gateway at run time: the grant is POST on this API's one stage, any connection.";
 
+const attachmentObjectsReason =
+  "Attachment objects are keyed attachments/<conversationId>/<attachmentId>, ids made at run time: the grant is this binding's one action set on the attachments bucket's attachments/ prefix, which holds nothing else; which object a caller may reach is decided by the function from the database.";
+
 /**
- * The `@connections/*` of ConnectionsBinding's grant, acknowledged for exactly that resource. cdk-nag
- * names the finding by the resource as the template spells it, and in a stack other than the
- * WebSocket stack that spelling holds the cross-stack reference CDK writes only while it synthesises:
- * so the acknowledgement is made then (a construct validation runs after references are resolved,
- * before the validation plugins), from the policy itself, for ManageConnections statements alone.
+ * A binding's wildcard resource (ConnectionsBinding's `@connections/*`, AttachmentsBinding's
+ * `attachments/*`), acknowledged for exactly that resource on exactly the bound function's policy,
+ * and only in statements of the binding's own actions. cdk-nag names the finding by the resource as
+ * the template spells it, and in a stack other than the binding's that spelling can hold a
+ * cross-stack reference CDK writes only while it synthesises: so the acknowledgement is made then
+ * (a construct validation runs after references are resolved, before the validation plugins),
+ * from the policy itself.
  */
-function acknowledgeConnectionIdWildcard(fn: MessagingFunction): void {
+function acknowledgeResourceWildcard(
+  fn: MessagingFunction,
+  grant: { actions: readonly string[]; resourceSuffix: string; reason: string },
+): void {
   const policy = fn.role?.node.tryFindChild('DefaultPolicy')?.node.defaultChild as iam.CfnPolicy | undefined;
-  if (!policy) throw new Error(`${fn.node.path}: no default policy to acknowledge the @connections grant on`);
+  if (!policy) throw new Error(`${fn.node.path}: no default policy to acknowledge the binding's grant on`);
   policy.node.addValidation({
     validate: () => {
       const document = Stack.of(policy).resolve(policy.policyDocument) as { Statement: PolicyStatementJson[] };
       for (const statement of document.Statement) {
-        if (!asList(statement.Action).includes('execute-api:ManageConnections')) continue;
+        if (!asList(statement.Action).some((action) => grant.actions.includes(action))) continue;
         for (const resource of asList(statement.Resource).map(flattenReference)) {
-          if (!resource.endsWith('/POST/@connections/*')) continue;
+          if (!resource.endsWith(grant.resourceSuffix)) continue;
           Validations.of(policy).acknowledge({
             id: `AwsSolutions::AwsSolutions-IAM5[Resource::${resource}]`,
-            reason: connectionsReason,
+            reason: grant.reason,
           });
         }
       }

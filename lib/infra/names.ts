@@ -14,3 +14,28 @@ export const failureQueueNames = (stage: string) => ({
   /** Events a Lambda received but failed on after its retries (the on-failure destination). */
   processing: `messaging-${stage}-event-processing-failures`,
 });
+
+/** The failure queues of the attachments stack. */
+export const attachmentFailureQueueNames = (stage: string) => ({
+  /** Upload notifications the check function failed on after its retries (its on-failure destination). */
+  check: `messaging-${stage}-attachment-check-failures`,
+  /** Hourly sweeps EventBridge Scheduler could not hand to the sweep function (the schedule's dead-letter queue). */
+  sweep: `messaging-${stage}-attachment-sweep-failures`,
+});
+
+/**
+ * The attachments bucket's name: the prefix we give, in the account's regional namespace, where S3
+ * appends `-<account>-<region>-an` and no other account can create (or later re-create) the name.
+ * The name is known before the bucket exists because the bucket's notification configuration
+ * names the check function, whose invoke permission must name the bucket first (S3 checks it when
+ * the configuration is set); and the functions of other stacks find it without a cross-stack
+ * reference. Pass the stack's own account and region (tokens in an environment-agnostic synth).
+ */
+export const attachmentsBucketNamePrefix = (stage: string) => `messaging-${stage}-attachments`;
+
+export function attachmentsBucketName(stage: string, account: string, region: string): string {
+  return `${attachmentsBucketNamePrefix(stage)}-${account}-${region}-an`;
+}
+
+/** Every attachment object's key starts with this (`attachments/<conversationId>/<attachmentId>`): the grants and the notification cover it alone. */
+export const attachmentKeyPrefix = 'attachments/';

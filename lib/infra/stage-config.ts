@@ -1,4 +1,4 @@
-import { defaultLimits } from '../messaging/limits';
+import { type FunctionEnvironment, functionEnvironmentSchema } from '../config';
 
 /**
  * What differs between stages, read from CDK context (`cdk deploy -c stage=prod -c orderBusName=orders`).
@@ -20,6 +20,16 @@ export interface StageConfig {
   createConversationRateWindowSeconds: number;
   addParticipantRateLimit: number;
   addParticipantRateWindowSeconds: number;
+  /** Attachment uploads started per user and window. */
+  attachmentRateLimit: number;
+  attachmentRateWindowSeconds: number;
+  /** The largest attachment an upload may declare, in bytes. */
+  attachmentMaxBytes: number;
+  /** The media types an upload may declare (lower case). */
+  attachmentContentTypes: string[];
+  /** How long a presigned upload (PUT) and a presigned download (GET) stay valid. */
+  attachmentUploadExpirySeconds: number;
+  attachmentDownloadExpirySeconds: number;
   /** prod keeps data (deletion protection, snapshots, retained secrets); dev tears down cleanly. */
   keepData: boolean;
   /** prod stacks cannot be deleted until this is turned off on purpose. */
@@ -64,18 +74,7 @@ export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.e
     orderEventSource: text('orderEventSource') ?? 'order-service',
     corsOrigins: list(context('corsOrigins') ?? (prod ? '' : 'http://localhost:3000')),
     alarmEmail: text('alarmEmail'),
-    sendRateLimit: Number(context('sendRateLimit') ?? defaultLimits.sendLimit),
-    sendRateWindowSeconds: Number(context('sendRateWindowSeconds') ?? defaultLimits.sendWindowSeconds),
-    createConversationRateLimit: Number(
-      context('createConversationRateLimit') ?? defaultLimits.createConversationLimit,
-    ),
-    createConversationRateWindowSeconds: Number(
-      context('createConversationRateWindowSeconds') ?? defaultLimits.createConversationWindowSeconds,
-    ),
-    addParticipantRateLimit: Number(context('addParticipantRateLimit') ?? defaultLimits.addParticipantLimit),
-    addParticipantRateWindowSeconds: Number(
-      context('addParticipantRateWindowSeconds') ?? defaultLimits.addParticipantWindowSeconds,
-    ),
+    ...functionSettingsOf(context),
     keepData: prod,
     terminationProtection: prod,
     minCapacity: prod ? 0.5 : 0,
@@ -88,6 +87,73 @@ export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.e
           configurationSet: text('sesConfigurationSet'),
         }
       : undefined,
+  };
+}
+
+/**
+ * Context keys that become function environment variables, and the variable each becomes. Their
+ * values are checked at synth by the schema the functions parse at cold start (lib/config.ts), so
+ * a bad value fails `cdk synth` naming the key instead of every cold start naming the variable;
+ * an unset key takes the schema's default (lib/messaging/limits.ts's, for the limits).
+ */
+const functionSettingKeys = {
+  sendRateLimit: 'SEND_RATE_LIMIT',
+  sendRateWindowSeconds: 'SEND_RATE_WINDOW_SECONDS',
+  createConversationRateLimit: 'CREATE_CONVERSATION_RATE_LIMIT',
+  createConversationRateWindowSeconds: 'CREATE_CONVERSATION_RATE_WINDOW_SECONDS',
+  addParticipantRateLimit: 'ADD_PARTICIPANT_RATE_LIMIT',
+  addParticipantRateWindowSeconds: 'ADD_PARTICIPANT_RATE_WINDOW_SECONDS',
+  attachmentRateLimit: 'ATTACHMENT_RATE_LIMIT',
+  attachmentRateWindowSeconds: 'ATTACHMENT_RATE_WINDOW_SECONDS',
+  attachmentMaxBytes: 'ATTACHMENT_MAX_BYTES',
+  attachmentContentTypes: 'ATTACHMENT_CONTENT_TYPES',
+  attachmentUploadExpirySeconds: 'ATTACHMENT_UPLOAD_EXPIRY_SECONDS',
+  attachmentDownloadExpirySeconds: 'ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS',
+} as const satisfies Partial<Record<keyof StageConfig, keyof FunctionEnvironment>>;
+
+/** A presigned URL's longest life (SigV4 query signing allows 7 days). */
+const maxPresignSeconds = 7 * 24 * 3600;
+/** The largest object one PUT can upload (a presigned upload is one PUT). */
+const maxSinglePutBytes = 5 * 1024 ** 3;
+
+function functionSettingsOf(context: Context): Pick<StageConfig, keyof typeof functionSettingKeys> {
+  const input = Object.fromEntries(
+    Object.entries(functionSettingKeys).flatMap(([key, variable]) => {
+      const value = context(key);
+      return value === undefined ? [] : [[variable, Array.isArray(value) ? value.join(',') : String(value)]];
+    }),
+  );
+  const parsed = functionEnvironmentSchema.safeParse(input);
+  if (!parsed.success) {
+    const keyOf = (variable: unknown) =>
+      Object.entries(functionSettingKeys).find(([, v]) => v === variable)?.[0] ?? String(variable);
+    const problems = parsed.error.issues.map((issue) => `-c ${keyOf(issue.path[0])}: ${issue.message}`);
+    throw new Error(`Invalid stage configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  // What the schema cannot know: S3's own limits, and that an empty list would refuse every upload.
+  const problems = [
+    e.ATTACHMENT_CONTENT_TYPES.length === 0 && '-c attachmentContentTypes: must name at least one media type',
+    e.ATTACHMENT_MAX_BYTES > maxSinglePutBytes &&
+      `-c attachmentMaxBytes: must be at most ${maxSinglePutBytes} (one PUT uploads at most 5 GiB)`,
+    ...(['attachmentUploadExpirySeconds', 'attachmentDownloadExpirySeconds'] as const)
+      .filter((key) => e[functionSettingKeys[key]] > maxPresignSeconds)
+      .map((key) => `-c ${key}: must be at most ${maxPresignSeconds} (a presigned URL lives at most 7 days)`),
+  ].filter((problem): problem is string => typeof problem === 'string');
+  if (problems.length) throw new Error(`Invalid stage configuration: ${problems.join('; ')}`);
+  return {
+    sendRateLimit: e.SEND_RATE_LIMIT,
+    sendRateWindowSeconds: e.SEND_RATE_WINDOW_SECONDS,
+    createConversationRateLimit: e.CREATE_CONVERSATION_RATE_LIMIT,
+    createConversationRateWindowSeconds: e.CREATE_CONVERSATION_RATE_WINDOW_SECONDS,
+    addParticipantRateLimit: e.ADD_PARTICIPANT_RATE_LIMIT,
+    addParticipantRateWindowSeconds: e.ADD_PARTICIPANT_RATE_WINDOW_SECONDS,
+    attachmentRateLimit: e.ATTACHMENT_RATE_LIMIT,
+    attachmentRateWindowSeconds: e.ATTACHMENT_RATE_WINDOW_SECONDS,
+    attachmentMaxBytes: e.ATTACHMENT_MAX_BYTES,
+    attachmentContentTypes: e.ATTACHMENT_CONTENT_TYPES,
+    attachmentUploadExpirySeconds: e.ATTACHMENT_UPLOAD_EXPIRY_SECONDS,
+    attachmentDownloadExpirySeconds: e.ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS,
   };
 }
 

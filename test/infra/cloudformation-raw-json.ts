@@ -18,6 +18,7 @@ export const rawJsonProperties: Record<string, string[]> = {
   'AWS::IAM::Role': ['AssumeRolePolicyDocument'],
   'AWS::KMS::Key': ['KeyPolicy'],
   'AWS::Logs::LogGroup': ['DataProtectionPolicy', 'ResourcePolicyDocument'],
+  'AWS::S3::BucketPolicy': ['PolicyDocument'],
   'AWS::SNS::Topic': ['ArchivePolicy', 'DataProtectionPolicy'],
   'AWS::SNS::TopicPolicy': ['PolicyDocument'],
   'AWS::SQS::Queue': ['RedriveAllowPolicy'],

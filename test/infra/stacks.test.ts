@@ -9,7 +9,7 @@ import { businessMetrics } from '../../lib/business-metrics';
 import { eventRuleList } from '../../lib/events/order-events';
 import { routeKey, routeList, routes } from '../../lib/http/routes';
 import { buildApp, type MessagingStacks } from '../../lib/infra/app';
-import { failureQueueNames } from '../../lib/infra/names';
+import { attachmentFailureQueueNames, failureQueueNames } from '../../lib/infra/names';
 import { auroraEngineVersion } from '../../lib/infra/stacks/data-stack';
 import { webSocketAuthorizer, webSocketRouteList } from '../../lib/realtime/routes';
 import {
@@ -80,6 +80,10 @@ const functionsOf = (s: Synthesised) =>
 const fnNamed = (s: Synthesised, name: string) =>
   functionsOf(s).find(([, r]) => r.Properties.FunctionName === `messaging-${s === dev ? 'dev' : 'prod'}-${name}`)!;
 const json = (value: unknown) => JSON.stringify(value);
+const allFailureQueues = (stage: string) => [
+  ...Object.values(failureQueueNames(stage)),
+  ...Object.values(attachmentFailureQueueNames(stage)),
+];
 
 describe('stacks by concern, within CloudFormation limits', () => {
   it('prints and bounds every stack, now and with every planned feature', () => {
@@ -104,24 +108,31 @@ describe('stacks by concern, within CloudFormation limits', () => {
       1; // + its log group
     const perFunction = perRoute; // a WebSocket route or an event rule costs the same: function, role, policy, logs, permission, route/rule, integration/invoke config
     const alarmsPerFunction = 2;
-    // The roadmap's ~15 more functions: the WebSocket API's subscribe and stale-connection cleanup,
-    // attachments (upload URL, complete, download URL, delete, scan result, cleanup: their 4 HTTP
-    // routes on this API), notifications (digest, push, email, preferences get/put, SES bounces,
-    // unsubscribe, schedule); each new stack has ~15 fixed resources.
+    // The roadmap's ~10 more functions: the WebSocket API's subscribe and stale-connection cleanup,
+    // notifications (digest, push, email, preferences get/put, SES bounces, unsubscribe, schedule);
+    // a new stack has ~15 fixed resources. Attachments (its 2 routes here, its check and sweep) exist.
     const planned: Record<string, number> = {
       data: counts.data!,
       auth: counts.auth!,
-      httpApi: counts.httpApi! + 4 * perRoute,
+      attachments: counts.attachments!,
+      httpApi: counts.httpApi!,
       events: counts.events!,
-      observability: counts.observability! + 16 * alarmsPerFunction,
+      observability: counts.observability! + 10 * alarmsPerFunction,
       webSocket: counts.webSocket! + 2 * perFunction,
-      attachments: 15 + 2 * perFunction,
       notifications: 15 + 8 * perFunction,
     };
     console.log(
       `resources per stack now: ${json(counts)}\nestimated with every planned feature: ${json(planned)} (${perRoute} per function)`,
     );
-    expect(Object.keys(counts).sort()).toEqual(['auth', 'data', 'events', 'httpApi', 'observability', 'webSocket']);
+    expect(Object.keys(counts).sort()).toEqual([
+      'attachments',
+      'auth',
+      'data',
+      'events',
+      'httpApi',
+      'observability',
+      'webSocket',
+    ]);
     for (const count of [...Object.values(counts), ...Object.values(planned)]) expect(count).toBeLessThanOrEqual(250);
     expect(perRoute).toBe(7);
   });
@@ -132,6 +143,7 @@ describe('stacks by concern, within CloudFormation limits', () => {
         .map((s) => s.stackName)
         .sort(),
     ).toEqual([
+      'Messaging-dev-Attachments',
       'Messaging-dev-Auth',
       'Messaging-dev-Data',
       'Messaging-dev-Events',
@@ -170,6 +182,7 @@ describe('no traffic before the migration (defect 3)', () => {
     const dependencies = (name: string) => dev.assembly.getStackByName(name).dependencies.map((d) => d.id);
     for (const consumer of [
       'Messaging-dev-Auth',
+      'Messaging-dev-Attachments',
       'Messaging-dev-WebSocket',
       'Messaging-dev-HttpApi',
       'Messaging-dev-Events',
@@ -180,13 +193,14 @@ describe('no traffic before the migration (defect 3)', () => {
       expect.arrayContaining([
         'Messaging-dev-Data',
         'Messaging-dev-Auth',
+        'Messaging-dev-Attachments',
         'Messaging-dev-WebSocket',
         'Messaging-dev-HttpApi',
         'Messaging-dev-Events',
       ]),
     );
     // Every consumer lives in such a stack.
-    for (const key of ['auth', 'webSocket', 'httpApi', 'events'] as const) {
+    for (const key of ['auth', 'attachments', 'webSocket', 'httpApi', 'events'] as const) {
       const types = Object.values(dev.templates[key].resources).map((r) => r.Type);
       expect(
         types.some((t) => ['AWS::Lambda::Function', 'AWS::ApiGatewayV2::Route', 'AWS::Events::Rule'].includes(t)),
@@ -208,6 +222,8 @@ describe('functions and their bindings', () => {
         ...eventRuleList.map((r) => r.id),
         'migrate',
         'post-confirmation',
+        'on-attachment-uploaded',
+        'sweep-attachments',
       ]
         .map((n) => `messaging-dev-${n}`)
         .sort(),
@@ -261,6 +277,19 @@ describe('functions and their bindings', () => {
       ].sort(),
     );
     expect(env('list-conversations')).toEqual([...base, ...database].sort());
+    // What each attachments binding hands its functions (test/infra/attachments-stack.test.ts checks the values).
+    const attachments: Record<string, string[]> = {
+      attachmentUploads: [
+        'ATTACHMENTS_BUCKET',
+        'ATTACHMENT_CONTENT_TYPES',
+        'ATTACHMENT_MAX_BYTES',
+        'ATTACHMENT_RATE_LIMIT',
+        'ATTACHMENT_RATE_WINDOW_SECONDS',
+        'ATTACHMENT_UPLOAD_EXPIRY_SECONDS',
+      ],
+      attachmentDownloads: ['ATTACHMENTS_BUCKET', 'ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS'],
+      attachmentRemoval: ['ATTACHMENTS_BUCKET'],
+    };
     const limited: unknown[] = [routes.sendMessage, routes.createConversation, routes.addParticipant];
     for (const route of [...routeList, ...webSocketRouteList].filter((r) => !limited.includes(r)))
       expect(env(route.id), route.id).toEqual(
@@ -268,8 +297,13 @@ describe('functions and their bindings', () => {
           ...base,
           ...(route.bindings.includes('database') ? database : []),
           ...(route.bindings.includes('connections') ? connections : []),
+          ...route.bindings.flatMap((binding) => attachments[binding] ?? []),
         ].sort(),
       );
+    expect(env('on-attachment-uploaded')).toEqual(
+      [...base, ...database, 'ATTACHMENTS_BUCKET', 'ATTACHMENT_CONTENT_TYPES', 'ATTACHMENT_MAX_BYTES'].sort(),
+    );
+    expect(env('sweep-attachments')).toEqual([...base, ...database, 'ATTACHMENTS_BUCKET'].sort());
     expect(env('ws-authorize')).toEqual([...base, 'AUTH_CLIENT_IDS', 'AUTH_ISSUER'].sort());
     for (const rule of eventRuleList)
       expect(env(rule.id)).toEqual([...base, ...database, 'ORDER_EVENT_SOURCE', ...connections].sort());
@@ -400,7 +434,7 @@ describe('alarms that reach people (defect 1)', () => {
       on('AWS/SQS', 'ApproximateNumberOfMessagesVisible')
         .map((a) => a.Dimensions[0].Value)
         .sort(),
-    ).toEqual(Object.values(failureQueueNames('dev')).sort());
+    ).toEqual(allFailureQueues('dev').sort());
     expect(on('AWS/ApiGateway', '5xx')).toHaveLength(1);
     expect(on('Messaging', businessMetrics.databaseUnavailable)).toHaveLength(1);
     const functions = functionsOf(dev)
@@ -479,6 +513,7 @@ describe('throttles that apply (defect 2)', () => {
       'AWS::KMS::Key.KeyPolicy': checkPolicy,
       'AWS::SNS::TopicPolicy.PolicyDocument': checkPolicy,
       'AWS::SQS::QueuePolicy.PolicyDocument': checkPolicy,
+      'AWS::S3::BucketPolicy.PolicyDocument': checkPolicy,
     };
     const seen = new Set<string>();
     for (const s of [dev, prod]) {
@@ -530,6 +565,8 @@ const knownWithoutRawJson = [
   'AWS::RDS::DBCluster',
   'AWS::RDS::DBInstance',
   'AWS::RDS::DBSubnetGroup',
+  'AWS::S3::Bucket',
+  'AWS::Scheduler::Schedule',
   'AWS::SecretsManager::Secret',
   'AWS::SecretsManager::SecretTargetAttachment',
   'AWS::SNS::Subscription',
@@ -568,6 +605,7 @@ describe('sign-up and its email (defects 5 and 6)', () => {
       ['httpApi', 'ApiUrl'],
       ['webSocket', 'WebSocketUrl'],
       ['events', 'EventBusName'],
+      ['attachments', 'AttachmentsBucketName'],
       ['observability', 'AlarmTopicArn'],
     ] as const) {
       dev.templates[key].template.hasOutput(output, {});
@@ -621,15 +659,16 @@ describe('the rest of the deployment', () => {
       expect(target.DeadLetterConfig.Arn).toBeDefined();
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 });
     }
-    const invokeConfigs = ofType(dev, 'AWS::Lambda::EventInvokeConfig');
+    const invokeConfigs = Object.values(dev.templates.events.resources).filter(
+      (r) => r.Type === 'AWS::Lambda::EventInvokeConfig',
+    );
     expect(invokeConfigs).toHaveLength(eventRuleList.length);
-    for (const [, config] of invokeConfigs)
-      expect(config.Properties.DestinationConfig.OnFailure.Destination).toBeDefined();
+    for (const config of invokeConfigs) expect(config.Properties.DestinationConfig.OnFailure.Destination).toBeDefined();
     expect(
       ofType(dev, 'AWS::SQS::Queue')
         .map(([, q]) => q.Properties.QueueName)
         .sort(),
-    ).toEqual(Object.values(failureQueueNames('dev')).sort());
+    ).toEqual(allFailureQueues('dev').sort());
   });
 
   it('keeps data in prod: deletion protection, snapshots, the order bus imported by name', () => {
@@ -668,7 +707,7 @@ describe('the dashboard', () => {
         expect(has('AWS/Lambda', name, fn), `${name} ${fn}`).toBe(true);
     }
     expect(has('AWS/RDS', 'ServerlessDatabaseCapacity', 'messaging-dev')).toBe(true);
-    for (const queue of Object.values(failureQueueNames('dev')))
+    for (const queue of allFailureQueues('dev'))
       expect(has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', queue)).toBe(true);
     for (const name of Object.values(businessMetrics)) expect(has('Messaging', name, 'Stage', 'dev'), name).toBe(true);
   });

@@ -19,7 +19,11 @@ export interface ObservabilityStackProps extends StackProps {
   /** The WebSocket API and its stage (its metrics are per stage). */
   webSocket: { apiId: string; stage: string };
   clusterIdentifier: string;
-  failureQueues: { delivery: string; processing: string };
+  /**
+   * Every failure queue, by its fixed name (`messaging-<stage>-<what>`): each gets a depth alarm
+   * named after it, whose meaning is `alarmMeanings[<what>]`.
+   */
+  failureQueues: string[];
 }
 
 /** What each alarm means and what to do: the README's runbook has the same list, in more words. */
@@ -28,6 +32,10 @@ export const alarmMeanings = {
     'Order events EventBridge could not deliver to our Lambdas: see the runbook, then npm run redrive',
   'event-processing-failures':
     'Order events our Lambdas failed on after retries: see the runbook, then npm run redrive',
+  'attachment-check-failures':
+    'Uploaded attachments the check failed on after retries (they stay unchecked): see the runbook',
+  'attachment-sweep-failures':
+    'Hourly attachment sweeps EventBridge Scheduler could not start (the sweep function missing or throttled): see the runbook',
   'api-5xx': 'The HTTP API answered 5xx: see the runbook (function errors, database unavailable)',
   'ws-execution-errors':
     'The WebSocket API could not run a route integration (function failed, timed out or was throttled): see the runbook',
@@ -163,16 +171,14 @@ export class ObservabilityStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
       }).addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
-    alarm(
-      'event-delivery-failures',
-      queueDepth(props.failureQueues.delivery),
-      alarmMeanings['event-delivery-failures'],
-    );
-    alarm(
-      'event-processing-failures',
-      queueDepth(props.failureQueues.processing),
-      alarmMeanings['event-processing-failures'],
-    );
+    for (const queueName of props.failureQueues) {
+      const id = queueName.slice(alarmPrefix.length);
+      if (!queueName.startsWith(alarmPrefix) || !(id in alarmMeanings))
+        throw new Error(
+          `${queueName}: a failure queue needs a name under ${alarmPrefix} and a meaning in alarmMeanings`,
+        );
+      alarm(id, queueDepth(queueName), alarmMeanings[id as keyof typeof alarmMeanings]);
+    }
     alarm('api-5xx', apiMetric('5xx', 'Sum'), alarmMeanings['api-5xx']);
     alarm('ws-execution-errors', webSocketMetric('ExecutionError', 'Sum'), alarmMeanings['ws-execution-errors']);
     // Integration errors include the 4xx a route answers on purpose: alarm on more than a few.
@@ -283,8 +289,8 @@ export class ObservabilityStack extends Stack {
         ...half,
       }),
       new cloudwatch.GraphWidget({
-        title: 'Failure queues: messages waiting (npm run redrive)',
-        left: [queueDepth(props.failureQueues.delivery), queueDepth(props.failureQueues.processing)],
+        title: 'Failure queues: messages waiting (runbook; order events: npm run redrive)',
+        left: props.failureQueues.map((queueName) => queueDepth(queueName)),
         ...half,
       }),
       new cloudwatch.GraphWidget({
