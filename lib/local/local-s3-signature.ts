@@ -1,7 +1,8 @@
-import { createHash, createHmac, type Hash, type Hmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ALGORITHM_IDENTIFIER, getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
-import type { Checksum, HttpRequest, SourceData } from '@smithy/types';
+import type { HttpRequest } from '@smithy/types';
+import { NodeSha256 } from '../realtime/node-sha256';
 
 /**
  * S3's SigV4 checks for the local S3 endpoint (./local-s3.ts), in both forms S3 takes: the
@@ -292,41 +293,6 @@ class SignatureCheck extends SignatureV4 {
     );
     const stringToSign = await this.createStringToSign(longDate, scope, canonicalRequest, ALGORITHM_IDENTIFIER);
     return { canonicalRequest, stringToSign, signature: await this.sign(stringToSign, { signingDate: date }) };
-  }
-}
-
-/**
- * SHA-256 and HMAC-SHA256 on node:crypto, the Checksum SignatureV4 takes, as
- * lib/realtime/management-api-publisher.ts has it: `@smithy/hash-node`'s `Hash` is no package of
- * its own in this SDK release (it moved into `@smithy/core`), and no project dependency.
- */
-class NodeSha256 implements Checksum {
-  private hash: Hash | Hmac;
-
-  constructor(private readonly secret?: SourceData) {
-    this.hash = this.create();
-  }
-
-  update(chunk: Uint8Array): void {
-    this.hash.update(chunk);
-  }
-
-  async digest(): Promise<Uint8Array> {
-    return this.hash.digest();
-  }
-
-  reset(): void {
-    this.hash = this.create();
-  }
-
-  private create(): Hash | Hmac {
-    const key = this.secret;
-    if (key === undefined) return createHash('sha256');
-    if (typeof key === 'string') return createHmac('sha256', key);
-    return createHmac(
-      'sha256',
-      ArrayBuffer.isView(key) ? new Uint8Array(key.buffer, key.byteOffset, key.byteLength) : new Uint8Array(key),
-    );
   }
 }
 

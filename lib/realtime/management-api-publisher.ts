@@ -1,4 +1,4 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   type ClientRequest,
   Agent as HttpAgent,
@@ -9,8 +9,8 @@ import {
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { Checksum, SourceData } from '@smithy/types';
 import type { Push } from './frames';
+import { NodeSha256 } from './node-sha256';
 import type { Publisher, PublishOutcome } from './publisher';
 
 /**
@@ -217,41 +217,4 @@ function regionOf(hostname: string): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * SHA-256 (and HMAC-SHA256 given a secret) on node:crypto, the Checksum SignatureV4 expects: what
- * `@smithy/hash-node`'s `Hash` bound to 'sha256' does, without depending on where that class lives
- * in a given SDK release (a separate package in older ones, `@smithy/core/checksum` in this one).
- */
-class NodeSha256 implements Checksum {
-  private hash: Hash | Hmac;
-
-  constructor(private readonly secret?: SourceData) {
-    this.hash = this.create();
-  }
-
-  update(chunk: Uint8Array): void {
-    this.hash.update(chunk);
-  }
-
-  async digest(): Promise<Uint8Array> {
-    return this.hash.digest();
-  }
-
-  reset(): void {
-    this.hash = this.create();
-  }
-
-  private create(): Hash | Hmac {
-    const secret = this.secret;
-    if (secret === undefined) return createHash('sha256');
-    const key =
-      typeof secret === 'string'
-        ? secret
-        : ArrayBuffer.isView(secret)
-          ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength)
-          : new Uint8Array(secret);
-    return createHmac('sha256', key);
-  }
 }
