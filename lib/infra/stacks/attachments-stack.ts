@@ -5,8 +5,9 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { ScheduleTargetBase, type ScheduleTargetBaseProps } from 'aws-cdk-lib/aws-scheduler-targets';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { failureQueue } from '../failure-queue';
 import { AttachmentsBinding, type FunctionBinding, MessagingFunction } from '../messaging-function';
 import { attachmentFailureQueueNames, attachmentKeyPrefix, attachmentsBucketNamePrefix, functionName } from '../names';
 import type { StageConfig } from '../stage-config';
@@ -127,17 +128,9 @@ export class AttachmentsStack extends Stack {
     });
 
     // ---- the check on each new object ----------------------------------------------------------
-    const failureQueue = (id: string, queueName: string) =>
-      new sqs.Queue(this, id, {
-        queueName,
-        retentionPeriod: Duration.days(14),
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        removalPolicy,
-      });
     const queueNames = attachmentFailureQueueNames(config.stage);
-    this.checkFailures = failureQueue('CheckFailures', queueNames.check);
-    this.sweepFailures = failureQueue('SweepFailures', queueNames.sweep);
+    this.checkFailures = failureQueue(this, 'CheckFailures', queueNames.check, removalPolicy);
+    this.sweepFailures = failureQueue(this, 'SweepFailures', queueNames.sweep, removalPolicy);
 
     this.checkFunction = new MessagingFunction(this, 'events-on-attachment-uploaded', {
       stage: config.stage,

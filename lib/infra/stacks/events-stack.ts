@@ -2,9 +2,10 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { eventRuleList } from '../../events/order-events';
+import { failureQueue } from '../failure-queue';
 import { type FunctionBinding, MessagingFunction } from '../messaging-function';
 import { failureQueueNames } from '../names';
 import type { StageConfig } from '../stage-config';
@@ -33,16 +34,8 @@ export class EventsStack extends Stack {
       ? events.EventBus.fromEventBusName(this, 'OrderBus', config.orderBusName)
       : new events.EventBus(this, 'OrderBus', { eventBusName: `orders-${config.stage}` });
     const names = failureQueueNames(config.stage);
-    const queue = (id: string, queueName: string) =>
-      new sqs.Queue(this, id, {
-        queueName,
-        retentionPeriod: Duration.days(14),
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
-        enforceSSL: true,
-        removalPolicy,
-      });
-    this.deliveryFailures = queue('EventDeliveryFailures', names.delivery);
-    this.processingFailures = queue('EventProcessingFailures', names.processing);
+    this.deliveryFailures = failureQueue(this, 'EventDeliveryFailures', names.delivery, removalPolicy);
+    this.processingFailures = failureQueue(this, 'EventProcessingFailures', names.processing, removalPolicy);
 
     for (const rule of eventRuleList) {
       const fn = new MessagingFunction(this, `events-${rule.id}`, {
