@@ -321,7 +321,11 @@ async function sentAttachment(base: string, sender: Sender): Promise<string> {
     id: string;
     upload: { url: string; headers: Record<string, string> };
   };
-  const put = await fetch(upload.url, { method: 'PUT', headers: { 'Content-Type': 'image/png' }, body: png });
+  const put = await fetch(upload.url, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'image/png', 'If-None-Match': '*' },
+    body: png,
+  });
   if (put.status !== 200) throw new Error(`upload answered ${put.status}`);
   for (let attempt = 0; ; attempt++) {
     const sent = await fetch(`${c}/messages`, {

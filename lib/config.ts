@@ -18,15 +18,20 @@ import {
  * twice.
  */
 
-/** A whole number at least `min`, from its decimal string, with a default. */
-const whole = (fallback: number, min = 1) =>
-  z.prefault(
+/** A whole number at least `min` (and at most `max`), from its decimal string, with a default. */
+const whole = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) => {
+  const rule = max === Number.MAX_SAFE_INTEGER ? `a whole number ≥ ${min}` : `a whole number from ${min} to ${max}`;
+  return z.prefault(
     z.pipe(
-      z.string().check(z.regex(/^\d+$/, { error: `must be a whole number ≥ ${min}` })),
-      z.pipe(z.transform(Number), z.number().check(z.int(), z.gte(min, { error: `must be a whole number ≥ ${min}` }))),
+      z.string().check(z.regex(/^\d+$/, { error: `must be ${rule}` })),
+      z.pipe(
+        z.transform(Number),
+        z.number().check(z.int(), z.gte(min, { error: `must be ${rule}` }), z.lte(max, { error: `must be ${rule}` })),
+      ),
     ),
     String(fallback),
   );
+};
 const text = (fallback: string) =>
   z.prefault(z.string().check(z.minLength(1, { error: 'must not be empty' })), fallback);
 const optionalText = () => z.optional(z.string());
@@ -66,7 +71,8 @@ export const functionEnvironmentSchema = z.object({
   ATTACHMENTS_BUCKET: optionalText(),
   /** Another S3 endpoint (path-style): the local stack's. Unset in AWS. */
   ATTACHMENTS_S3_ENDPOINT: z.optional(z.url({ error: 'must be a URL' })),
-  ATTACHMENT_MAX_BYTES: whole(DEFAULT_ATTACHMENT_MAX_BYTES),
+  /** At most 5 GiB: S3's largest single PUT. */
+  ATTACHMENT_MAX_BYTES: whole(DEFAULT_ATTACHMENT_MAX_BYTES, 1, 5 * 1024 ** 3),
   /** Comma-separated media types an upload may declare (each checked against the file's first bytes). */
   ATTACHMENT_CONTENT_TYPES: z.pipe(
     z.pipe(
@@ -74,15 +80,20 @@ export const functionEnvironmentSchema = z.object({
       z.transform((types) => types.map((t) => t.toLowerCase())),
     ),
     z.array(z.string()).check(
+      z.minLength(1, { error: 'must name at least one type (none would refuse every upload)' }),
       z.refine((types) => types.every((t) => checkableContentTypes.includes(t)), {
         error: `must list only types the upload check knows: ${checkableContentTypes.join(', ')}`,
       }),
     ),
   ),
-  /** How long a presigned upload stays valid. */
-  ATTACHMENT_UPLOAD_EXPIRY_SECONDS: whole(300),
-  /** How long a presigned download stays valid. */
-  ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS: whole(300),
+  /**
+   * How long a presigned upload stays valid; at most an hour: a URL signed with a Lambda's
+   * temporary credentials ends with them anyway, and an upload must be long done before the
+   * sweep takes unsent ones (24 h).
+   */
+  ATTACHMENT_UPLOAD_EXPIRY_SECONDS: whole(300, 1, 3600),
+  /** How long a presigned download stays valid; at most an hour, for the same credentials. */
+  ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS: whole(300, 1, 3600),
   MAX_BODY_BYTES: whole(256 * 1024),
   LOG_LEVEL: z.prefault(
     z.enum(['debug', 'info', 'warn', 'error', 'silent'], { error: 'must be one of debug, info, warn, error, silent' }),

@@ -6,8 +6,7 @@ import { type Kysely, sql } from 'kysely';
  *
  * - `attachments`: one row per upload the API started. `state` is `pending` (presigned, nothing
  *   checked yet), `ready` (the check found the bytes are what was declared), `rejected` (they were
- *   not; the object is deleted; never ready again, so a late check of an earlier upload cannot
- *   revive it) or `deleted` (its message was deleted, or it was never sent: the sweep deletes the
+ *   not; the object is deleted; never ready again, so a late check cannot revive it) or `deleted` (its message was deleted, or it was never sent: the sweep deletes the
  *   object, then the row). `message_id` is set once, by the send that uses it.
  *   No foreign key to the conversation: a conversation deleted with its order leaves its rows
  *   unattached, so the sweep still finds their objects (a cascade would forget them).
@@ -34,7 +33,8 @@ const pageQuery = (where: string, order: string) => `
          ORDER BY ${order} LIMIT p_limit + 1 OFFSET p_offset),
       ranked AS (
         SELECT page.*, row_number() OVER w AS position,
-               sum(octet_length(to_json(page.content)::text) + coalesce(octet_length(page.attachments::text), 0)) OVER w AS running_bytes
+               sum(coalesce(octet_length(to_json(page.content)::text), 0) + coalesce(octet_length(page.attachments::text), 0))
+                 OVER w AS running_bytes
           FROM page WINDOW w AS (ORDER BY ${order.replaceAll('m.', 'page.')} ROWS UNBOUNDED PRECEDING))
       SELECT 'ok', (SELECT count(*) FROM page)::integer, r.id, r.conversation_id, r.sender_id, r.kind, r.content,
              r.client_message_id, r.read_at, r.created_at, r.updated_at, r.edited_at, r.deleted_at, r.revision, r.reactions,
@@ -52,8 +52,11 @@ const emptyPageRow = (outcome: string) => `RETURN QUERY SELECT '${outcome}', 0, 
 const statements = [
   sql`ALTER TABLE messages ADD COLUMN attachments jsonb`,
   sql`ALTER TABLE messages DROP CONSTRAINT tombstones_have_no_content`,
+  // NOT VALID, then validated: checking every row takes a lock that lets writes go on, where
+  // adding it checked would hold the table's strongest lock through the whole scan.
   sql`ALTER TABLE messages ADD CONSTRAINT messages_have_content_until_deleted CHECK (CASE WHEN deleted_at IS NULL
-    THEN content IS NOT NULL OR attachments IS NOT NULL ELSE content IS NULL AND attachments IS NULL END)`,
+    THEN content IS NOT NULL OR attachments IS NOT NULL ELSE content IS NULL AND attachments IS NULL END) NOT VALID`,
+  sql`ALTER TABLE messages VALIDATE CONSTRAINT messages_have_content_until_deleted`,
   // An attachment-only message edited to have text keeps its earlier (absent) content as a version.
   sql`ALTER TABLE message_versions ALTER COLUMN content DROP NOT NULL`,
   sql`ALTER TABLE rate_limits DROP CONSTRAINT rate_limits_action_check`,
@@ -90,35 +93,34 @@ BEGIN
         FROM messages r WHERE r.id = m.reply_to_id) END);
 END $$`,
 
-  // attachments.create: outcomes created | not_found (or not a participant) | closed | rate_limited.
-  sql`CREATE FUNCTION attachments_create(p_conversation uuid, p_caller uuid, p_filename text, p_content_type text,
-  p_size bigint, p_limit integer, p_window interval)
-RETURNS TABLE (outcome text, retry_after integer, id uuid, created_at timestamptz) LANGUAGE plpgsql AS $$
-#variable_conflict use_column
+  // attachments.create: the row of an upload already presigned under p_id. Outcomes created |
+  // not_found (or not a participant) | closed | rate_limited.
+  sql`CREATE FUNCTION attachments_create(p_id uuid, p_conversation uuid, p_caller uuid, p_filename text,
+  p_content_type text, p_size bigint, p_limit integer, p_window interval)
+RETURNS TABLE (outcome text, retry_after integer) LANGUAGE plpgsql AS $$
 DECLARE
   conv_status text;
   wait integer;
-  made attachments;
 BEGIN
   SELECT c.status INTO conv_status FROM conversations c
    WHERE c.id = p_conversation
      AND EXISTS (SELECT 1 FROM conversation_participants p WHERE p.conversation_id = c.id AND p.user_id = p_caller);
   IF NOT FOUND THEN
-    RETURN QUERY SELECT 'not_found', NULL::integer, NULL::uuid, NULL::timestamptz;
+    RETURN QUERY SELECT 'not_found', NULL::integer;
     RETURN;
   END IF;
   IF conv_status <> 'active' THEN
-    RETURN QUERY SELECT 'closed', NULL::integer, NULL::uuid, NULL::timestamptz;
+    RETURN QUERY SELECT 'closed', NULL::integer;
     RETURN;
   END IF;
   wait := take_rate_slot(p_caller, 'create_attachment', p_limit, p_window);
   IF wait IS NOT NULL THEN
-    RETURN QUERY SELECT 'rate_limited', wait, NULL::uuid, NULL::timestamptz;
+    RETURN QUERY SELECT 'rate_limited', wait;
     RETURN;
   END IF;
-  INSERT INTO attachments (conversation_id, uploader_id, filename, content_type, size)
-  VALUES (p_conversation, p_caller, p_filename, p_content_type, p_size) RETURNING * INTO made;
-  RETURN QUERY SELECT 'created', NULL::integer, made.id, made.created_at;
+  INSERT INTO attachments (id, conversation_id, uploader_id, filename, content_type, size)
+  VALUES (p_id, p_conversation, p_caller, p_filename, p_content_type, p_size);
+  RETURN QUERY SELECT 'created', NULL::integer;
 END $$`,
 
   sql`DROP FUNCTION messages_send(uuid, uuid, text, text, uuid, integer, interval)`,
@@ -163,7 +165,13 @@ BEGIN
     RETURN;
   END IF;
   IF cardinality(p_attachments) > 0 THEN
-    PERFORM 1 FROM attachments a WHERE a.id = ANY (p_attachments) ORDER BY a.id FOR UPDATE;
+    -- Only the sender's own rows of this conversation, in id order: the send and the sweep (which
+    -- skips what is locked) never wait on each other in a cycle, and other sends of this
+    -- conversation already wait for its lock.
+    PERFORM 1 FROM attachments a
+     WHERE a.id = ANY (p_attachments) AND a.conversation_id = p_conversation AND a.uploader_id = p_sender
+       AND a.state <> 'deleted'
+     ORDER BY a.id FOR UPDATE;
     SELECT x.problem, x.id INTO problem, problem_id FROM (
       SELECT w.id, w.i, CASE
                WHEN a.id IS NULL OR a.conversation_id <> p_conversation OR a.uploader_id <> p_sender OR a.state = 'deleted'

@@ -111,11 +111,6 @@ const functionSettingKeys = {
   attachmentDownloadExpirySeconds: 'ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS',
 } as const satisfies Partial<Record<keyof StageConfig, keyof FunctionEnvironment>>;
 
-/** A presigned URL's longest life (SigV4 query signing allows 7 days). */
-const maxPresignSeconds = 7 * 24 * 3600;
-/** The largest object one PUT can upload (a presigned upload is one PUT). */
-const maxSinglePutBytes = 5 * 1024 ** 3;
-
 function functionSettingsOf(context: Context): Pick<StageConfig, keyof typeof functionSettingKeys> {
   const input = Object.fromEntries(
     Object.entries(functionSettingKeys).flatMap(([key, variable]) => {
@@ -131,16 +126,6 @@ function functionSettingsOf(context: Context): Pick<StageConfig, keyof typeof fu
     throw new Error(`Invalid stage configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
-  // What the schema cannot know: S3's own limits, and that an empty list would refuse every upload.
-  const problems = [
-    e.ATTACHMENT_CONTENT_TYPES.length === 0 && '-c attachmentContentTypes: must name at least one media type',
-    e.ATTACHMENT_MAX_BYTES > maxSinglePutBytes &&
-      `-c attachmentMaxBytes: must be at most ${maxSinglePutBytes} (one PUT uploads at most 5 GiB)`,
-    ...(['attachmentUploadExpirySeconds', 'attachmentDownloadExpirySeconds'] as const)
-      .filter((key) => e[functionSettingKeys[key]] > maxPresignSeconds)
-      .map((key) => `-c ${key}: must be at most ${maxPresignSeconds} (a presigned URL lives at most 7 days)`),
-  ].filter((problem): problem is string => typeof problem === 'string');
-  if (problems.length) throw new Error(`Invalid stage configuration: ${problems.join('; ')}`);
   return {
     sendRateLimit: e.SEND_RATE_LIMIT,
     sendRateWindowSeconds: e.SEND_RATE_WINDOW_SECONDS,

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -138,7 +138,8 @@ export class LocalS3 {
         ? !COMMON.test(name) &&
           !(operation === 'PutObject' && name.startsWith('x-amz-meta-')) &&
           !ACCEPTED[operation]?.test(name)
-        : operation === 'PutObject' && name.startsWith('if-'),
+        : // Conditional writes: only `If-None-Match: *` (create, never replace) is emulated.
+          operation === 'PutObject' && name.startsWith('if-') && !(name === 'if-none-match' && headers[name] === '*'),
     );
     if (unknown) throw s3Error('NotImplemented', { Header: unknown });
     if (Buffer.byteLength(key) > 1024)
@@ -185,7 +186,19 @@ export class LocalS3 {
     // Written whole to a temporary file renamed over the object's: a reader sees the old object or the new one.
     const temporary = join(this.options.directory, `.tmp-${randomUUID()}`);
     await writeFile(temporary, Buffer.concat([Buffer.from(`${JSON.stringify(stored)}\n`), body]));
-    await rename(temporary, this.fileOf(key));
+    if (headers['if-none-match'] === '*') {
+      // Create only: a hard link fails when the name exists, so two racing PUTs cannot both win.
+      try {
+        await link(temporary, this.fileOf(key));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        throw s3Error('PreconditionFailed', { Condition: 'If-None-Match' });
+      } finally {
+        await rm(temporary, { force: true });
+      }
+    } else {
+      await rename(temporary, this.fileOf(key));
+    }
     reply.send(200, { etag: `"${stored.etag}"`, ...checksumHeaders(stored) });
     this.notify(this.objectCreated(req, reply, stored, auth));
   }

@@ -5,8 +5,11 @@
  * anyone can download it. Only types with a check here can be configured (lib/config.ts).
  */
 
-/** How much of the file the check reads: enough for every signature below and for a text's first lines. */
-export const HEAD_BYTES = 1024;
+/**
+ * How much of the file the check reads: every signature below, and more than the 1,445 bytes a
+ * browser sniffs for markup.
+ */
+export const HEAD_BYTES = 2048;
 
 const bytesAt = (head: Uint8Array, offset: number, expected: readonly number[]) =>
   head.length >= offset + expected.length && expected.every((byte, i) => head[offset + i] === byte);
@@ -28,41 +31,13 @@ const heif = (head: Uint8Array) => asciiAt(head, 4, 'ftyp') && heifBrands.some((
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Markup a browser would sniff as HTML or XML (WHATWG MIME Sniffing's "tag-terminated" patterns,
- * plus `<?xml` and `<svg`, which carry scripts too), after white space and a BOM.
+ * Text that starts, after white space and a BOM, like markup: a tag, a closing tag, a comment, a
+ * doctype or a processing instruction (`<` then a letter, `/`, `!` or `?`). Stricter than WHATWG
+ * MIME Sniffing's list of HTML tags, on purpose: `<svg/onload=…>`, `<html/>`, XHTML with a
+ * namespace and feeds all carry scripts, and plain text rarely starts that way.
  */
-const markupStarts = [
-  '<!doctype html',
-  '<html',
-  '<head',
-  '<script',
-  '<iframe',
-  '<h1',
-  '<div',
-  '<font',
-  '<table',
-  '<a',
-  '<style',
-  '<title',
-  '<b',
-  '<body',
-  '<br',
-  '<p',
-  '<!--',
-  '<?xml',
-  '<svg',
-];
-
 export function looksLikeMarkup(text: string): boolean {
-  const start = text
-    .replace(/^\uFEFF/, '')
-    .trimStart()
-    .toLowerCase();
-  return markupStarts.some((tag) => {
-    if (!start.startsWith(tag)) return false;
-    const next = start.charAt(tag.length);
-    return tag === '<!--' || tag === '<?xml' || next === '' || next === '>' || /\s/.test(next);
-  });
+  return /^<[a-z!?/]/i.test(text.replace(/^\uFEFF/, '').trimStart());
 }
 
 /**
@@ -72,6 +47,8 @@ export function looksLikeMarkup(text: string): boolean {
  */
 function plainText(head: Uint8Array, complete: boolean): boolean {
   if (head.includes(0)) return false;
+  // White space up to where the check stops reading could hide markup right after it.
+  if (!complete && strictUtf8Prefix(head).trim() === '') return false;
   for (let cut = 0; cut <= (complete ? 0 : Math.min(3, head.length)); cut += 1) {
     try {
       return !looksLikeMarkup(strictUtf8.decode(head.subarray(0, head.length - cut)));
@@ -80,6 +57,11 @@ function plainText(head: Uint8Array, complete: boolean): boolean {
     }
   }
   return false;
+}
+
+/** The head as text, lenient about a character cut at its end (what trim needs). */
+function strictUtf8Prefix(head: Uint8Array): string {
+  return new TextDecoder('utf-8').decode(head);
 }
 
 type Signature = (head: Uint8Array, complete: boolean) => boolean;
@@ -107,6 +89,40 @@ export const checkableContentTypes: readonly string[] = Object.keys(signatures);
 
 /** Images open in the browser on download; everything else is offered as a file to save. */
 export const opensInline = (contentType: string) => contentType.startsWith('image/');
+
+/** The file name endings each type is saved under. */
+const extensions: Record<string, readonly string[]> = {
+  'image/jpeg': ['.jpg', '.jpeg'],
+  'image/png': ['.png'],
+  'image/gif': ['.gif'],
+  'image/webp': ['.webp'],
+  'image/heic': ['.heic'],
+  'image/heif': ['.heif'],
+  'application/pdf': ['.pdf'],
+  'text/plain': ['.txt', '.text', '.log'],
+  'text/csv': ['.csv'],
+  'application/msword': ['.doc'],
+  'application/vnd.ms-excel': ['.xls'],
+  'application/vnd.ms-powerpoint': ['.ppt'],
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': ['.docx'],
+  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': ['.xlsx'],
+  'application/vnd.openxmlformats-officedocument.presentationml.presentation': ['.pptx'],
+};
+
+/**
+ * The name a download is saved under: the uploader's, with the type's extension added when it
+ * ends otherwise, so `invoice.js` checked as text is saved as `invoice.js.txt` and opens as text,
+ * not as a script.
+ */
+export function downloadFilename(filename: string, contentType: string): string {
+  const endings = extensions[contentType] ?? [];
+  const lower = filename.toLowerCase();
+  return endings.length === 0 || endings.some((e) => lower.endsWith(e)) ? filename : `${filename}${endings[0]}`;
+}
+
+/** The type a download is served with: text says its charset (the check admitted UTF-8 only). */
+export const servedContentType = (contentType: string) =>
+  contentType.startsWith('text/') ? `${contentType}; charset=utf-8` : contentType;
 
 /** True when `head` (the file's first bytes; `complete`: the whole file) is a file of `contentType`. */
 export function matchesContentType(contentType: string, head: Uint8Array, complete: boolean): boolean {

@@ -12,8 +12,11 @@ export interface AttachmentFiles {
   presignDownload(key: string, download: DownloadHeaders, expiresInSeconds: number): Promise<string>;
   /** The stored size, type and first `bytes` bytes; null when there is no such object. */
   readHead(key: string, bytes: number): Promise<ObjectHead | null>;
-  /** Deletes objects; keys that do not exist are not an error (S3's DeleteObjects). */
-  remove(keys: readonly string[]): Promise<void>;
+  /**
+   * Deletes objects; keys that do not exist are not an error (S3's DeleteObjects). Answers the
+   * keys S3 could not delete, so one bad key never holds up the others.
+   */
+  remove(keys: readonly string[]): Promise<string[]>;
 }
 
 export interface PresignedUpload {
@@ -31,12 +34,17 @@ export interface DownloadHeaders {
 export interface ObjectHead {
   size: number;
   contentType: string | undefined;
+  /** Set when the uploader sent Content-Encoding: a browser would decode bytes the check never saw. */
+  contentEncoding: string | undefined;
   head: Uint8Array;
 }
 
-/** An attachment's object key: chosen by the server, never by the uploader. */
+/**
+ * An attachment's object key: chosen by the server, never by the uploader, and in one spelling
+ * (ids in lower case, as PostgreSQL writes them), whichever case a client typed an id in.
+ */
 export const attachmentKey = (conversationId: string, attachmentId: string) =>
-  `attachments/${conversationId}/${attachmentId}`;
+  `attachments/${conversationId.toLowerCase()}/${attachmentId.toLowerCase()}`;
 
 const keyPattern = /^attachments\/([0-9a-f-]{36})\/([0-9a-f-]{36})$/;
 
@@ -99,19 +107,25 @@ export class S3AttachmentFiles implements AttachmentFiles {
       import('@aws-sdk/s3-request-presigner'),
       this.s3(),
     ]);
+    // `If-None-Match: *` (an S3 conditional write): the URL creates the object once and can never
+    // replace checked bytes with others of the same size and type.
     const command = new PutObjectCommand({
       Bucket: this.bucket,
       Key: key,
       ContentType: contentType,
       ContentLength: size,
+      IfNoneMatch: '*',
     });
-    // Both headers signed, not hoisted into the query: S3 then refuses any other type or length.
+    // Signed as headers: S3 then refuses any other type, length or a dropped condition
+    // (content-length is signed by default; the presigner leaves content-type out unless asked).
     const url = await getSignedUrl(client, command, {
       expiresIn,
-      signableHeaders: new Set(['content-type', 'content-length']),
-      unhoistableHeaders: new Set(['content-type', 'content-length']),
+      signableHeaders: new Set(['content-type', 'content-length', 'if-none-match']),
     });
-    return { url, headers: { 'Content-Type': contentType, 'Content-Length': String(size) } };
+    return {
+      url,
+      headers: { 'Content-Type': contentType, 'Content-Length': String(size), 'If-None-Match': '*' },
+    };
   }
 
   async presignDownload(key: string, download: DownloadHeaders, expiresIn: number): Promise<string> {
@@ -137,17 +151,19 @@ export class S3AttachmentFiles implements AttachmentFiles {
       );
       const head = answer.Body ? await answer.Body.transformToByteArray() : new Uint8Array();
       // A ranged answer says the whole size after the slash: `bytes 0-1023/48213`.
-      const total = answer.ContentRange ? Number(answer.ContentRange.split('/')[1]) : Number(answer.ContentLength ?? 0);
-      return { size: total, contentType: answer.ContentType, head };
+      const total = Number(answer.ContentRange?.split('/')[1] ?? answer.ContentLength ?? Number.NaN);
+      if (!Number.isSafeInteger(total)) throw new Error(`S3 answered no size for ${key}: ${answer.ContentRange}`);
+      return { size: total, contentType: answer.ContentType, contentEncoding: answer.ContentEncoding, head };
     } catch (error) {
       if ((error as { name?: string }).name === 'NoSuchKey') return null;
       throw error;
     }
   }
 
-  async remove(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0) return;
+  async remove(keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
     const [{ DeleteObjectsCommand }, client] = await Promise.all([import('@aws-sdk/client-s3'), this.s3()]);
+    const failed: string[] = [];
     // DeleteObjects takes at most 1,000 keys.
     for (let start = 0; start < keys.length; start += 1000) {
       const batch = keys.slice(start, start + 1000);
@@ -157,10 +173,8 @@ export class S3AttachmentFiles implements AttachmentFiles {
           Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
         }),
       );
-      if (answer.Errors?.length) {
-        const first = answer.Errors[0]!;
-        throw new Error(`DeleteObjects failed for ${answer.Errors.length} keys, first ${first.Key}: ${first.Code}`);
-      }
+      for (const error of answer.Errors ?? []) if (error.Key) failed.push(error.Key);
     }
+    return failed;
   }
 }

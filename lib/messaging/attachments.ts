@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { text, uuid } from '../db/casts';
-import { HEAD_BYTES, matchesContentType, opensInline } from './attachment-content';
+import { downloadFilename, HEAD_BYTES, matchesContentType, opensInline, servedContentType } from './attachment-content';
 import { type AttachmentFiles, attachmentKey, parseAttachmentKey } from './attachment-files';
 import {
   AttachmentTooLargeError,
@@ -45,13 +46,20 @@ export async function createAttachment(
   if (!contentTypes.includes(contentType)) throw new AttachmentTypeError([...contentTypes]);
   if (input.size > maxBytes) throw new AttachmentTooLargeError(maxBytes);
   const files = filesOf(d);
+  // Signed before the row is written (signing is local work; it fails only without credentials):
+  // a failure then leaves nothing behind, and a refusal below wastes only a signature.
+  const id = randomUUID();
+  const upload = await files
+    .presignUpload(attachmentKey(conversationId, id), contentType, input.size, uploadExpirySeconds)
+    .catch((error: unknown) => {
+      throw new UnavailableError(1, error);
+    });
   const { attachmentLimit, attachmentWindowSeconds } = d.limits;
   const { rows } = await sql<{
     outcome: 'created' | 'not_found' | 'closed' | 'rate_limited';
     retry_after: number | null;
-    id: string | null;
   }>`/* attachments.create */
-    SELECT outcome, retry_after, id FROM attachments_create(${uuid(conversationId)}, ${uuid(caller.userId)},
+    SELECT outcome, retry_after FROM attachments_create(${uuid(id)}, ${uuid(conversationId)}, ${uuid(caller.userId)},
       ${text(input.filename)}, ${text(contentType)}, ${sql.lit(input.size)}, ${sql.lit(attachmentLimit)},
       ${windowOf(attachmentWindowSeconds)})
   `.execute(d.db);
@@ -63,16 +71,8 @@ export async function createAttachment(
       throw new ConflictError('conversation_closed', 'The conversation is closed and accepts no new attachments');
     case 'rate_limited':
       throw new RateLimitedError(retryAfter(row.retry_after, attachmentWindowSeconds), 'attachments');
-    case 'created': {
-      const id = row.id!;
-      const upload = await files.presignUpload(
-        attachmentKey(conversationId, id),
-        contentType,
-        input.size,
-        uploadExpirySeconds,
-      );
+    case 'created':
       return { id, upload: { method: 'PUT', ...upload }, expiresAt: expiresAt(uploadExpirySeconds) };
-    }
   }
 }
 
@@ -100,7 +100,11 @@ export async function downloadAttachment(d: Domain, caller: Caller, attachmentId
   const { downloadExpirySeconds } = d.attachments;
   const url = await files.presignDownload(
     attachmentKey(row.conversation_id, attachmentId),
-    { contentType: row.content_type, filename: row.filename, inline: opensInline(row.content_type) },
+    {
+      contentType: servedContentType(row.content_type),
+      filename: downloadFilename(row.filename, row.content_type),
+      inline: opensInline(row.content_type),
+    },
     downloadExpirySeconds,
   );
   return { url, expiresAt: expiresAt(downloadExpirySeconds) };
@@ -129,9 +133,11 @@ export async function checkUploadedAttachment(d: Domain, eventKey: string): Prom
   if (!object) return { key, attachmentId: ids.attachmentId, verdict: 'gone' };
   const complete = object.head.length >= object.size;
   const contentType = object.contentType?.toLowerCase() ?? '';
-  const reason = matchesContentType(contentType, object.head, complete)
-    ? null
-    : `the content is not ${contentType || 'of a known type'}`;
+  const reason = object.contentEncoding
+    ? `the upload declared Content-Encoding ${object.contentEncoding}`
+    : matchesContentType(contentType, object.head, complete)
+      ? null
+      : `the content is not ${contentType || 'of a known type'}`;
   const { rows } = await sql<{ state: 'ready' | 'rejected'; rejection: string | null }>`/* attachments.check */
     UPDATE attachments a
        SET state = CASE WHEN ${reason === null} AND a.size = ${sql.lit(object.size)} AND a.content_type = ${text(contentType)}
@@ -147,7 +153,9 @@ export async function checkUploadedAttachment(d: Domain, eventKey: string): Prom
   const checked = rows[0];
   if (checked?.state === 'ready') return { key, attachmentId: ids.attachmentId, verdict: 'ready' };
   // Rejected now or before, swept, or never started here: the object must not stay.
-  await files.remove([key]);
+  const failed = await files.remove([key]);
+  // Thrown so that Lambda retries: the object must not stay.
+  if (failed.length) throw new Error(`could not delete the refused object ${key}`);
   return {
     key,
     attachmentId: ids.attachmentId,
@@ -162,12 +170,10 @@ export async function removeAttachmentObjects(
   removed: ReadonlyArray<{ id: string; conversation_id: string }>,
 ): Promise<void> {
   if (removed.length === 0 || !d.attachments.files) return;
-  await d.attachments.files
+  const failed = await d.attachments.files
     .remove(removed.map((a) => attachmentKey(a.conversation_id, a.id)))
-    .catch((error: unknown) => {
-      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      console.warn(JSON.stringify({ level: 'warn', message: 'attachment objects not deleted', reason }));
-    });
+    .catch((error: unknown) => [error instanceof Error ? `${error.name}: ${error.message}` : String(error)]);
+  if (failed.length) console.warn(JSON.stringify({ level: 'warn', message: 'attachment objects not deleted', failed }));
 }
 
 /** Rows the sweep takes per round: DeleteObjects deletes at most 1,000 keys per call. */
@@ -197,14 +203,22 @@ export async function sweepAttachments(d: Domain): Promise<{ deleted: number }> 
       (SELECT a.id, a.conversation_id FROM attachments a WHERE a.state = 'deleted' ORDER BY a.created_at LIMIT ${sql.lit(SWEEP_BATCH)})
     `.execute(d.db);
     if (rows.length === 0) return { deleted };
-    await files.remove(rows.map((a) => attachmentKey(a.conversation_id, a.id)));
+    const failed = new Set(await files.remove(rows.map((a) => attachmentKey(a.conversation_id, a.id))));
+    // Only the rows whose objects are gone; the others wait for the next sweep.
+    const gone = rows.filter((a) => !failed.has(attachmentKey(a.conversation_id, a.id))).map((a) => a.id);
+    if (failed.size)
+      console.warn(JSON.stringify({ level: 'warn', message: 'attachment objects not deleted', failed: [...failed] }));
+    // Locked in id order, skipping rows another sweep holds: two sweeps never wait on each other.
     const forgotten = await sql<{ id: string }>`/* attachments.sweep_forget */
       DELETE FROM attachments a
-       WHERE a.id IN (SELECT x::uuid FROM jsonb_array_elements_text(cast(${JSON.stringify(rows.map((r) => r.id))} AS jsonb)) x)
-         AND a.state = 'deleted'
+       WHERE a.id IN (SELECT x.id FROM attachments x
+                       WHERE x.id IN (SELECT e::uuid FROM jsonb_array_elements_text(cast(${JSON.stringify(gone)} AS jsonb)) e)
+                         AND x.state = 'deleted'
+                       ORDER BY x.id FOR UPDATE SKIP LOCKED)
       RETURNING a.id
     `.execute(d.db);
     deleted += forgotten.rows.length;
-    if (rows.length < SWEEP_BATCH) return { deleted };
+    // A full batch that deleted nothing is one that failed: stop rather than retry it at once.
+    if (rows.length < SWEEP_BATCH || forgotten.rows.length === 0) return { deleted };
   }
 }

@@ -129,11 +129,14 @@ describe(`attachments through the local stack on ${backend}`, () => {
     );
     expect(started.status).toBe(201);
     expect(roundTrips).toBe(1);
-    expect(started.body.upload).toMatchObject({
+    expect(started.body.upload).toEqual({
       method: 'PUT',
-      headers: { 'Content-Type': 'image/png', 'Content-Length': String(png.length) },
+      url: expect.any(String),
+      headers: { 'Content-Type': 'image/png', 'Content-Length': String(png.length), 'If-None-Match': '*' },
     });
-    expect(Date.parse(started.body.expiresAt) - Date.now()).toBeLessThanOrEqual(UPLOAD_EXPIRY_SECONDS * 1000);
+    const lifetime = Date.parse(started.body.expiresAt) - Date.now();
+    expect(lifetime).toBeGreaterThan(0);
+    expect(lifetime).toBeLessThanOrEqual(UPLOAD_EXPIRY_SECONDS * 1000);
     // The URL names a key the server chose, under the conversation.
     expect(new URL(started.body.upload.url).pathname).toBe(
       `/${stack.server.attachments.name}/attachments/${conversationId}/${started.body.id}`,
@@ -147,19 +150,22 @@ describe(`attachments through the local stack on ${backend}`, () => {
     // With fetch, as a browser or app would: Content-Length comes from the body.
     const uploadedNow = await fetch(started.body.upload.url, {
       method: 'PUT',
-      headers: { 'Content-Type': 'image/png' },
+      headers: { 'Content-Type': 'image/png', 'If-None-Match': '*' },
       body: png,
     });
     expect(uploadedNow.status).toBe(200);
     expect(await checked(started.body.id)).toBe('ready');
+    // The URL uploads once: checked bytes can never be replaced by others of the same size and type.
+    const again = await put(started.body.upload.url, started.body.upload.headers, Buffer.from(png).fill(0, 8));
+    expect(again.status).toBe(412);
+    expect(again.text).toContain('<Code>PreconditionFailed</Code>');
 
-    // Before it is sent, only the uploader can download it.
-    expect(
-      (await stack.request('GET', `/v1/messages/attachments/${started.body.id}`, { token: alice.token })).status,
-    ).toBe(200);
-    expect(
-      (await stack.request('GET', `/v1/messages/attachments/${started.body.id}`, { token: bob.token })).status,
-    ).toBe(404);
+    // Before it is sent, only the uploader can download it (not even an admin).
+    const link = (user: TestUser) =>
+      stack.request('GET', `/v1/messages/attachments/${started.body.id}`, { token: user.token });
+    expect((await link(alice)).status).toBe(200);
+    expect((await link(bob)).status).toBe(404);
+    expect((await link(admin)).status).toBe(404);
 
     const { result: sent, roundTrips: sendTrips } = await counted(stack.database, () =>
       send(alice, conversationId, { content: 'The sink, see photo', attachmentIds: [started.body.id] }),
@@ -360,6 +366,33 @@ describe(`attachments through the local stack on ${backend}`, () => {
     const reused = await send(alice, first, { content: 'again', attachmentIds: [photo.id] });
     expect(reused.status).toBe(409);
     expect(reused.body.error.code).toBe('attachment_in_use');
+  });
+
+  it('takes ids in any case, and keeps one object key for each', async () => {
+    const [alice, bob] = await Promise.all([stack.user(), stack.user()]);
+    const conversationId = await conversationOf(alice, bob);
+    const note = Buffer.from('Invoice total: 120 EUR\n');
+    const started = await startUpload(alice, conversationId.toUpperCase(), {
+      filename: 'invoice.js',
+      contentType: 'text/plain',
+      size: note.length,
+    });
+    expect(started.status).toBe(201);
+    expect(new URL(started.body.upload.url).pathname).toBe(
+      `/${stack.server.attachments.name}/attachments/${conversationId}/${started.body.id}`,
+    );
+    expect((await put(started.body.upload.url, started.body.upload.headers, note)).status).toBe(200);
+    expect(await checked(started.body.id)).toBe('ready');
+    const upper = started.body.id.toUpperCase();
+    expect((await send(alice, conversationId.toUpperCase(), { attachmentIds: [upper] })).status).toBe(201);
+    const link = await stack.request('GET', `/v1/messages/attachments/${upper}`, { token: bob.token });
+    const file = await fetch(link.body.url);
+    expect(Buffer.from(await file.arrayBuffer()).equals(note)).toBe(true);
+    // Saved as text whatever its name says, and read as UTF-8.
+    expect(file.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(file.headers.get('content-disposition')).toBe(
+      `attachment; filename="invoice.js.txt"; filename*=UTF-8''invoice.js.txt`,
+    );
   });
 
   it('lets exactly one of two concurrent sends take the same attachment', async () => {

@@ -84,7 +84,7 @@ const recipes: Record<string, Recipe[]> = {
       });
       const put = await fetch(started.body.upload.url, {
         method: 'PUT',
-        headers: { 'Content-Type': 'text/plain' },
+        headers: { 'Content-Type': 'text/plain', 'If-None-Match': '*' },
         body: 'hello',
       });
       expect(put.status).toBe(200);

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { checkableContentTypes, looksLikeMarkup, matchesContentType } from '../../lib/messaging/attachment-content';
-import { contentDisposition, parseAttachmentKey } from '../../lib/messaging/attachment-files';
+import {
+  checkableContentTypes,
+  downloadFilename,
+  looksLikeMarkup,
+  matchesContentType,
+  servedContentType,
+} from '../../lib/messaging/attachment-content';
+import { attachmentKey, contentDisposition, parseAttachmentKey } from '../../lib/messaging/attachment-files';
 import { defaultAttachmentContentTypes } from '../../lib/messaging/limits';
 
 const bytes = (...parts: Array<string | number[]>) =>
@@ -47,6 +53,20 @@ describe('the upload check: first bytes against the declared type', () => {
     expect(matchesContentType(type, head, true)).toBe(false);
   });
 
+  it('refuses a text whose head is all white space: markup could follow past what was read', () => {
+    expect(matchesContentType('text/plain', Buffer.alloc(2048, 0x20), false)).toBe(false);
+    expect(matchesContentType('text/plain', Buffer.from(' \n '), true)).toBe(true);
+  });
+
+  it('saves a download under the extension of its checked type, and serves text as UTF-8', () => {
+    expect(downloadFilename('invoice.js', 'text/plain')).toBe('invoice.js.txt');
+    expect(downloadFilename('notes.TXT', 'text/plain')).toBe('notes.TXT');
+    expect(downloadFilename('photo', 'image/jpeg')).toBe('photo.jpg');
+    expect(downloadFilename('photo.jpeg', 'image/jpeg')).toBe('photo.jpeg');
+    expect(servedContentType('text/plain')).toBe('text/plain; charset=utf-8');
+    expect(servedContentType('image/png')).toBe('image/png');
+  });
+
   it('lets a text cut in the middle of a character by the range pass, but not a whole file that ends broken', () => {
     const cut = Buffer.from('naïve café 🚰', 'utf8').subarray(0, -2);
     expect(matchesContentType('text/plain', cut, false)).toBe(true);
@@ -54,11 +74,23 @@ describe('the upload check: first bytes against the declared type', () => {
   });
 
   it('tells markup from text that merely mentions it', () => {
-    expect(looksLikeMarkup('<a href=x>')).toBe(true);
-    expect(looksLikeMarkup('<b>bold</b>')).toBe(true);
+    for (const markup of [
+      '<a href=x>',
+      '<b>bold</b>',
+      '<svg/onload=alert(1)>',
+      '<html/>',
+      '<script/src=//x>',
+      '<x:html xmlns:x="http://www.w3.org/1999/xhtml">',
+      '<rss version="2.0">',
+      '</p>',
+      '<!-- x -->',
+      '<?xml version="1.0"?>',
+      '\uFEFF \n\t<HTML>',
+    ])
+      expect(looksLikeMarkup(markup), markup).toBe(true);
     expect(looksLikeMarkup('<3 thanks')).toBe(false);
+    expect(looksLikeMarkup('< 5 minutes')).toBe(false);
     expect(looksLikeMarkup('price < 5 <b>')).toBe(false);
-    expect(looksLikeMarkup('<brb>')).toBe(false);
   });
 
   it('can check every default type', () => {
@@ -79,6 +111,10 @@ describe('attachment keys and downloads', () => {
     expect(parseAttachmentKey(`other/${conversation}/${attachment}`)).toBeNull();
     expect(parseAttachmentKey(`attachments/${conversation}/${attachment}/../x`)).toBeNull();
     expect(parseAttachmentKey('attachments/%E0%A4%A')).toBeNull();
+    // Keys are made in lower case whatever case a client typed an id in.
+    expect(attachmentKey(conversation.toUpperCase(), attachment.toUpperCase())).toBe(
+      `attachments/${conversation}/${attachment}`,
+    );
   });
 
   it('names the file in Content-Disposition safely, with the exact name in UTF-8', () => {
