@@ -139,11 +139,16 @@ export const createAttachmentBody = z.strictObject({
   filename: meta(
     plainText(255).check(
       z.minLength(1),
-      z.refine((name) => ![...name].some((c) => c <= '\u001f' || c === '\u007f' || c === '/' || c === '\\'), {
-        error: 'filename must not contain control characters or slashes',
+      // Control and format characters (a right-to-left override makes `gpj.exe` look like
+      // `exe.jpg`), line and paragraph separators, and slashes.
+      z.refine((name) => !/[\p{Cc}\p{Cf}\u2028\u2029/\\]/u.test(name), {
+        error: 'filename must not contain control or format characters, line separators or slashes',
       }),
     ),
-    { description: 'The name shown to the participants and offered on download; 1 to 255 characters, no slashes.' },
+    {
+      description:
+        'The name shown to the participants and offered on download; 1 to 255 characters, without slashes, control or format characters.',
+    },
   ),
   contentType: meta(mediaType, {
     description: 'One of the configured types; the file must be one (its first bytes are checked).',

@@ -318,6 +318,9 @@ describe(`attachments through the local stack on ${backend}`, () => {
     for (const body of [
       { filename: '', contentType: 'image/png', size: 1 },
       { filename: 'a/b.png', contentType: 'image/png', size: 1 },
+      { filename: 'photo\u202Egnp.exe', contentType: 'image/png', size: 1 },
+      { filename: 'a\u2028b.png', contentType: 'image/png', size: 1 },
+      { filename: 'a\tb.png', contentType: 'image/png', size: 1 },
       { filename: 'a.png', contentType: 'image/png; charset=x', size: 1 },
       { filename: 'a.png', contentType: 'image/png', size: 0 },
       { filename: 'a.png', contentType: 'image/png', size: 1.5 },
