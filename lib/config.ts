@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import type { DatabaseConfig } from './db/create-database';
-import { checkableContentTypes } from './messaging/attachment-content';
+import { checkableContentTypes, isCheckableContentType } from './messaging/attachment-types';
 import {
   type AttachmentSettings,
   DEFAULT_ATTACHMENT_MAX_BYTES,
@@ -81,7 +81,7 @@ export const functionEnvironmentSchema = z.object({
     ),
     z.array(z.string()).check(
       z.minLength(1, { error: 'must name at least one type (none would refuse every upload)' }),
-      z.refine((types) => types.every((t) => checkableContentTypes.includes(t)), {
+      z.refine((types) => types.every(isCheckableContentType), {
         error: `must list only types the upload check knows: ${checkableContentTypes.join(', ')}`,
       }),
     ),

@@ -1,6 +1,5 @@
 import { createDatabase, type DatabaseHandle } from './db/create-database';
 import { config } from './function-config';
-import { S3AttachmentFiles } from './messaging/attachment-files';
 import { type Domain, domainOver } from './messaging/sql';
 import { ManagementApiPublisher } from './realtime/management-api-publisher';
 import { type Publisher, silentPublisher } from './realtime/publisher';
@@ -40,12 +39,9 @@ export function installRuntime(database: DatabaseHandle): Runtime {
 function runtimeOver(database: DatabaseHandle): Runtime {
   return {
     database,
-    domain: domainOver(database.db, config.limits, publisherOf(config.webSocketManagementEndpoint), {
-      ...config.attachments,
-      files: config.attachments.bucket
-        ? new S3AttachmentFiles(config.attachments.bucket, config.attachments.endpoint)
-        : undefined,
-    }),
+    // The bucket is added by the functions bound to it (withAttachmentFiles), so that only their
+    // bundles carry the S3 code.
+    domain: domainOver(database.db, config.limits, publisherOf(config.webSocketManagementEndpoint), config.attachments),
   };
 }
 

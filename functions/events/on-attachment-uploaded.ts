@@ -1,5 +1,6 @@
 import type { Context, S3Event } from 'aws-lambda';
 import { type CheckOutcome, checkUploadedAttachment } from '../../lib/messaging/attachments';
+import { withAttachmentFiles } from '../../lib/messaging/s3-attachment-files';
 import { useRuntime } from '../../lib/runtime';
 import { logger } from '../commons/logger';
 
@@ -13,7 +14,7 @@ export const handler = async (event: S3Event, context?: Context): Promise<CheckO
   const { domain } = await useRuntime();
   const outcomes: CheckOutcome[] = [];
   for (const record of event.Records ?? []) {
-    const outcome = await checkUploadedAttachment(domain, record.s3.object.key);
+    const outcome = await checkUploadedAttachment(withAttachmentFiles(domain), record.s3.object.key);
     logger.info('attachment checked', { ...outcome, requestId: context?.awsRequestId });
     outcomes.push(outcome);
   }

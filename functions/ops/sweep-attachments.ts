@@ -1,4 +1,5 @@
 import { sweepAttachments } from '../../lib/messaging/attachments';
+import { withAttachmentFiles } from '../../lib/messaging/s3-attachment-files';
 import { useRuntime } from '../../lib/runtime';
 import { logger } from '../commons/logger';
 
@@ -9,7 +10,7 @@ import { logger } from '../commons/logger';
  */
 export const handler = async (): Promise<{ deleted: number }> => {
   const { domain } = await useRuntime();
-  const result = await sweepAttachments(domain);
+  const result = await sweepAttachments(withAttachmentFiles(domain));
   logger.info('attachments swept', result);
   return result;
 };

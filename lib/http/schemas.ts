@@ -182,9 +182,13 @@ export const attachmentUploadSchema = meta(
     upload: z.object({
       method: z.literal('PUT'),
       url: z.url(),
-      headers: meta(z.record(z.string(), z.string()), {
-        description: 'Send exactly these headers with the file: the signature covers them (size and type).',
-      }),
+      headers: meta(
+        z.object({ 'Content-Type': z.string(), 'Content-Length': z.string(), 'If-None-Match': z.literal('*') }),
+        {
+          description:
+            'Send exactly these with the file: the signature covers them (browsers set Content-Length from the body). If-None-Match makes the URL upload once.',
+        },
+      ),
     }),
     expiresAt: timestamp,
   }),

@@ -1,3 +1,5 @@
+import { type CheckableContentType, isCheckableContentType } from './attachment-types';
+
 /**
  * What the first bytes of a file must look like for each media type an upload may declare. The
  * check on the bucket's ObjectCreated event reads HEAD_BYTES of every upload and keeps it only
@@ -66,7 +68,7 @@ function strictUtf8Prefix(head: Uint8Array): string {
 
 type Signature = (head: Uint8Array, complete: boolean) => boolean;
 
-const signatures: Record<string, Signature> = {
+const signatures: Record<CheckableContentType, Signature> = {
   'image/jpeg': (h) => bytesAt(h, 0, [0xff, 0xd8, 0xff]),
   'image/png': (h) => bytesAt(h, 0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
   'image/gif': (h) => asciiAt(h, 0, 'GIF87a') || asciiAt(h, 0, 'GIF89a'),
@@ -84,14 +86,11 @@ const signatures: Record<string, Signature> = {
   'application/vnd.openxmlformats-officedocument.presentationml.presentation': zipArchive,
 };
 
-/** The media types the check knows; the configured list must be drawn from these. */
-export const checkableContentTypes: readonly string[] = Object.keys(signatures);
-
 /** Images open in the browser on download; everything else is offered as a file to save. */
 export const opensInline = (contentType: string) => contentType.startsWith('image/');
 
 /** The file name endings each type is saved under. */
-const extensions: Record<string, readonly string[]> = {
+const extensions: Record<CheckableContentType, readonly string[]> = {
   'image/jpeg': ['.jpg', '.jpeg'],
   'image/png': ['.png'],
   'image/gif': ['.gif'],
@@ -115,7 +114,7 @@ const extensions: Record<string, readonly string[]> = {
  * not as a script.
  */
 export function downloadFilename(filename: string, contentType: string): string {
-  const endings = extensions[contentType] ?? [];
+  const endings = isCheckableContentType(contentType) ? extensions[contentType] : [];
   const lower = filename.toLowerCase();
   return endings.length === 0 || endings.some((e) => lower.endsWith(e)) ? filename : `${filename}${endings[0]}`;
 }
@@ -126,6 +125,6 @@ export const servedContentType = (contentType: string) =>
 
 /** True when `head` (the file's first bytes; `complete`: the whole file) is a file of `contentType`. */
 export function matchesContentType(contentType: string, head: Uint8Array, complete: boolean): boolean {
-  const signature = signatures[contentType];
+  const signature = isCheckableContentType(contentType) ? signatures[contentType] : undefined;
   return signature !== undefined && head.length > 0 && signature(head, complete);
 }

@@ -164,18 +164,6 @@ export async function checkUploadedAttachment(d: Domain, eventKey: string): Prom
   };
 }
 
-/** A deleted message's attachments: their objects go right after the write (the sweep retries a failure). */
-export async function removeAttachmentObjects(
-  d: Domain,
-  removed: ReadonlyArray<{ id: string; conversation_id: string }>,
-): Promise<void> {
-  if (removed.length === 0 || !d.attachments.files) return;
-  const failed = await d.attachments.files
-    .remove(removed.map((a) => attachmentKey(a.conversation_id, a.id)))
-    .catch((error: unknown) => [error instanceof Error ? `${error.name}: ${error.message}` : String(error)]);
-  if (failed.length) console.warn(JSON.stringify({ level: 'warn', message: 'attachment objects not deleted', failed }));
-}
-
 /** Rows the sweep takes per round: DeleteObjects deletes at most 1,000 keys per call. */
 const SWEEP_BATCH = 1000;
 

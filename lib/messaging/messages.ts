@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { text, uuid, uuidArray } from '../db/casts';
 import { frame } from '../realtime/frames';
-import { removeAttachmentObjects } from './attachments';
+import { removeAttachmentObjects } from './attachment-files';
 import { normaliseContent } from './content';
 import { isSingleEmoji } from './emoji';
 import {

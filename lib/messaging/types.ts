@@ -1,4 +1,5 @@
 import type { ConversationStatus, ConversationType, MessageKind, ParticipantRole } from '../db/schema';
+import type { UploadHeaders } from './attachment-files';
 
 export type { ConversationStatus, ConversationType, MessageKind, ParticipantRole };
 
@@ -49,7 +50,7 @@ export interface CreateAttachmentInput {
 /** A started upload: PUT the file to `upload.url` with `upload.headers`, then send a message naming `id`. */
 export interface AttachmentUpload {
   id: string;
-  upload: { method: 'PUT'; url: string; headers: Record<string, string> };
+  upload: { method: 'PUT'; url: string; headers: UploadHeaders };
   expiresAt: string;
 }
 

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  checkableContentTypes,
   downloadFilename,
   looksLikeMarkup,
   matchesContentType,
   servedContentType,
 } from '../../lib/messaging/attachment-content';
 import { attachmentKey, contentDisposition, parseAttachmentKey } from '../../lib/messaging/attachment-files';
+import { checkableContentTypes } from '../../lib/messaging/attachment-types';
 import { defaultAttachmentContentTypes } from '../../lib/messaging/limits';
 
 const bytes = (...parts: Array<string | number[]>) =>
