@@ -83,7 +83,9 @@ export async function createBaseline(
     ],
     [
       'messages (id, conversation_id, sender_id, content, read_at, created_at, updated_at)',
-      `SELECT id, conversation_id, sender_id, content, read_at AT TIME ZONE 'UTC', created_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC' FROM messages WHERE sender_id IS NOT NULL AND deleted_at IS NULL`,
+      // A message of attachments alone has no content; the plan has no attachments and requires
+      // content: it gets an empty one, so both sides hold the same messages.
+      `SELECT id, conversation_id, sender_id, coalesce(content, ''), read_at AT TIME ZONE 'UTC', created_at AT TIME ZONE 'UTC', updated_at AT TIME ZONE 'UTC' FROM messages WHERE sender_id IS NOT NULL AND deleted_at IS NULL`,
     ],
   ];
   for (const [target, query] of copies) {
