@@ -120,6 +120,32 @@ export const functionEnvironmentSchema = z.object({
     list(defaultClosingStatuses),
     z.transform((statuses) => statuses.map((s) => s.toLowerCase())),
   ),
+  /** A digest covers messages unread this long (and none comes sooner than this after the last). */
+  NOTIFY_DELAY_SECONDS: whole(300, 1, 7 * 24 * 3600),
+  /** Conversations claimed by one digest sweep statement. */
+  NOTIFY_BATCH: whole(100, 1, 1000),
+  /** The digests' sender (`Name <address>` or an address) at the SES identity; unset: no email is sent. */
+  EMAIL_FROM: optionalText(),
+  /** The SES configuration set whose events (bounces, complaints) come back through EventBridge. */
+  SES_CONFIGURATION_SET: optionalText(),
+  /** Another SES v2 endpoint: the local stack's. Unset in AWS. */
+  SES_ENDPOINT: z.optional(z.url({ error: 'must be a URL' })),
+  /** The API's public base URL, for the unsubscribe links in emails. */
+  PUBLIC_API_URL: z.optional(z.url({ error: 'must be a URL' })),
+  /** The secret whose value keys unsubscribe links (AWS)… */
+  UNSUBSCRIBE_SECRET_ARN: optionalText(),
+  /** …or the key itself (the local stack), at least 32 characters. */
+  UNSUBSCRIBE_KEY: z.optional(z.string().check(z.minLength(32, { error: 'must be at least 32 characters' }))),
+  /** The `source` of the events this service publishes. */
+  EVENT_SOURCE: text('messaging-service'),
+  /** The bus they go to. */
+  OUTGOING_EVENT_BUS: text('default'),
+  /** Another EventBridge endpoint: the local stack's. Unset in AWS. */
+  OUTGOING_EVENTS_ENDPOINT: z.optional(z.url({ error: 'must be a URL' })),
+  /** The relay function a write invokes asynchronously after it queued events; unset: the schedule alone relays. */
+  OUTBOX_RELAY_FUNCTION: optionalText(),
+  /** Another Lambda endpoint: the local stack's. Unset in AWS. */
+  LAMBDA_ENDPOINT: z.optional(z.url({ error: 'must be a URL' })),
 });
 
 /** What the local stack (`npm start`, the tests) and its commands read besides. */
@@ -146,6 +172,8 @@ export const localEnvironmentSchema = z.object({
   LOCAL_ATTACHMENTS_BUCKET: text('messaging-local-attachments'),
   /** How often the local stack sweeps unattached and deleted attachments (in AWS: an hourly schedule). */
   LOCAL_ATTACHMENT_SWEEP_SECONDS: whole(3600),
+  /** How often the local stack sends due digests and relays leftover events (in AWS: every minute). */
+  NOTIFY_SWEEP_SECONDS: whole(60),
 });
 
 /** The local stack's settings, parsed (throws one line naming a bad variable). */
@@ -173,6 +201,28 @@ export interface FunctionConfig {
   /** The WebSocket authorizer's token rules (only the authorizer reads them). */
   auth: { issuer?: string; clientIds: string[]; jwksUri?: string };
   attachments: AttachmentConfig;
+  notifications: NotificationConfig;
+  outgoingEvents: OutgoingEventsConfig;
+}
+
+export interface NotificationConfig {
+  delaySeconds: number;
+  batch: number;
+  /** Undefined: digests are not sent (the sweep function is not bound to SES). */
+  from?: string;
+  configurationSet?: string;
+  endpoint?: string;
+  publicApiUrl?: string;
+  unsubscribeSecretArn?: string;
+  unsubscribeKey?: string;
+}
+
+export interface OutgoingEventsConfig {
+  source: string;
+  bus: string;
+  endpoint?: string;
+  relayFunction?: string;
+  lambdaEndpoint?: string;
 }
 
 export interface AttachmentConfig extends AttachmentSettings {
@@ -226,6 +276,23 @@ export function readConfig(env: NodeJS.ProcessEnv): FunctionConfig {
       contentTypes: e.ATTACHMENT_CONTENT_TYPES,
       uploadExpirySeconds: e.ATTACHMENT_UPLOAD_EXPIRY_SECONDS,
       downloadExpirySeconds: e.ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS,
+    },
+    notifications: {
+      delaySeconds: e.NOTIFY_DELAY_SECONDS,
+      batch: e.NOTIFY_BATCH,
+      from: e.EMAIL_FROM,
+      configurationSet: e.SES_CONFIGURATION_SET,
+      endpoint: e.SES_ENDPOINT,
+      publicApiUrl: e.PUBLIC_API_URL,
+      unsubscribeSecretArn: e.UNSUBSCRIBE_SECRET_ARN,
+      unsubscribeKey: e.UNSUBSCRIBE_KEY,
+    },
+    outgoingEvents: {
+      source: e.EVENT_SOURCE,
+      bus: e.OUTGOING_EVENT_BUS,
+      endpoint: e.OUTGOING_EVENTS_ENDPOINT,
+      relayFunction: e.OUTBOX_RELAY_FUNCTION,
+      lambdaEndpoint: e.LAMBDA_ENDPOINT,
     },
   };
 }

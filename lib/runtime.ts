@@ -1,4 +1,5 @@
 import { createDatabase, type DatabaseHandle } from './db/create-database';
+import { LambdaRelayNudge, noNudge, type RelayNudge } from './events/relay-nudge';
 import { config } from './function-config';
 import { type Domain, domainOver } from './messaging/sql';
 import { ManagementApiPublisher } from './realtime/management-api-publisher';
@@ -20,6 +21,8 @@ export interface Runtime {
   database: DatabaseHandle;
   /** What the noun modules of lib/messaging work with: the database, the limits, the publisher. */
   domain: Domain;
+  /** Invokes the outbox relay after a write that queued events (functions bound to `outboxRelay`). */
+  relay: RelayNudge;
 }
 
 let current: Promise<Runtime> | undefined;
@@ -42,6 +45,12 @@ function runtimeOver(database: DatabaseHandle): Runtime {
     // The bucket is added by the functions bound to it (withAttachmentFiles), so that only their
     // bundles carry the S3 code.
     domain: domainOver(database.db, config.limits, publisherOf(config.webSocketManagementEndpoint), config.attachments),
+    relay: config.outgoingEvents.relayFunction
+      ? new LambdaRelayNudge({
+          functionName: config.outgoingEvents.relayFunction,
+          endpoint: config.outgoingEvents.lambdaEndpoint,
+        })
+      : noNudge,
   };
 }
 

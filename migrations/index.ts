@@ -6,6 +6,7 @@ import * as messagePages from './0004-message-pages';
 import * as connections from './0005-connections';
 import * as messageLifecycle from './0006-message-lifecycle';
 import * as attachments from './0007-attachments';
+import * as notifications from './0008-notifications';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005-connections': connections,
   '0006-message-lifecycle': messageLifecycle,
   '0007-attachments': attachments,
+  '0008-notifications': notifications,
 };

@@ -80,6 +80,12 @@ export function eventHandler<R extends EventRule>(
         error: error instanceof Error ? error.message : String(error),
       });
     });
+    // And the relay for the events the projection queued (none when nothing was applied).
+    if (outcome.applied) {
+      await runtime.relay.nudge().catch((error: unknown) => {
+        logger.warn('outbox relay not invoked', { ...base, errorName: (error as Error).name });
+      });
+    }
     return outcome;
   };
 }

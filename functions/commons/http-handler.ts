@@ -26,9 +26,9 @@ export type HttpResult = APIGatewayProxyStructuredResultV2;
 
 type Out<T> = T extends z.ZodMiniType ? z.output<T> : undefined;
 
-/** What a handler receives: the validated input and the caller. */
+/** What a handler receives: the validated input and the caller (none on a public route). */
 export interface HttpInput<R extends RouteDefinition> {
-  caller: Caller;
+  caller: R['access'] extends 'public' ? null : Caller;
   params: Out<R['params']>;
   query: Out<R['query']>;
   body: Out<R['body']>;
@@ -99,13 +99,24 @@ function middyHandler<R extends RouteDefinition>(
   return stack.handler(async (_event, context) => {
     const runtime = await useRuntime();
     const { caller, input } = stateOf(context);
-    if (!caller || !input) throw new Error('the middlewares did not run');
-    if (recordedRoles.get(caller.userId) !== caller.role) {
+    if ((!caller && route.access !== 'public') || !input) throw new Error('the middlewares did not run');
+    if (caller && recordedRoles.get(caller.userId) !== caller.role) {
       await recordUser(runtime.domain, caller.userId, caller.role);
       recordedRoles.set(caller.userId, caller.role);
     }
-    const output = await run({ caller, ...input } as HttpInput<R>, runtime);
+    const output = await run({ caller: caller ?? null, ...input } as HttpInput<R>, runtime);
+    if (route.bindings.includes('outboxRelay')) await nudgeRelay(runtime, route.id);
     return output as unknown as HttpResult;
+  });
+}
+
+/**
+ * After a write whose statement queued domain events: the relay publishes them now rather than at
+ * its next scheduled run. Never fails the request: the change and its events are stored.
+ */
+async function nudgeRelay(runtime: Runtime, routeId: string): Promise<void> {
+  await runtime.relay.nudge().catch((error: unknown) => {
+    logger.warn('outbox relay not invoked', { route: routeId, errorName: (error as Error).name });
   });
 }
 
@@ -192,6 +203,8 @@ function jsonBody(): Middleware {
 function identity(route: RouteDefinition): Middleware {
   return {
     before: async (request) => {
+      // No authorizer runs on a public route: whatever claims arrive are not the caller's.
+      if (route.access === 'public') return;
       const caller = callerFromClaims(request.event.requestContext?.authorizer?.jwt?.claims);
       if (!caller) throw new UnauthorizedError();
       stateOf(request.context).caller = caller;

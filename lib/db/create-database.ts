@@ -54,6 +54,10 @@ async function createDialect(config: DatabaseConfig): Promise<{ dialect: Dialect
     case 'postgres': {
       const { default: pg } = await import('pg');
       const pool = new pg.Pool({ connectionString: config.connectionString, max: config.poolSize ?? 10 });
+      // An idle connection the server ends (a restart, a failover, DROP DATABASE … FORCE while the pool
+      // is still closing) is discarded by the pool itself and the next query opens another; without a
+      // listener the 'error' event would crash the process instead.
+      pool.on('error', () => {});
       // Kysely destroys the pool it was given; nothing more to close.
       return { dialect: new PostgresDialect({ pool }), close: async () => {} };
     }

@@ -24,6 +24,11 @@ export type MessageKind = (typeof messageKinds)[number];
 export interface UsersTable {
   id: string;
   role: ParticipantRole;
+  /** From Cognito's attributes (migration 0008). */
+  email: string | null;
+  display_name: string | null;
+  /** Whether digests are emailed; off after an unsubscribe, a bounce or a complaint. */
+  email_notifications: Generated<boolean>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -68,6 +73,11 @@ export interface ConversationParticipantsTable {
   activity_at: Generated<Date>;
   /** When this participant's last typing frame went out (the typing route's 2 s throttle). */
   typing_at: Timestamp | null;
+  /** No digests for this conversation (migration 0008). */
+  muted: Generated<boolean>;
+  /** The newest message a digest told this participant of, and when it was queued. */
+  notified_seq: Generated<Int8>;
+  notified_at: Timestamp | null;
 }
 
 export interface MessagesTable {
@@ -118,6 +128,34 @@ export interface AttachmentsTable {
   rejection: string | null;
 }
 
+/** One queued digest email (migration 0008): sent once SES accepted it, retried after its lease. */
+export interface EmailDigestsTable {
+  id: Generated<string>;
+  user_id: string;
+  conversation_id: string;
+  recipient: string;
+  up_to_seq: Int8;
+  content: ColumnType<unknown, string, string>;
+  queued_at: Generated<Date>;
+  lease_until: Timestamp;
+  attempts: Generated<number>;
+  sent_at: Timestamp | null;
+  ses_message_id: string | null;
+  failed_at: Timestamp | null;
+  failure: string | null;
+}
+
+/** One domain event to publish (migration 0008), written by triggers in the statement of its change. */
+export interface OutboxEventsTable {
+  id: string;
+  detail_type: string;
+  detail: ColumnType<unknown, string, string>;
+  created_at: Generated<Date>;
+  lease_until: Generated<Date>;
+  attempts: Generated<number>;
+  published_at: Timestamp | null;
+}
+
 export interface Database {
   users: UsersTable;
   orders: OrdersTable;
@@ -127,4 +165,6 @@ export interface Database {
   rate_limits: RateLimitsTable;
   connections: ConnectionsTable;
   attachments: AttachmentsTable;
+  email_digests: EmailDigestsTable;
+  outbox_events: OutboxEventsTable;
 }

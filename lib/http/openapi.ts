@@ -82,7 +82,9 @@ function operation(route: RouteDefinition) {
         }
       : { description: response.description };
   }
-  for (const status of [...new Set([400, 401, ...route.errors, 500, 503])].sort()) {
+  // A public route has no authorizer, so the gateway never answers it 401.
+  const gateway = route.access === 'public' ? [] : [401];
+  for (const status of [...new Set([400, ...gateway, ...route.errors, 500, 503])].sort()) {
     const schema = status === 401 ? ref('GatewayError') : ref('Error');
     responses[String(status)] = {
       description: errorDescriptions[status] ?? 'Error',
@@ -94,6 +96,7 @@ function operation(route: RouteDefinition) {
     summary: route.summary,
     tags: [route.tag],
     'x-access': route.access,
+    ...(route.access === 'public' ? { security: [] } : {}),
     'x-rate-limit-class': route.rateLimit,
     parameters: parameters(route),
     ...(route.body

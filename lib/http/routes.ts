@@ -16,15 +16,20 @@ export type RouteBinding =
   | 'connections'
   | 'attachmentUploads'
   | 'attachmentDownloads'
-  | 'attachmentRemoval';
+  | 'attachmentRemoval'
+  | 'outboxRelay'
+  | 'unsubscribeKey';
 
 export interface RouteDefinition {
   id: string;
   method: HttpMethod;
   /** API Gateway path syntax: `{name}` for a path parameter. */
   path: string;
-  /** `admin` routes answer 403 to callers without the admin group. */
-  access: 'user' | 'admin';
+  /**
+   * `admin` routes answer 403 to callers without the admin group; `public` routes have no
+   * authorizer (the one-click unsubscribe, whose link carries its own signed token).
+   */
+  access: 'user' | 'admin' | 'public';
   /** `send` routes get tighter API Gateway throttling than `default` ones (the per-user limit is in the database). */
   rateLimit: 'default' | 'send';
   /**
@@ -35,11 +40,14 @@ export interface RouteDefinition {
    * the routes whose change is pushed to the participants' sockets; `attachmentUploads`,
    * `attachmentDownloads`, `attachmentRemoval`: presigning PUTs, presigning GETs, and deleting
    * objects under the attachments bucket's prefix (the presigned request carries the signer's
-   * rights, so each presigning function holds exactly the one it signs for).
+   * rights, so each presigning function holds exactly the one it signs for); `outboxRelay`:
+   * invoking the outbox relay asynchronously, for the routes whose statement queues domain events
+   * (the HTTP handler nudges it after a success); `unsubscribeKey`: reading the key of
+   * unsubscribe links.
    */
   bindings: readonly RouteBinding[];
   summary: string;
-  tag: 'Conversations' | 'Messages' | 'Attachments' | 'Participants' | 'Admin';
+  tag: 'Conversations' | 'Messages' | 'Attachments' | 'Participants' | 'Profile' | 'Admin';
   params?: z.ZodMiniObject;
   query?: z.ZodMiniObject;
   body?: z.ZodMiniType;
@@ -71,7 +79,7 @@ export const routes = {
     path: '/v1/messages/conversations',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database', 'conversationRate', 'connections'],
+    bindings: ['database', 'conversationRate', 'connections', 'outboxRelay'],
     tag: 'Conversations',
     summary: 'Create a conversation; the caller joins it with the named participants',
     body: s.createConversationBody,
@@ -111,7 +119,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/messages',
     access: 'user',
     rateLimit: 'send',
-    bindings: ['database', 'sendRate', 'connections'],
+    bindings: ['database', 'sendRate', 'connections', 'outboxRelay'],
     tag: 'Messages',
     summary: 'Send a message (idempotent with clientMessageId), with text, attachments, or both',
     params: s.conversationPath,
@@ -155,7 +163,7 @@ export const routes = {
     path: '/v1/messages/{id}/read',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database', 'connections'],
+    bindings: ['database', 'connections', 'outboxRelay'],
     tag: 'Messages',
     summary: "Move the caller's read mark forward to this message (never back)",
     params: s.messagePath,
@@ -235,7 +243,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/read',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database', 'connections'],
+    bindings: ['database', 'connections', 'outboxRelay'],
     tag: 'Conversations',
     summary: 'Mark every message of the conversation read for the caller',
     params: s.conversationPath,
@@ -248,7 +256,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/participants',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database', 'participantRate', 'connections'],
+    bindings: ['database', 'participantRate', 'connections', 'outboxRelay'],
     tag: 'Participants',
     summary: 'Add a participant (any participant may; admins anywhere)',
     params: s.conversationPath,
@@ -265,7 +273,7 @@ export const routes = {
     path: '/v1/messages/conversations/{id}/participants/{userId}',
     access: 'user',
     rateLimit: 'default',
-    bindings: ['database', 'connections'],
+    bindings: ['database', 'connections', 'outboxRelay'],
     tag: 'Participants',
     summary: 'Remove a participant; removing yourself is leaving. Only admins remove others',
     params: s.participantPath,
@@ -283,6 +291,59 @@ export const routes = {
     summary: "The caller's unread messages across all conversations",
     responses: { 200: { description: 'Totals', schema: s.unreadTotalSchema } },
     errors: [],
+  }),
+  getProfile: route({
+    id: 'get-profile',
+    method: 'GET',
+    path: '/v1/me',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database'],
+    tag: 'Profile',
+    summary: "The caller's profile: email and name from Cognito, and whether digests are emailed",
+    responses: { 200: { description: 'The profile', schema: s.profileSchema } },
+    errors: [],
+  }),
+  updateProfile: route({
+    id: 'update-profile',
+    method: 'PATCH',
+    path: '/v1/me',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database'],
+    tag: 'Profile',
+    summary: 'Change the name others see, or turn email digests on or off',
+    body: s.updateProfileBody,
+    responses: { 200: { description: 'The profile', schema: s.profileSchema } },
+    errors: [413, 415],
+  }),
+  setConversationNotifications: route({
+    id: 'set-conversation-notifications',
+    method: 'PATCH',
+    path: '/v1/messages/conversations/{id}/notifications',
+    access: 'user',
+    rateLimit: 'default',
+    bindings: ['database'],
+    tag: 'Conversations',
+    summary: 'Mute or unmute a conversation for the caller: a muted one is never emailed',
+    params: s.conversationPath,
+    body: s.conversationNotificationsBody,
+    responses: { 200: { description: "The caller's setting", schema: s.conversationNotificationsSchema } },
+    errors: [404, 413, 415],
+  }),
+  unsubscribe: route({
+    id: 'unsubscribe',
+    method: 'POST',
+    path: '/v1/notifications/unsubscribe',
+    access: 'public',
+    rateLimit: 'default',
+    bindings: ['database', 'unsubscribeKey'],
+    tag: 'Profile',
+    summary:
+      "One-click unsubscribe (RFC 8058), without signing in: the link's token names the user; turns their email digests off",
+    query: s.unsubscribeQuery,
+    responses: { 200: { description: 'Email digests are off for that user', schema: s.unsubscribedSchema } },
+    errors: [403],
   }),
   adminListConversations: route({
     id: 'admin-list-conversations',
@@ -316,7 +377,7 @@ export const routes = {
     path: '/v1/admin/messages/conversations/{id}',
     access: 'admin',
     rateLimit: 'default',
-    bindings: ['database', 'connections'],
+    bindings: ['database', 'connections', 'outboxRelay'],
     tag: 'Admin',
     summary: 'Close or reopen a conversation; a closed one accepts no new messages',
     params: s.conversationPath,

@@ -162,6 +162,37 @@ export const editMessageBody = z.strictObject({ content });
 
 export const addParticipantBody = z.strictObject({ userId: id('userId') });
 
+/** A display name: trimmed, 1 to 100 characters, no control characters (it goes into email headers' neighbours and pages). */
+export const displayName = meta(
+  plainText(100).check(
+    z.trim(),
+    z.minLength(1, { error: 'must not be empty' }),
+    z.refine((name) => !/[\p{Cc}\p{Cf}\u2028\u2029]/u.test(name), {
+      error: 'must not contain control or format characters',
+    }),
+  ),
+  { description: 'The name others see beside your messages (1–100 characters).' },
+);
+
+export const updateProfileBody = z
+  .strictObject({
+    displayName: z.optional(displayName),
+    notifications: z.optional(z.strictObject({ email: z.boolean() })),
+  })
+  .check(
+    z.refine((body) => body.displayName !== undefined || body.notifications !== undefined, {
+      error: 'give displayName, notifications, or both',
+    }),
+  );
+
+export const conversationNotificationsBody = z.strictObject({ muted: z.boolean() });
+
+export const unsubscribeQuery = z.strictObject({
+  token: meta(z.string().check(z.minLength(1), z.maxLength(2048)), {
+    description: "The signed token of the email's List-Unsubscribe link.",
+  }),
+});
+
 export const setConversationStatusBody = z.strictObject({ status: z.enum(conversationStatuses) });
 
 // ---- responses --------------------------------------------------------------------------------
@@ -234,6 +265,7 @@ export const participantSchema = meta(
     role: z.enum(participantRoles),
     joinedAt: timestamp,
     lastReadAt: z.nullable(timestamp),
+    displayName: meta(z.nullable(z.string()), { description: "The participant's name, from Cognito or PATCH /v1/me." }),
   }),
   { id: 'Participant' },
 );
@@ -253,6 +285,9 @@ export const conversationSchema = meta(
     }),
     unreadCount: meta(z.nullable(z.number().check(z.int(), z.minimum(0))), {
       description: "The caller's unread messages; null for an admin who is not a participant.",
+    }),
+    muted: meta(z.nullable(z.boolean()), {
+      description: 'Whether the caller muted it (never emailed); null for an admin who is not a participant.',
     }),
     revision: meta(z.number().check(z.int(), z.minimum(0)), {
       description: 'Its newest change; pass it as changedAfter to get the messages that change after it.',
@@ -302,6 +337,25 @@ export const unreadTotalSchema = meta(
   }),
   { id: 'UnreadTotal' },
 );
+
+export const profileSchema = meta(
+  z.object({
+    id: z.guid(),
+    email: z.nullable(z.string()),
+    displayName: z.nullable(z.string()),
+    role: z.enum(participantRoles),
+    notifications: z.object({
+      email: meta(z.boolean(), { description: 'Whether unread messages are emailed as digests.' }),
+    }),
+  }),
+  { id: 'Profile' },
+);
+
+export const conversationNotificationsSchema = meta(z.object({ conversationId: z.guid(), muted: z.boolean() }), {
+  id: 'ConversationNotifications',
+});
+
+export const unsubscribedSchema = meta(z.object({ unsubscribed: z.literal(true) }), { id: 'Unsubscribed' });
 
 export const errorSchema = meta(
   z.object({ error: z.object({ code: z.enum(apiErrorCodes), message: z.string(), details: z.optional(z.unknown()) }) }),

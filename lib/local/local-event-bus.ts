@@ -54,6 +54,8 @@ export class LocalEventBus {
   private readonly pending = new Set<Promise<void>>();
   private delivered = 0;
   private readonly failures: FailedDelivery[] = [];
+  /** The events it took, incoming (the order service's) and outgoing (ours), newest last. */
+  private readonly recent: EventBridgeEnvelope[] = [];
 
   constructor(private readonly options: LocalEventBusOptions) {}
 
@@ -127,6 +129,8 @@ export class LocalEventBus {
       resources: entry.Resources ?? [],
       detail,
     };
+    this.recent.push(event);
+    if (this.recent.length > 500) this.recent.shift();
     for (const rule of eventRuleList) {
       if (event.source === this.options.source && event['detail-type'] === rule.detailType) this.schedule(rule, event);
     }
@@ -168,8 +172,13 @@ export class LocalEventBus {
     while (this.pending.size) await Promise.allSettled([...this.pending]);
   }
 
-  report(): { delivered: number; pending: number; failed: FailedDelivery[] } {
-    return { delivered: this.delivered, pending: this.pending.size, failed: [...this.failures] };
+  report(): { delivered: number; pending: number; failed: FailedDelivery[]; items: EventBridgeEnvelope[] } {
+    return {
+      delivered: this.delivered,
+      pending: this.pending.size,
+      failed: [...this.failures],
+      items: [...this.recent],
+    };
   }
 }
 

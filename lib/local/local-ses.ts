@@ -196,11 +196,12 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
  * signer encodes it again, as for every service but S3) and the body's SHA-256, compared in
  * constant time. (./local-s3-signature.ts is S3's: its scope, payload modes and errors.)
  */
-async function authenticate(
+export async function authenticate(
   req: IncomingMessage,
   body: Buffer,
-  options: { region: string; credentials: Record<string, string>; now: Date },
+  options: { region: string; credentials: Record<string, string>; now: Date; service?: string },
 ): Promise<void> {
+  const scopedService = options.service ?? 'ses';
   const header = req.headers.authorization;
   if (header === undefined)
     throw new SesError(403, 'MissingAuthenticationTokenException', 'Missing Authentication Token');
@@ -228,7 +229,7 @@ async function authenticate(
     throw mismatch('Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP');
   }
   if (region !== options.region) throw mismatch(`Credential should be scoped to a valid region, not '${region}'.`);
-  if (service !== 'ses') throw mismatch("Credential should be scoped to correct service: 'ses'.");
+  if (service !== scopedService) throw mismatch(`Credential should be scoped to correct service: '${scopedService}'.`);
   if (terminal !== 'aws4_request')
     throw mismatch("Credential should be scoped with a valid terminator: 'aws4_request'");
   const secret = Object.hasOwn(options.credentials, accessKeyId) ? options.credentials[accessKeyId] : undefined;
@@ -264,7 +265,7 @@ async function authenticate(
     headers,
   };
   const payload = createHash('sha256').update(body).digest('hex');
-  const check = new SignatureCheck(accessKeyId, secret, region);
+  const check = new SignatureCheck(accessKeyId, secret, region, scopedService);
   const expected = Buffer.from(await check.compute(request, signed, payload, longDate, parts.slice(1).join('/'), date));
   const given = Buffer.from(signature);
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
@@ -275,8 +276,8 @@ async function authenticate(
 }
 
 class SignatureCheck extends SignatureV4 {
-  constructor(accessKeyId: string, secretAccessKey: string, region: string) {
-    super({ service: 'ses', region, credentials: { accessKeyId, secretAccessKey }, sha256: NodeSha256 });
+  constructor(accessKeyId: string, secretAccessKey: string, region: string, service: string) {
+    super({ service, region, credentials: { accessKeyId, secretAccessKey }, sha256: NodeSha256 });
   }
 
   async compute(request: HttpRequest, signed: string[], payload: string, longDate: string, scope: string, date: Date) {

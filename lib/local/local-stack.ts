@@ -9,6 +9,7 @@ import { config, installRuntime } from '../runtime';
 import { localCorsConfiguration } from './cors';
 import { clientUrl } from './local-address';
 import { type LocalAuthConfig, localAuthConfig } from './local-auth';
+import { ephemeralUnsubscribeKey, LocalNotifications, localFunctionNames } from './local-notifications';
 import { LocalS3 } from './local-s3';
 import { type LocalServer, type LocalServerOptions, lambdaContext, startLocalServer } from './local-server';
 
@@ -25,6 +26,8 @@ export interface LocalStackOptions {
  */
 export interface LocalStack extends LocalServer {
   attachments: LocalAttachmentsBucket;
+  /** Captured mail, the digest sweep and the outbox relay. */
+  notifications: LocalNotifications;
 }
 
 export async function startLocalStack(database: DatabaseHandle, options: LocalStackOptions): Promise<LocalStack> {
@@ -38,20 +41,42 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
   const bucket = new LocalAttachmentsBucket(settings, region, gateway.cors?.allowOrigins ?? [], {
     [credentials.accessKeyId]: credentials.secretAccessKey,
   });
-  const server = await startLocalServer({ ...gateway, services: [bucket.s3] });
+  const notifications = new LocalNotifications(region, { [credentials.accessKeyId]: credentials.secretAccessKey });
+  const server = await startLocalServer({
+    ...gateway,
+    services: [bucket.s3, notifications.ses, notifications.lambda],
+  });
   const { port } = server.server.address() as AddressInfo;
   const url = clientUrl(options.host ?? '127.0.0.1', port);
   provideFunctionEnvironment(url, server.managementEndpoint, gateway.auth);
-  config.attachments = { ...readConfig(options.env ?? process.env).attachments, bucket: bucket.name, endpoint: url };
+  const configured = readConfig(options.env ?? process.env);
+  config.attachments = { ...configured.attachments, bucket: bucket.name, endpoint: url };
+  // SES, EventBridge and Lambda are this server; the unsubscribe links point at it too.
+  config.notifications = {
+    ...configured.notifications,
+    from: configured.notifications.from ?? 'Messaging (local) <notifications@messaging.local>',
+    endpoint: url,
+    publicApiUrl: configured.notifications.publicApiUrl ?? url,
+    unsubscribeKey: configured.notifications.unsubscribeKey ?? ephemeralUnsubscribeKey(),
+  };
+  config.outgoingEvents = {
+    ...configured.outgoingEvents,
+    bus: settings.EVENT_BUS_NAME,
+    endpoint: url,
+    relayFunction: localFunctionNames.relayOutbox,
+    lambdaEndpoint: url,
+  };
   // After the environment: the runtime's publisher reads the management endpoint. Only microtasks
   // run between the listen and here, so no request is served before the runtime is installed.
   installRuntime(database);
   bucket.startSweeping(settings.LOCAL_ATTACHMENT_SWEEP_SECONDS);
+  notifications.start(settings.NOTIFY_SWEEP_SECONDS);
   const close = server.close.bind(server);
   return Object.assign(server, {
     attachments: bucket,
+    notifications,
     async close() {
-      await bucket.close();
+      await Promise.all([bucket.close(), notifications.close()]);
       await close();
     },
   });

@@ -50,7 +50,7 @@ function conversationColumns(me: RawBuilder<unknown>) {
     ${participantsJson(sql`conversation_participants`, sql`c.id`)} AS participants,
     (SELECT ${messageJson('m', LAST_MESSAGE_PREVIEW_CODE_POINTS)}
        FROM messages m WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1) AS last_message,
-    ${me}.unread_count AS unread_count`;
+    ${me}.unread_count AS unread_count, ${me}.muted AS muted`;
 }
 
 /** The filters both listings share. */
@@ -142,7 +142,7 @@ export async function createConversation(
       (SELECT json_build_object(
          'id', c.id, 'type', c.type, 'subject', c.subject, 'order_id', c.order_id, 'status', c.status,
          'created_at', c.created_at, 'updated_at', c.updated_at, 'activity_at', c.updated_at, 'revision', c.revision,
-         'last_message', NULL, 'unread_count', 0,
+         'last_message', NULL, 'unread_count', 0, 'muted', false,
          'participants', ${participantsJson(sql`parts`, sql`c.id`)})
        FROM conv c) AS created,
       -- Nobody can race a conversation this statement creates: its own rows are the audience.

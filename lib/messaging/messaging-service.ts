@@ -25,6 +25,8 @@ import type {
   Page,
   PageRequest,
   Participant,
+  Profile,
+  ProfileChange,
   ReadMark,
   SendMessageInput,
   SendResult,
@@ -96,8 +98,20 @@ export class MessagingService {
     return users.recordUser(this.domain, userId, role);
   }
 
-  registerUser(userId: string): Promise<void> {
-    return users.registerUser(this.domain, userId);
+  registerUser(userId: string, profile: users.CognitoProfile = {}): Promise<void> {
+    return users.registerUser(this.domain, userId, profile);
+  }
+
+  getProfile(caller: Caller): Promise<Profile> {
+    return users.getProfile(this.domain, caller);
+  }
+
+  updateProfile(caller: Caller, change: ProfileChange): Promise<Profile> {
+    return users.updateProfile(this.domain, caller, change);
+  }
+
+  setConversationNotifications(caller: Caller, conversationId: string, setting: { muted: boolean }) {
+    return participants.setConversationNotifications(this.domain, caller, conversationId, setting);
   }
 
   listConversations(caller: Caller, filters: ConversationFilters, page: PageRequest): Promise<Page<Conversation>> {

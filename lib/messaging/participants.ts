@@ -133,3 +133,22 @@ export async function signalTyping(d: Domain, caller: Caller, conversationId: st
   await push(d, row.audience ?? [], frame('typing', { conversationId, userId: caller.userId }));
   return row.outcome;
 }
+
+/**
+ * Mutes or unmutes a conversation for the caller: a muted conversation is never emailed. Only
+ * the caller's own participant row changes; anyone else (an admin included) gets 404.
+ */
+export async function setConversationNotifications(
+  d: Domain,
+  caller: Caller,
+  conversationId: string,
+  setting: { muted: boolean },
+): Promise<{ conversationId: string; muted: boolean }> {
+  const { rows } = await sql<{ muted: boolean }>`/* participants.set_notifications */
+    UPDATE conversation_participants SET muted = ${setting.muted}
+     WHERE conversation_id = ${uuid(conversationId)} AND user_id = ${uuid(caller.userId)}
+    RETURNING muted
+  `.execute(d.db);
+  if (!rows[0]) throw new NotFoundError('conversation');
+  return { conversationId, muted: rows[0].muted };
+}

@@ -36,6 +36,7 @@ export interface ParticipantRow {
   role: ParticipantRole;
   joined_at: Time;
   last_read_at: Time | null;
+  display_name: string | null;
 }
 
 export interface ConversationRow {
@@ -49,6 +50,7 @@ export interface ConversationRow {
   participants: ParticipantRow[] | null;
   last_message: MessageRow | null;
   unread_count: number | null;
+  muted: boolean | null;
   revision: number | string;
   /** The time the listing is ordered and paged by. */
   activity_at: Time;
@@ -92,6 +94,7 @@ export function toParticipant(row: ParticipantRow): Participant {
     role: row.role,
     joinedAt: toIso(row.joined_at),
     lastReadAt: toIsoOrNull(row.last_read_at),
+    displayName: row.display_name ?? null,
   };
 }
 
@@ -107,6 +110,7 @@ export function toConversation(row: ConversationRow, viewer: string | null): Con
     participants: (row.participants ?? []).map(toParticipant),
     lastMessage: row.last_message ? toMessage(row.last_message, viewer) : null,
     unreadCount: row.unread_count,
+    muted: row.muted ?? null,
     revision: Number(row.revision),
   };
 }

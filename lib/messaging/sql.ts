@@ -82,10 +82,12 @@ export function messageJson(alias: string, previewCodePoints?: number): RawBuild
   ])})`;
 }
 
-/** A participant as JSON with its column names (maps with toParticipant). */
+/** A participant as JSON with its column names and their name from the users projection (maps with toParticipant). */
 export function participantJson(alias: string): RawBuilder<ParticipantRow> {
-  const column = (name: keyof ParticipantRow) => sql`${sql.lit(name)}, ${sql.ref(`${alias}.${name}`)}`;
-  return sql`json_build_object(${sql.join([column('user_id'), column('role'), column('joined_at'), column('last_read_at')])})`;
+  const column = (name: Exclude<keyof ParticipantRow, 'display_name'>) =>
+    sql`${sql.lit(name)}, ${sql.ref(`${alias}.${name}`)}`;
+  const displayName = sql`'display_name', (SELECT u.display_name FROM users u WHERE u.id = ${sql.ref(`${alias}.user_id`)})`;
+  return sql`json_build_object(${sql.join([column('user_id'), column('role'), column('joined_at'), column('last_read_at'), displayName])})`;
 }
 
 /**

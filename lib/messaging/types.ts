@@ -76,11 +76,28 @@ export interface MessageVersion {
   replacedAt: string;
 }
 
+/** GET /v1/me. */
+export interface Profile {
+  id: string;
+  email: string | null;
+  displayName: string | null;
+  role: ParticipantRole;
+  notifications: { email: boolean };
+}
+
+/** PATCH /v1/me: what is given changes. */
+export interface ProfileChange {
+  displayName?: string;
+  notifications?: { email: boolean };
+}
+
 export interface Participant {
   userId: string;
   role: ParticipantRole;
   joinedAt: string;
   lastReadAt: string | null;
+  /** Their name (users.display_name), from Cognito or PATCH /v1/me. */
+  displayName: string | null;
 }
 
 export interface Conversation {
@@ -96,6 +113,8 @@ export interface Conversation {
   lastMessage: Message | null;
   /** The caller's unread count; null when the caller (an admin) is not a participant. */
   unreadCount: number | null;
+  /** Whether the caller muted it (no digests); null when the caller (an admin) is not a participant. */
+  muted: boolean | null;
   /** Its newest change: `changedAfter` on the message list returns what changed since. */
   revision: number;
 }

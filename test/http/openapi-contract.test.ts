@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unsubscribeUrl } from '../../lib/notifications/unsubscribe';
+import { config } from '../../lib/runtime';
 import { type ApiResponse, TestStack, type TestUser } from '../support/http-stack';
 
 /**
@@ -26,6 +28,7 @@ interface World {
   admin: TestUser;
   conversationId: string;
   messageId: string;
+  unsubscribeToken: (userId: string) => Promise<string>;
 }
 
 type Recipe = (w: World) => Promise<ApiResponse>;
@@ -150,6 +153,33 @@ const recipes: Record<string, Recipe[]> = {
     (w) => stack.request('GET', '/v1/messages/unread', { token: w.bob.token }),
     () => stack.request('GET', '/v1/messages/unread'),
   ],
+  getProfile: [(w) => stack.request('GET', '/v1/me', { token: w.alice.token })],
+  updateProfile: [
+    (w) =>
+      stack.request('PATCH', '/v1/me', {
+        token: w.alice.token,
+        body: { displayName: 'Alice Contract', notifications: { email: false } },
+      }),
+    (w) => stack.request('PATCH', '/v1/me', { token: w.alice.token, body: {} }),
+  ],
+  setConversationNotifications: [
+    (w) =>
+      stack.request('PATCH', `${c}/${w.conversationId}/notifications`, { token: w.bob.token, body: { muted: true } }),
+    (w) => stack.request('PATCH', `${c}/${randomUUID()}/notifications`, { token: w.bob.token, body: { muted: true } }),
+  ],
+  unsubscribe: [
+    async (w) =>
+      stack.request(
+        'POST',
+        `/v1/notifications/unsubscribe?token=${encodeURIComponent(await w.unsubscribeToken(w.bob.id))}`,
+        {
+          rawBody: 'List-Unsubscribe=One-Click',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        },
+      ),
+    () => stack.request('POST', '/v1/notifications/unsubscribe?token=forged'),
+    () => stack.request('POST', '/v1/notifications/unsubscribe'),
+  ],
   adminListConversations: [
     (w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.admin.token }),
     (w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.bob.token }),
@@ -187,7 +217,15 @@ describe('the OpenAPI document matches what the API answers', () => {
       token: alice.token,
       body: { content: 'first' },
     });
-    const world: World = { alice, bob, admin, conversationId: created.body.id, messageId: sent.body.id };
+    const world: World = {
+      alice,
+      bob,
+      admin,
+      conversationId: created.body.id,
+      messageId: sent.body.id,
+      unsubscribeToken: async (userId) =>
+        new URL(await unsubscribeUrl(config.notifications, userId)).searchParams.get('token') ?? '',
+    };
 
     let checked = 0;
     let answered = 0;
