@@ -130,7 +130,7 @@ export class LocalEventBus {
       detail,
     };
     this.recent.push(event);
-    if (this.recent.length > 500) this.recent.shift();
+    if (this.recent.length > 5000) this.recent.shift();
     for (const rule of eventRuleList) {
       if (event.source === this.options.source && event['detail-type'] === rule.detailType) this.schedule(rule, event);
     }

@@ -84,6 +84,8 @@ export class LocalSes {
   private readonly now: () => Date;
   private readonly max: number;
   private mails: CapturedMail[] = [];
+  /** Refusals queued by `failNext`, answered before anything is checked. */
+  private failures: SesError[] = [];
 
   constructor(private readonly options: LocalSesOptions) {
     this.now = options.now ?? (() => new Date());
@@ -126,8 +128,20 @@ export class LocalSes {
     this.mails = [];
   }
 
+  /**
+   * The next `count` SendEmail calls fail as SES fails when the account's sending is paused
+   * (`SendingPausedException`, 400: the SDK does not retry it): a sweep's send that fails after
+   * its claim, for the tests of retries.
+   */
+  failNext(count: number, code = 'SendingPausedException', status = 400): void {
+    for (let i = 0; i < count; i++)
+      this.failures.push(new SesError(status, code, 'Email sending is disabled for this account (local failNext)'));
+  }
+
   private async sendEmail(req: IncomingMessage, path: string): Promise<string> {
     const body = await readBody(req);
+    const failure = this.failures.shift();
+    if (failure) throw failure;
     const now = this.now();
     await authenticate(req, body, { region: this.options.region, credentials: this.options.credentials, now });
     if (path !== SEND_EMAIL_PATH || req.method !== 'POST') {
