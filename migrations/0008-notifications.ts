@@ -128,13 +128,20 @@ END $$`,
   sql`CREATE TRIGGER participants_outbox_removed AFTER DELETE ON conversation_participants FOR EACH ROW
       EXECUTE FUNCTION outbox_participant_removed()`,
 
-  // A read mark that moves forward; marking unread moves it back and is not a read.
+  // A read mark that moves forward; marking unread moves it back and is not a read. Nor is a
+  // sender's own mark moving to the message they just sent (the send does that): the newest
+  // message read is the reader's own only then.
   sql`CREATE FUNCTION outbox_message_read() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  newest messages;
 BEGIN
+  SELECT m.* INTO newest FROM messages m WHERE m.conversation_id = NEW.conversation_id AND m.seq = NEW.last_read_seq;
+  IF newest.sender_id IS NOT DISTINCT FROM NEW.user_id THEN
+    RETURN NULL;
+  END IF;
   PERFORM queue_event('MessageRead', jsonb_build_object(
     'conversationId', NEW.conversation_id, 'userId', NEW.user_id, 'lastReadSeq', NEW.last_read_seq,
-    'lastReadAt', NEW.last_read_at,
-    'lastReadMessageId', (SELECT m.id FROM messages m WHERE m.conversation_id = NEW.conversation_id AND m.seq = NEW.last_read_seq)));
+    'lastReadAt', NEW.last_read_at, 'lastReadMessageId', newest.id));
   RETURN NULL;
 END $$`,
   sql`CREATE TRIGGER participants_outbox_read AFTER UPDATE OF last_read_seq ON conversation_participants FOR EACH ROW
