@@ -31,6 +31,14 @@ import { conversationOf, Device, settle } from '../support/ws-client';
  * Attachments join it with real uploads: sends race for the same upload (exactly one wins),
  * uploads start under their rate limit, S3 delivers ObjectCreated again (the check reruns) and
  * the sweep runs, all during the writes; afterwards the bucket holds exactly the checked uploads.
+ *
+ * Notifications join it too: digest sweeps and outbox relays run during the writes, beside the
+ * relays each write invokes; some claim and then crash (the claimed work is dropped), some sends
+ * fail (SES paused), people mute conversations and turn email off. Afterwards, once the leases
+ * have run out and a last sweep and relay have run: every queued email was sent exactly once (one
+ * captured mail per sent row), none told anyone of their own message, and no participant was told
+ * of the same message twice; every change has its event, and every event reached the bus exactly
+ * once and is recorded as published.
  */
 const runs = Number(process.env.CONCURRENCY_RUNS ?? 30);
 const maxOps = Number(process.env.CONCURRENCY_OPS ?? 100);
@@ -53,6 +61,9 @@ Object.assign(process.env, {
   ADD_PARTICIPANT_RATE_WINDOW_SECONDS: String(limits.addParticipant.windowSeconds),
   ATTACHMENT_RATE_LIMIT: String(limits.attachment.limit),
   ATTACHMENT_RATE_WINDOW_SECONDS: String(limits.attachment.windowSeconds),
+  // Digests fall due within a run; the sweeps and relays are the operations' (no timer).
+  NOTIFY_DELAY_SECONDS: '1',
+  NOTIFY_SWEEP_SECONDS: '3600',
 });
 
 const ACTORS = 6; // users u0..u5 act; the admin acts too
@@ -79,7 +90,13 @@ type Op =
   | { kind: 'markUnread'; actor: number; conv: number; message: number }
   | { kind: 'attach'; actor: number; conv: number }
   | { kind: 'recheck'; attachment: number }
-  | { kind: 'sweep' };
+  | { kind: 'sweep' }
+  | { kind: 'digest'; failing: boolean }
+  | { kind: 'digestCrash' }
+  | { kind: 'relay' }
+  | { kind: 'relayCrash' }
+  | { kind: 'mute'; reader: number; conv: number; muted: boolean }
+  | { kind: 'optOut'; reader: number; email: boolean };
 
 /** actor index ACTORS is the admin; targets index actors, then the pool. */
 const actor = fc.integer({ min: 0, max: ACTORS });
@@ -88,6 +105,8 @@ const conv = fc.integer({ min: 0, max: 2 });
 /** Those and the order's conversation, which order events manage: people send and read there. */
 const anyConv = fc.integer({ min: 0, max: 3 });
 const person = fc.integer({ min: 0, max: ACTORS + POOL - 1 });
+/** Actors, the admin (ACTORS) and the host (ACTORS + 1), who has no device and so gets digests. */
+const reader = fc.integer({ min: 0, max: ACTORS + 1 });
 const op: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 8,
@@ -190,6 +209,15 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('sweep' as const) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('digest' as const), failing: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('digestCrash' as const) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('relay' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('relayCrash' as const) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('mute' as const), reader, conv: anyConv, muted: fc.boolean() }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('optOut' as const), reader, email: fc.boolean() }) },
 );
 
 /**
@@ -235,6 +263,12 @@ const allowed: Record<Op['kind'], number[]> = {
   attach: [201, 404, 409, 429],
   recheck: [0],
   sweep: [0],
+  digest: [0],
+  digestCrash: [0],
+  relay: [0],
+  relayCrash: [0],
+  mute: [200, 404],
+  optOut: [200],
 };
 
 let stack: TestStack;
@@ -243,6 +277,8 @@ let onStatusChanged: (event: object) => Promise<unknown>;
 let onProviderAssigned: (event: object) => Promise<unknown>;
 let onOrderDeleted: (event: object) => Promise<unknown>;
 let onAttachmentUploaded: (event: object) => Promise<unknown>;
+let notifications: typeof import('../../lib/messaging/digests') & typeof import('../../lib/messaging/outbox');
+let domainOf: () => Promise<import('../../lib/messaging/sql').Domain>;
 
 beforeAll(async () => {
   // Imported after the limits are in the environment: the functions read it once, at load.
@@ -253,6 +289,9 @@ beforeAll(async () => {
   onProviderAssigned = (await import('../../functions/events/on-order-service-provider-assigned')).handler as never;
   onOrderDeleted = (await import('../../functions/events/on-order-deleted')).handler as never;
   onAttachmentUploaded = (await import('../../functions/events/on-attachment-uploaded')).handler as never;
+  notifications = { ...(await import('../../lib/messaging/digests')), ...(await import('../../lib/messaging/outbox')) };
+  const { useRuntime } = await import('../../lib/runtime');
+  domainOf = async () => (await useRuntime()).domain;
   console.log(
     `randomized concurrency suite on ${backend}: seed ${seed}, ${runs} runs of up to ${maxOps} operations (replay: CONCURRENCY_SEED=${seed})`,
   );
@@ -361,6 +400,17 @@ async function world() {
     uploads.push(started.body.id);
   }
   await stack.server.attachments.s3.settled();
+  // Everyone has an address, so anyone not connected may get digests; the setup's messages are
+  // already due (a second old) when the writes start.
+  const people = [host, admin, ...actors, ...pool].map((u) => u.id);
+  await sql`UPDATE users SET email = id || '@example.test'
+             WHERE id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(people)} as jsonb)))`.execute(
+    db,
+  );
+  await sql`UPDATE messages SET created_at = created_at - interval '2 seconds'
+             WHERE conversation_id IN (SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(conversations)} as jsonb)))`.execute(
+    db,
+  );
   // One upload is past its 24 hours: the sweeps and the sends race for it (the send locks it; the
   // sweep skips what is locked; whichever commits first wins it whole).
   await sql`UPDATE attachments SET created_at = now() - interval '25 hours' WHERE id = cast(${uploads[3]} as uuid)`.execute(
@@ -517,6 +567,40 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
       } catch (error) {
         return { ...done(String(error)), status: 500 };
       }
+    case 'digest':
+    case 'digestCrash':
+    case 'relay':
+    case 'relayCrash':
+      try {
+        const domain = await domainOf();
+        if (o.kind === 'digest' && o.failing) stack.server.notifications.ses.failNext(1);
+        // A crash: the work is claimed, then the process dies before sending it.
+        if (o.kind === 'digestCrash')
+          return done(
+            (await notifications.claimDigests(domain, { ...notifications.defaultDigestSettings, delaySeconds: 1 }))
+              .length,
+          );
+        if (o.kind === 'relayCrash')
+          return done((await notifications.claimOutboxEvents(domain, { batch: 20, leaseSeconds: 60 })).length);
+        return done(
+          o.kind === 'digest'
+            ? await stack.server.notifications.sendDigests()
+            : await stack.server.notifications.relay(),
+        );
+      } catch (error) {
+        return { ...done(String(error)), status: 500 };
+      }
+    case 'mute':
+      return call(
+        'PATCH',
+        `/v1/messages/conversations/${conversation(o.conv)}/notifications`,
+        o.reader === ACTORS + 1 ? world.host.token : who(o.reader).token,
+        { muted: o.muted },
+      );
+    case 'optOut':
+      return call('PATCH', '/v1/me', o.reader === ACTORS + 1 ? world.host.token : who(o.reader).token, {
+        notifications: { email: o.email },
+      });
     case 'setStatus':
       return call('PATCH', `/v1/admin/messages/conversations/${conversation(o.conv)}`, world.admin.token, {
         status: o.status,
@@ -789,6 +873,121 @@ async function check(
   problems.push(...(await lifecycleViolations(world, observed)));
   problems.push(...(await attachmentViolations(world, observed)));
   problems.push(...(await realtimeViolations(world, order, observed)));
+  problems.push(...(await notificationViolations(world, observed, conversationIds)));
+  return problems;
+}
+
+/**
+ * Digests and the outbox, once every operation has returned: the leases of crashed claims run
+ * out (moved to now: the clock's part, after nothing is in flight any more), a last sweep and
+ * relay run, and then every queued email is sent exactly once and every event published exactly
+ * once (see the suite's comment).
+ */
+async function notificationViolations(world: World, observed: Observed[], conversationIds: string[]) {
+  const problems: string[] = [];
+  const db = stack.database.db;
+  const people = [world.host, world.admin, ...world.actors, ...world.pool].map((u) => u.id);
+  const ids = (values: string[]) =>
+    sql`(SELECT cast(value as uuid) FROM jsonb_array_elements_text(cast(${JSON.stringify(values)} as jsonb)))`;
+  await stack.server.notifications.lambda.settled();
+  const leasesRunOut = () =>
+    sql`UPDATE email_digests SET lease_until = now() WHERE sent_at IS NULL AND failed_at IS NULL AND user_id IN ${ids(people)}`.execute(
+      db,
+    );
+  await sql`UPDATE outbox_events SET lease_until = now() WHERE published_at IS NULL`.execute(db);
+  // A failure left queued by a failing sweep that had nothing to send defers one more email.
+  for (let i = 0; i < 20; i++) {
+    await leasesRunOut();
+    const run = await stack.server.notifications.sendDigests();
+    if (run.claimed === 0) break;
+  }
+  for (let i = 0; i < 50; i++) {
+    const run = await stack.server.notifications.relay();
+    if (run.claimed === 0) break;
+  }
+
+  // Emails: each sent row is one captured mail to its recipient; none left unsent or failed.
+  const { rows: digests } = await sql<{
+    id: string;
+    user_id: string;
+    conversation_id: string;
+    recipient: string;
+    up_to_seq: string;
+    content: any;
+    sent_at: Date | null;
+    failed_at: Date | null;
+    ses_message_id: string | null;
+    queued_at: Date;
+  }>`SELECT id, user_id, conversation_id, recipient, up_to_seq, content, sent_at, failed_at, ses_message_id, queued_at
+       FROM email_digests WHERE user_id IN ${ids(people)} ORDER BY queued_at, id`.execute(db);
+  const mails = stack.server.notifications.ses
+    .mail()
+    .filter((m) => m.to.some((to) => people.includes(to.split('@')[0]!)));
+  const mailById = new Map<string, number>();
+  for (const m of mails) mailById.set(m.id, (mailById.get(m.id) ?? 0) + 1);
+  const sent = digests.filter((d) => d.sent_at !== null);
+  for (const d of digests) {
+    if (d.sent_at === null) problems.push(`digest ${d.id} was never sent (failed: ${d.failed_at !== null})`);
+    const content = typeof d.content === 'string' ? JSON.parse(d.content) : d.content;
+    if (content.items.some((item: { senderId: string | null }) => item.senderId === d.user_id))
+      problems.push(`digest ${d.id} tells ${d.user_id} of their own message`);
+  }
+  for (const d of sent) {
+    const mail = mails.find((m) => m.id === d.ses_message_id);
+    if (!mail || mailById.get(mail.id) !== 1) problems.push(`digest ${d.id} has no single mail`);
+    else if (mail.to.join() !== d.recipient) problems.push(`digest ${d.id} went to ${mail.to.join()}`);
+  }
+  if (mails.length !== sent.length) problems.push(`${mails.length} mails for ${sent.length} sent digests`);
+  // Never the same message twice to a participant who stayed: each digest covers newer messages.
+  const removed = new Set(
+    observed.flatMap((o) => (o.op.kind === 'remove' && o.status === 204 ? [world.conversations[o.op.conv]] : [])),
+  );
+  const lastCovered = new Map<string, number>();
+  for (const d of digests) {
+    if (removed.has(d.conversation_id)) continue;
+    const key = `${d.conversation_id}:${d.user_id}`;
+    if (Number(d.up_to_seq) <= (lastCovered.get(key) ?? 0))
+      problems.push(`a digest to ${d.user_id} covers ${d.conversation_id} up to ${d.up_to_seq} again`);
+    lastCovered.set(key, Number(d.up_to_seq));
+  }
+  // Every such participant's notified_seq is where their last digest ended.
+  const { rows: notified } = await sql<{ conversation_id: string; user_id: string; notified_seq: string }>`
+    SELECT conversation_id, user_id, notified_seq FROM conversation_participants
+     WHERE conversation_id IN ${ids(conversationIds)} AND notified_seq > 0`.execute(db);
+  for (const p of notified) {
+    const key = `${p.conversation_id}:${p.user_id}`;
+    if (!removed.has(p.conversation_id) && lastCovered.get(key) !== Number(p.notified_seq))
+      problems.push(`${key} notified up to ${p.notified_seq}, its last digest ends at ${lastCovered.get(key)}`);
+  }
+
+  // Events: each change has its event; every event was published, to the bus exactly once.
+  const { rows: events } = await sql<{ id: string; detail_type: string; published_at: Date | null; subject: string }>`
+    SELECT id, detail_type, published_at, coalesce(detail->>'messageId', detail->>'conversationId') AS subject
+      FROM outbox_events WHERE cast(detail->>'conversationId' AS uuid) IN ${ids(conversationIds)}`.execute(db);
+  const onBus = new Map<string, number>();
+  const bus = await stack.request('GET', '/local/events');
+  for (const envelope of bus.body.items as Array<{ source: string; detail: { eventId?: string } }>) {
+    if (envelope.source !== 'messaging-service' || !envelope.detail.eventId) continue;
+    onBus.set(envelope.detail.eventId, (onBus.get(envelope.detail.eventId) ?? 0) + 1);
+  }
+  for (const e of events) {
+    if (e.published_at === null) problems.push(`event ${e.id} (${e.detail_type}) was never published`);
+    if (onBus.get(e.id) !== 1)
+      problems.push(`event ${e.id} (${e.detail_type}) reached the bus ${onBus.get(e.id) ?? 0} times`);
+  }
+  const { rows: messages } = await sql<{ id: string }>`
+    SELECT id FROM messages WHERE conversation_id IN ${ids(conversationIds)}`.execute(db);
+  const sentEvents = new Map<string, number>();
+  for (const e of events)
+    if (e.detail_type === 'MessageSent') sentEvents.set(e.subject, (sentEvents.get(e.subject) ?? 0) + 1);
+  for (const m of messages) {
+    if (sentEvents.get(m.id) !== 1)
+      problems.push(`message ${m.id} has ${sentEvents.get(m.id) ?? 0} MessageSent events`);
+  }
+  const createdEvents = events.filter((e) => e.detail_type === 'ConversationCreated').map((e) => e.subject);
+  for (const id of conversationIds.slice(0, 3))
+    if (createdEvents.filter((c) => c === id).length !== 1)
+      problems.push(`conversation ${id} lacks its ConversationCreated`);
   return problems;
 }
 
