@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { digestSweepBench } from '../lib/bench/digest-bench';
 import { explainHotQueries } from '../lib/bench/explain';
 import { type LambdaFigures, measureLambdas } from '../lib/bench/lambdas';
 import { runRealtimeBench } from '../lib/bench/realtime';
@@ -50,7 +51,7 @@ const { values: args } = parseArgs({
  * `--only realtime,sql`: just those parts, at the largest size, for working on one of them. It
  * prints figures and writes the JSON to the temporary directory, never BENCHMARKS.md.
  */
-const parts = ['http', 'sql', 'http-plan', 'realtime', 'lambdas'] as const;
+const parts = ['http', 'sql', 'http-plan', 'realtime', 'lambdas', 'digests'] as const;
 const only = args.only?.split(',').map((p) => p.trim());
 for (const p of only ?? [])
   if (!(parts as readonly string[]).includes(p)) throw new Error(`--only takes ${parts.join(', ')}, not ${p}`);
@@ -868,6 +869,8 @@ async function main() {
             anchor: (await messageIds(url, conversationId(1), 1))[0]!,
           });
         }
+        if (runs('digests') && pgbenchAvailable())
+          results.digests = await digestSweepBench(size, url, quick ? 1 : durationSeconds, log);
         if (runs('realtime')) log('real-time delivery: WebSocket clients against the local stack');
         if (runs('realtime'))
           results.realtime = await runRealtimeBench({

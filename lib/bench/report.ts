@@ -1,3 +1,4 @@
+import type { DigestFigures } from './digest-bench';
 import type { LambdaFigures } from './lambdas';
 import { type RealtimeFigures, realtimeMarkdown, realtimeVerdicts } from './realtime';
 import type { DataSetSize } from './seed';
@@ -46,6 +47,8 @@ export interface BenchResults {
   totalSeconds?: number;
   /** WebSocket delivery at the largest size (lib/bench/realtime.ts). */
   realtime?: RealtimeFigures;
+  /** The digest sweep's claim at the largest size (lib/bench/digest-bench.ts). */
+  digests?: DigestFigures;
   statements: Record<string, number>;
   explain: Record<string, string>;
   lambdas: LambdaFigures[];
@@ -395,6 +398,19 @@ export function renderReport(results: BenchResults): {
   }
   lines.push('', '![p95 latency against data size](bench/latency-vs-size.svg)', '');
   lines.push(...realtimeMarkdown(results.realtime));
+  if (results.digests) {
+    const d = results.digests;
+    lines.push(
+      '',
+      `## Email digests: the sweep's claim (${full?.size.label} size)`,
+      '',
+      `One statement (\`digests.claim\`, lib/messaging/digests.ts) finds due participants, locks them, moves their notified mark and queues the emails; measured with pgbench in a rolled-back transaction so that each run finds the same work. ${d.users.toLocaleString('en')} users, all with an address; the newest ${d.recentConversations.toLocaleString('en')} conversations active ten minutes ago; ${d.due.toLocaleString('en')} participant rows with something unread in the last day; a claim takes ${d.claimed} (batch ${d.batch}).`,
+      '',
+      row(['statement', 'p50', 'p95', 'p99', 'per second']),
+      row(['---', '---:', '---:', '---:', '---:']),
+      row(['digests.claim', ms(d.claim.p50), ms(d.claim.p95), ms(d.claim.p99), d.claim.tps.toFixed(0)]),
+    );
+  }
   if (results.sql?.length) {
     lines.push(
       `## Side by side with the plan, in SQL alone (${full?.size.label} size)`,

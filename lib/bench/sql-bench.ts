@@ -112,7 +112,7 @@ export async function createBaseline(
 }
 
 /** The exact statements our service sends for these calls. */
-async function captureOurs(
+export async function captureOurs(
   url: string,
   calls: Record<string, (s: MessagingService) => Promise<unknown>>,
 ): Promise<Record<string, string>> {
@@ -137,7 +137,7 @@ async function captureOurs(
 }
 
 /** Runs one pgbench script; latencies from its per-transaction log. */
-async function pgbench(
+export async function pgbench(
   url: string,
   script: string,
   clients: number,
