@@ -103,7 +103,13 @@ export class LocalLambda {
         );
       }
     } catch (error) {
-      if (error instanceof SesError) return refuse(error.status, error.code, error.message);
+      // Lambda names a bad signature InvalidSignatureException where SES says SignatureDoesNotMatch.
+      if (error instanceof SesError)
+        return refuse(
+          error.status,
+          error.code === 'SignatureDoesNotMatch' ? 'InvalidSignatureException' : error.code,
+          error.message,
+        );
       throw error;
     }
   }

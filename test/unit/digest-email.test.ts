@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { DigestContent } from '../../lib/messaging/digests';
+import { digestEmail, escapeHtml } from '../../lib/notifications/digest-email';
+import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../lib/notifications/unsubscribe-token';
+
+const content = (overrides: Partial<DigestContent> = {}): DigestContent => ({
+  conversation: { id: randomUUID(), type: 'order', subject: 'Sink <b>repair</b>' },
+  recipientName: 'Ann "A" <Admin>',
+  unreadCount: 3,
+  items: [
+    {
+      seq: 2,
+      kind: 'user',
+      senderId: randomUUID(),
+      senderName: 'Bob <script>x</script>',
+      content: '<img src=x onerror=alert(1)>\nsecond line',
+      attachments: ['quote "final".pdf'],
+      createdAt: '2026-12-03T00:00:00.000Z',
+    },
+    {
+      seq: 3,
+      kind: 'system',
+      senderId: null,
+      senderName: null,
+      content: 'Order status: shipped',
+      attachments: [],
+      createdAt: '2026-12-03T00:01:00.000Z',
+    },
+  ],
+  ...overrides,
+});
+
+describe('the digest email', () => {
+  const unsubscribeUrl = 'https://api.example.com/v1/notifications/unsubscribe?token=a.b&c=<d>';
+
+  it('escapes everything users wrote in the HTML, and keeps it verbatim in the text', () => {
+    const mail = digestEmail({ to: 'ann@example.com', from: 'n@example.com', content: content(), unsubscribeUrl });
+    for (const raw of ['<img', '<script>', '<b>', '<Admin>', 'quote "final"']) expect(mail.html).not.toContain(raw);
+    expect(mail.html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(mail.html).toContain('Bob &lt;script&gt;x&lt;/script&gt;');
+    expect(mail.html).toContain(
+      'href="https://api.example.com/v1/notifications/unsubscribe?token=a.b&amp;c=&lt;d&gt;"',
+    );
+    expect(mail.text).toContain('<img src=x onerror=alert(1)>\n  second line');
+    expect(mail.text).toContain('[file: quote "final".pdf]');
+    expect(mail.text).toContain('(1 earlier not shown)');
+    expect(mail.text).toContain('Update (2026-12-03T00:01:00.000Z):\n  Order status: shipped');
+    expect(mail.subject).toBe('3 unread messages in “Sink <b>repair</b>”');
+  });
+
+  it('carries the RFC 8058 one-click headers and keeps line breaks out of the subject', () => {
+    const mail = digestEmail({
+      to: 'ann@example.com',
+      from: 'n@example.com',
+      content: content({ conversation: { id: randomUUID(), type: 'support', subject: 'a\r\nBcc: evil@example.com' } }),
+      unsubscribeUrl,
+    });
+    expect(mail.headers).toEqual({
+      'List-Unsubscribe': `<${unsubscribeUrl}>`,
+      'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click',
+    });
+    expect(mail.subject).not.toMatch(/[\r\n]/);
+    const untitled = digestEmail({
+      to: 'a@b.c',
+      from: 'n@b.c',
+      content: content({ conversation: { id: randomUUID(), type: 'support', subject: null }, unreadCount: 1 }),
+      unsubscribeUrl,
+    });
+    expect(untitled.subject).toBe('1 unread message in a support conversation');
+  });
+
+  it('escapes the five HTML metacharacters', () => {
+    expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe(
+      '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;',
+    );
+  });
+});
+
+describe('the unsubscribe token', () => {
+  const key = new TextEncoder().encode('k'.repeat(32));
+  const other = new TextEncoder().encode('o'.repeat(32));
+
+  it('names its user, and nothing else passes: another key, an altered token, another purpose', async () => {
+    const user = randomUUID();
+    const token = await signUnsubscribeToken(key, user);
+    expect(await verifyUnsubscribeToken(key, token)).toBe(user);
+    expect(await verifyUnsubscribeToken(other, token)).toBeNull();
+    const [header, payload, signature] = token.split('.');
+    const tampered = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+    tampered.sub = randomUUID();
+    const forged = `${header}.${Buffer.from(JSON.stringify(tampered)).toString('base64url')}.${signature}`;
+    expect(await verifyUnsubscribeToken(key, forged)).toBeNull();
+    const flipped = `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.at(-1)}`;
+    expect(await verifyUnsubscribeToken(key, flipped)).toBeNull();
+    const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
+    expect(await verifyUnsubscribeToken(key, unsigned)).toBeNull();
+    expect(await verifyUnsubscribeToken(key, 'not a token')).toBeNull();
+  });
+});
