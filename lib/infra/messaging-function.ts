@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { ArnFormat, type Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -16,7 +16,13 @@ import {
   projectRoot,
   sourceMapPathsScript,
 } from './bundling';
-import { attachmentKeyPrefix, attachmentsBucketName, functionName } from './names';
+import {
+  attachmentKeyPrefix,
+  attachmentsBucketName,
+  functionName,
+  outboxRelayFunctionName,
+  unsubscribeKeySecretName,
+} from './names';
 
 /**
  * What a function may touch. A binding adds its grants and environment to the one function it is
@@ -188,6 +194,80 @@ export class AttachmentsBinding implements FunctionBinding {
           resources: [AttachmentsBinding.bucketArn(stack, this.stage)],
         }),
       );
+    this.bound.push(fn);
+  }
+}
+
+/**
+ * Invoking the outbox relay (asynchronously: the function calls it with `InvocationType: Event`
+ * after a write that queued domain events): OUTBOX_RELAY_FUNCTION and `lambda:InvokeFunction` on
+ * that one function, unqualified. Bound to the HTTP routes whose bindings name `outboxRelay` and to
+ * the order-event functions.
+ *
+ * The relay is named by its fixed name (names.ts), formed in the bound function's stack, so no
+ * cross-stack reference exists: the writers' stacks deploy before the Notifications stack that
+ * holds the relay. Until it exists (the first deploy, for a minute or two) a nudge fails, which the
+ * writer ignores: the events wait in the outbox for the relay's every-minute schedule.
+ */
+export class OutboxRelayBinding implements FunctionBinding {
+  readonly bound: MessagingFunction[] = [];
+
+  constructor(private readonly stage: string) {}
+
+  /** The relay's ARN, as the given stack spells it (its account and region). */
+  static relayArn(scope: Stack, stage: string): string {
+    return scope.formatArn({
+      service: 'lambda',
+      resource: 'function',
+      resourceName: outboxRelayFunctionName(stage),
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+  }
+
+  bind(fn: MessagingFunction): void {
+    fn.addEnvironmentOf({ OUTBOX_RELAY_FUNCTION: outboxRelayFunctionName(this.stage) });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [OutboxRelayBinding.relayArn(Stack.of(fn), this.stage)],
+      }),
+    );
+    this.bound.push(fn);
+  }
+}
+
+/**
+ * Reading the key that signs unsubscribe links: UNSUBSCRIBE_SECRET_ARN and
+ * `secretsmanager:GetSecretValue` on that one secret. Bound to the digest function (which signs
+ * the links it emails) and to the unsubscribe route (which verifies them), nothing else.
+ *
+ * The secret is named by its fixed name (names.ts), not by reference: the unsubscribe route's stack
+ * (HttpApi) deploys before the Notifications stack that holds the secret, because the digest
+ * function there needs the API's URL. So the variable holds the secret's partial ARN (without the
+ * random suffix Secrets Manager appends), which GetSecretValue accepts, and the grant names
+ * `<name>-??????`: exactly that secret (a `?` is one character; the suffix is six).
+ */
+export class UnsubscribeKeyBinding implements FunctionBinding {
+  readonly bound: MessagingFunction[] = [];
+
+  constructor(private readonly stage: string) {}
+
+  /** The secret's ARN without its random suffix, as the given stack spells it. */
+  static partialArn(scope: Stack, stage: string): string {
+    return scope.formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: unsubscribeKeySecretName(stage),
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+  }
+
+  bind(fn: MessagingFunction): void {
+    const arn = UnsubscribeKeyBinding.partialArn(Stack.of(fn), this.stage);
+    fn.addEnvironmentOf({ UNSUBSCRIBE_SECRET_ARN: arn });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [`${arn}-??????`] }),
+    );
     this.bound.push(fn);
   }
 }

@@ -1,11 +1,14 @@
 import { Stack, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { MessagingFunction } from './messaging-function';
 import { attachmentKeyPrefix } from './names';
 import { AttachmentsStack } from './stacks/attachments-stack';
 import { AuthStack } from './stacks/auth-stack';
 import { DataStack } from './stacks/data-stack';
 import { EventsStack } from './stacks/events-stack';
+import { HttpApiStack } from './stacks/http-api-stack';
+import { NotificationsStack } from './stacks/notifications-stack';
 import { WebSocketStack } from './stacks/websocket-stack';
 import type { StageConfig } from './stage-config';
 
@@ -71,6 +74,37 @@ export function acknowledgeNagFindings(stack: Stack, config: StageConfig): void 
           resourceSuffix: `/${attachmentKeyPrefix}*`,
           reason: attachmentObjectsReason,
         });
+  }
+
+  if (stack instanceof HttpApiStack) {
+    for (const [id, route] of stack.publicRoutes) {
+      Validations.of(route).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-APIG4',
+        reason: `${id} is public on purpose: the one-click unsubscribe (RFC 8058) is POSTed by the recipient's mail provider, which holds no Cognito token. The function verifies the link's own token (an HMAC under the unsubscribe key, naming the user) and answers 403 without changing anything when it is not valid; the route has its own tight throttle.`,
+      });
+    }
+  }
+  if (stack instanceof NotificationsStack) {
+    Validations.of(stack.unsubscribeKey).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SMG4',
+      reason:
+        "The unsubscribe key signs links already in recipients' mailboxes: rotating it would break every unsubscribe link sent before. It never leaves AWS (read by the digest function and the unsubscribe route alone); replacing it by hand is in the runbook.",
+    });
+    const queueRoles: [sqs.IQueue, string][] = [
+      [
+        stack.scheduleFailures,
+        "the digest and relay schedules' dead-letter queue (runs EventBridge Scheduler could not deliver)",
+      ],
+      [stack.relayFailures, "the outbox relay's on-failure destination (failed runs; the events stay in the outbox)"],
+      [stack.feedbackDeliveryFailures, "the email feedback rule target's dead-letter queue"],
+      [stack.feedbackProcessingFailures, "the email feedback function's on-failure destination"],
+    ];
+    for (const [queue, role] of queueRoles) {
+      Validations.of(queue).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-SQS3',
+        reason: `This queue is itself ${role}; it is alarmed on depth.`,
+      });
+    }
   }
 
   if (stack instanceof WebSocketStack) {

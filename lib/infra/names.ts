@@ -39,3 +39,28 @@ export function attachmentsBucketName(stage: string, account: string, region: st
 
 /** Every attachment object's key starts with this (`attachments/<conversationId>/<attachmentId>`): the grants and the notification cover it alone. */
 export const attachmentKeyPrefix = 'attachments/';
+
+/** The failure queues of the notifications stack. */
+export const notificationFailureQueueNames = (stage: string) => ({
+  /** Every-minute runs (digests, outbox relay) EventBridge Scheduler could not hand to their function (the schedules' dead-letter queue). */
+  schedules: `messaging-${stage}-notification-schedule-failures`,
+  /** Relay invocations that failed or expired (its on-failure destination); the events stay in the outbox. */
+  relay: `messaging-${stage}-outbox-relay-failures`,
+  /** SES bounce and complaint events EventBridge could not deliver to the feedback function (the rule target's dead-letter queue). */
+  feedbackDelivery: `messaging-${stage}-email-feedback-delivery-failures`,
+  /** SES bounce and complaint events the feedback function failed on after its retries (its on-failure destination). */
+  feedbackProcessing: `messaging-${stage}-email-feedback-processing-failures`,
+});
+
+/**
+ * The outbox relay's function name. Fixed, so the writers of every stack (HTTP routes, order-event
+ * functions) are granted `lambda:InvokeFunction` on it and told its name without a cross-stack
+ * reference to the Notifications stack, which deploys after them.
+ */
+export const outboxRelayFunctionName = (stage: string) => functionName(stage, 'relay-outbox');
+
+/**
+ * The unsubscribe-link key's secret name. Fixed, so the unsubscribe route (HttpApi stack, deployed
+ * before the Notifications stack that holds the secret) is granted it by name, not by reference.
+ */
+export const unsubscribeKeySecretName = (stage: string) => `messaging-${stage}-unsubscribe-key`;

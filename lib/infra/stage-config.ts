@@ -42,6 +42,23 @@ export interface StageConfig {
    * `fromEmail` must be a verified SES identity, or an address of the verified `verifiedDomain`.
    */
   ses?: { fromEmail: string; fromName?: string; verifiedDomain?: string; configurationSet?: string };
+  /**
+   * The email digests' sender (the Notifications stack): the SES domain identity `domain`
+   * (`-c emailDomain=…`; else Cognito's `sesVerifiedDomain`, else the domain of `sesFromEmail`; dev
+   * without any: example.com, which sends nothing until verified), the From line (`-c emailFrom=…`,
+   * default `notifications@<domain>`), and whether the stack creates the identity: not when it is
+   * Cognito's verified domain, which exists in the account already (`-c emailIdentityExists=true|false`
+   * overrides).
+   */
+  email: { domain: string; from: string; createIdentity: boolean };
+  /** A digest covers messages unread this long (NOTIFY_DELAY_SECONDS). */
+  notifyDelaySeconds: number;
+  /** Conversations one digest sweep statement claims (NOTIFY_BATCH). */
+  notifyBatch: number;
+  /** The `source` of the domain events this service publishes (EVENT_SOURCE). */
+  eventSource: string;
+  /** The bus they go to, by name or ARN (OUTGOING_EVENT_BUS); `default` is the account's default bus. */
+  outgoingEventBus: string;
 }
 
 /**
@@ -67,6 +84,14 @@ export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.e
   const sesFromEmail = text('sesFromEmail');
   if (prod && !sesFromEmail)
     throw new Error('prod needs -c sesFromEmail=<a verified SES identity> (Cognito email goes through SES in prod)');
+  const ses = sesFromEmail
+    ? {
+        fromEmail: sesFromEmail,
+        fromName: text('sesFromName'),
+        verifiedDomain: text('sesVerifiedDomain'),
+        configurationSet: text('sesConfigurationSet'),
+      }
+    : undefined;
   return {
     stage,
     ...deploymentEnvironment(stage, context, env),
@@ -79,14 +104,32 @@ export function stageConfig(context: Context, env: NodeJS.ProcessEnv = process.e
     terminationProtection: prod,
     minCapacity: prod ? 0.5 : 0,
     maxCapacity: prod ? 16 : 2,
-    ses: sesFromEmail
-      ? {
-          fromEmail: sesFromEmail,
-          fromName: text('sesFromName'),
-          verifiedDomain: text('sesVerifiedDomain'),
-          configurationSet: text('sesConfigurationSet'),
-        }
-      : undefined,
+    ses,
+    email: emailOf(text, ses),
+  };
+}
+
+/** The digests' sender: see StageConfig.email. */
+function emailOf(text: (key: string) => string | undefined, ses: StageConfig['ses']): StageConfig['email'] {
+  const domain = (
+    text('emailDomain') ??
+    ses?.verifiedDomain ??
+    ses?.fromEmail.split('@').pop() ??
+    'example.com'
+  ).toLowerCase();
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(domain))
+    throw new Error(`-c emailDomain: ${domain} is not a domain name`);
+  const from = text('emailFrom') ?? `notifications@${domain}`;
+  const address = /<([^<>]+)>\s*$/.exec(from)?.[1] ?? from;
+  if (!address.toLowerCase().endsWith(`@${domain}`))
+    throw new Error(`-c emailFrom: ${from} is not an address at the SES identity ${domain}`);
+  const exists = text('emailIdentityExists');
+  if (exists !== undefined && exists !== 'true' && exists !== 'false')
+    throw new Error(`-c emailIdentityExists must be true or false, got ${exists}`);
+  return {
+    domain,
+    from,
+    createIdentity: exists === undefined ? domain !== ses?.verifiedDomain?.toLowerCase() : exists === 'false',
   };
 }
 
@@ -109,6 +152,10 @@ const functionSettingKeys = {
   attachmentContentTypes: 'ATTACHMENT_CONTENT_TYPES',
   attachmentUploadExpirySeconds: 'ATTACHMENT_UPLOAD_EXPIRY_SECONDS',
   attachmentDownloadExpirySeconds: 'ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS',
+  notifyDelaySeconds: 'NOTIFY_DELAY_SECONDS',
+  notifyBatch: 'NOTIFY_BATCH',
+  eventSource: 'EVENT_SOURCE',
+  outgoingEventBus: 'OUTGOING_EVENT_BUS',
 } as const satisfies Partial<Record<keyof StageConfig, keyof FunctionEnvironment>>;
 
 function functionSettingsOf(context: Context): Pick<StageConfig, keyof typeof functionSettingKeys> {
@@ -139,6 +186,10 @@ function functionSettingsOf(context: Context): Pick<StageConfig, keyof typeof fu
     attachmentContentTypes: e.ATTACHMENT_CONTENT_TYPES,
     attachmentUploadExpirySeconds: e.ATTACHMENT_UPLOAD_EXPIRY_SECONDS,
     attachmentDownloadExpirySeconds: e.ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS,
+    notifyDelaySeconds: e.NOTIFY_DELAY_SECONDS,
+    notifyBatch: e.NOTIFY_BATCH,
+    eventSource: e.EVENT_SOURCE,
+    outgoingEventBus: e.OUTGOING_EVENT_BUS,
   };
 }
 

@@ -9,7 +9,7 @@ import { businessMetrics } from '../../lib/business-metrics';
 import { eventRuleList } from '../../lib/events/order-events';
 import { routeKey, routeList, routes } from '../../lib/http/routes';
 import { buildApp, type MessagingStacks } from '../../lib/infra/app';
-import { attachmentFailureQueueNames, failureQueueNames } from '../../lib/infra/names';
+import { attachmentFailureQueueNames, failureQueueNames, notificationFailureQueueNames } from '../../lib/infra/names';
 import { auroraEngineVersion } from '../../lib/infra/stacks/data-stack';
 import { webSocketAuthorizer, webSocketRouteList } from '../../lib/realtime/routes';
 import {
@@ -83,7 +83,10 @@ const json = (value: unknown) => JSON.stringify(value);
 const allFailureQueues = (stage: string) => [
   ...Object.values(failureQueueNames(stage)),
   ...Object.values(attachmentFailureQueueNames(stage)),
+  ...Object.values(notificationFailureQueueNames(stage)),
 ];
+/** The functions of the Notifications stack (not of a route table or an event rule). */
+const notificationFunctions = ['send-digests', 'relay-outbox', 'on-email-feedback'];
 
 describe('stacks by concern, within CloudFormation limits', () => {
   it('prints and bounds every stack, now and with every planned feature', () => {
@@ -108,18 +111,19 @@ describe('stacks by concern, within CloudFormation limits', () => {
       1; // + its log group
     const perFunction = perRoute; // a WebSocket route or an event rule costs the same: function, role, policy, logs, permission, route/rule, integration/invoke config
     const alarmsPerFunction = 2;
-    // The roadmap's ~10 more functions: the WebSocket API's subscribe and stale-connection cleanup,
-    // notifications (digest, push, email, preferences get/put, SES bounces, unsubscribe, schedule);
-    // a new stack has ~15 fixed resources. Attachments (its 2 routes here, its check and sweep) exist.
+    // The roadmap's ~5 more functions: the WebSocket API's subscribe and stale-connection cleanup,
+    // push notifications (a sender and its device-token routes). Attachments (its 2 routes here,
+    // its check and sweep) and notifications (profile, mute and unsubscribe routes here; digests,
+    // outbox relay and SES feedback there) exist.
     const planned: Record<string, number> = {
       data: counts.data!,
       auth: counts.auth!,
       attachments: counts.attachments!,
-      httpApi: counts.httpApi!,
+      httpApi: counts.httpApi! + 2 * perRoute,
       events: counts.events!,
-      observability: counts.observability! + 10 * alarmsPerFunction,
+      observability: counts.observability! + 5 * alarmsPerFunction,
       webSocket: counts.webSocket! + 2 * perFunction,
-      notifications: 15 + 8 * perFunction,
+      notifications: counts.notifications! + perFunction,
     };
     console.log(
       `resources per stack now: ${json(counts)}\nestimated with every planned feature: ${json(planned)} (${perRoute} per function)`,
@@ -130,6 +134,7 @@ describe('stacks by concern, within CloudFormation limits', () => {
       'data',
       'events',
       'httpApi',
+      'notifications',
       'observability',
       'webSocket',
     ]);
@@ -148,6 +153,7 @@ describe('stacks by concern, within CloudFormation limits', () => {
       'Messaging-dev-Data',
       'Messaging-dev-Events',
       'Messaging-dev-HttpApi',
+      'Messaging-dev-Notifications',
       'Messaging-dev-Observability',
       'Messaging-dev-WebSocket',
     ]);
@@ -186,6 +192,7 @@ describe('no traffic before the migration (defect 3)', () => {
       'Messaging-dev-WebSocket',
       'Messaging-dev-HttpApi',
       'Messaging-dev-Events',
+      'Messaging-dev-Notifications',
     ]) {
       expect(dependencies(consumer)).toContain('Messaging-dev-Data');
     }
@@ -197,10 +204,11 @@ describe('no traffic before the migration (defect 3)', () => {
         'Messaging-dev-WebSocket',
         'Messaging-dev-HttpApi',
         'Messaging-dev-Events',
+        'Messaging-dev-Notifications',
       ]),
     );
     // Every consumer lives in such a stack.
-    for (const key of ['auth', 'attachments', 'webSocket', 'httpApi', 'events'] as const) {
+    for (const key of ['auth', 'attachments', 'webSocket', 'httpApi', 'events', 'notifications'] as const) {
       const types = Object.values(dev.templates[key].resources).map((r) => r.Type);
       expect(
         types.some((t) => ['AWS::Lambda::Function', 'AWS::ApiGatewayV2::Route', 'AWS::Events::Rule'].includes(t)),
@@ -224,6 +232,7 @@ describe('functions and their bindings', () => {
         'post-confirmation',
         'on-attachment-uploaded',
         'sweep-attachments',
+        ...notificationFunctions,
       ]
         .map((n) => `messaging-dev-${n}`)
         .sort(),
@@ -254,9 +263,10 @@ describe('functions and their bindings', () => {
     const base = ['LOG_LEVEL', 'NODE_OPTIONS', 'STAGE'];
     const database = ['DB_CLUSTER_ARN', 'DB_NAME', 'DB_RESUME_RETRY_MS', 'DB_SECRET_ARN'];
     const connections = ['WEBSOCKET_MANAGEMENT_ENDPOINT'];
-    expect(routes.sendMessage.bindings).toEqual(['database', 'sendRate', 'connections']);
+    const outboxRelay = ['OUTBOX_RELAY_FUNCTION'];
+    expect(routes.sendMessage.bindings).toEqual(['database', 'sendRate', 'connections', 'outboxRelay']);
     expect(env('send-message')).toEqual(
-      [...base, ...database, 'SEND_RATE_LIMIT', 'SEND_RATE_WINDOW_SECONDS', ...connections].sort(),
+      [...base, ...database, 'SEND_RATE_LIMIT', 'SEND_RATE_WINDOW_SECONDS', ...connections, ...outboxRelay].sort(),
     );
     expect(env('create-conversation')).toEqual(
       [
@@ -265,6 +275,7 @@ describe('functions and their bindings', () => {
         'CREATE_CONVERSATION_RATE_LIMIT',
         'CREATE_CONVERSATION_RATE_WINDOW_SECONDS',
         ...connections,
+        ...outboxRelay,
       ].sort(),
     );
     expect(env('add-participant')).toEqual(
@@ -274,6 +285,7 @@ describe('functions and their bindings', () => {
         'ADD_PARTICIPANT_RATE_LIMIT',
         'ADD_PARTICIPANT_RATE_WINDOW_SECONDS',
         ...connections,
+        ...outboxRelay,
       ].sort(),
     );
     expect(env('list-conversations')).toEqual([...base, ...database].sort());
@@ -289,6 +301,8 @@ describe('functions and their bindings', () => {
       ],
       attachmentDownloads: ['ATTACHMENTS_BUCKET', 'ATTACHMENT_DOWNLOAD_EXPIRY_SECONDS'],
       attachmentRemoval: ['ATTACHMENTS_BUCKET'],
+      outboxRelay,
+      unsubscribeKey: ['UNSUBSCRIBE_SECRET_ARN'],
     };
     const limited: unknown[] = [routes.sendMessage, routes.createConversation, routes.addParticipant];
     for (const route of [...routeList, ...webSocketRouteList].filter((r) => !limited.includes(r)))
@@ -306,7 +320,21 @@ describe('functions and their bindings', () => {
     expect(env('sweep-attachments')).toEqual([...base, ...database, 'ATTACHMENTS_BUCKET'].sort());
     expect(env('ws-authorize')).toEqual([...base, 'AUTH_CLIENT_IDS', 'AUTH_ISSUER'].sort());
     for (const rule of eventRuleList)
-      expect(env(rule.id)).toEqual([...base, ...database, 'ORDER_EVENT_SOURCE', ...connections].sort());
+      expect(env(rule.id)).toEqual([...base, ...database, 'ORDER_EVENT_SOURCE', ...connections, ...outboxRelay].sort());
+    expect(env('send-digests')).toEqual(
+      [
+        ...base,
+        ...database,
+        'UNSUBSCRIBE_SECRET_ARN',
+        'EMAIL_FROM',
+        'SES_CONFIGURATION_SET',
+        'PUBLIC_API_URL',
+        'NOTIFY_DELAY_SECONDS',
+        'NOTIFY_BATCH',
+      ].sort(),
+    );
+    expect(env('relay-outbox')).toEqual([...base, ...database, 'EVENT_SOURCE', 'OUTGOING_EVENT_BUS'].sort());
+    expect(env('on-email-feedback')).toEqual([...base, ...database].sort());
     expect(env('migrate')).toEqual([...base, ...database, 'APP_DB_SECRET_ARN'].sort());
   });
 
@@ -426,7 +454,7 @@ describe('alarms that reach people (defect 1)', () => {
     });
   });
 
-  it('alarms on both failure queues, every function, API 5xx and an unavailable database', () => {
+  it('alarms on every failure queue, every function, API 5xx, an unavailable database and SES reputation', () => {
     const alarms = ofType(dev, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     const on = (namespace: string, metric: string) =>
       alarms.filter((a) => a.Namespace === namespace && a.MetricName === metric);
@@ -437,6 +465,11 @@ describe('alarms that reach people (defect 1)', () => {
     ).toEqual(allFailureQueues('dev').sort());
     expect(on('AWS/ApiGateway', '5xx')).toHaveLength(1);
     expect(on('Messaging', businessMetrics.databaseUnavailable)).toHaveLength(1);
+    // SES reputation is the account's (per region): no dimension.
+    expect(on('AWS/SES', 'Reputation.BounceRate').map((a) => [a.Threshold, a.Dimensions])).toEqual([[0.04, undefined]]);
+    expect(on('AWS/SES', 'Reputation.ComplaintRate').map((a) => [a.Threshold, a.Dimensions])).toEqual([
+      [0.0008, undefined],
+    ]);
     const functions = functionsOf(dev)
       .map(([, r]) => r.Properties.FunctionName)
       .sort();
@@ -473,6 +506,12 @@ describe('throttles that apply (defect 2)', () => {
       [routeKey(routes.sendMessage)]: {
         ThrottlingBurstLimit: 100,
         ThrottlingRateLimit: 50,
+        DetailedMetricsEnabled: true,
+      },
+      // The unauthenticated route must not use up the stage's shared limit.
+      [routeKey(routes.unsubscribe)]: {
+        ThrottlingBurstLimit: 20,
+        ThrottlingRateLimit: 10,
         DetailedMetricsEnabled: true,
       },
     });
@@ -568,6 +607,9 @@ const knownWithoutRawJson = [
   'AWS::S3::Bucket',
   'AWS::Scheduler::Schedule',
   'AWS::SecretsManager::Secret',
+  'AWS::SES::ConfigurationSet',
+  'AWS::SES::ConfigurationSetEventDestination',
+  'AWS::SES::EmailIdentity',
   'AWS::SecretsManager::SecretTargetAttachment',
   'AWS::SNS::Subscription',
 ];
@@ -606,6 +648,8 @@ describe('sign-up and its email (defects 5 and 6)', () => {
       ['webSocket', 'WebSocketUrl'],
       ['events', 'EventBusName'],
       ['attachments', 'AttachmentsBucketName'],
+      ['notifications', 'ConfigurationSetName'],
+      ['notifications', 'RelayFunctionName'],
       ['observability', 'AlarmTopicArn'],
     ] as const) {
       dev.templates[key].template.hasOutput(output, {});
@@ -614,13 +658,20 @@ describe('sign-up and its email (defects 5 and 6)', () => {
 });
 
 describe('the rest of the deployment', () => {
-  it('puts every HTTP route behind the Cognito JWT authorizer', () => {
+  it('puts every HTTP route behind the Cognito JWT authorizer, but the public one-click unsubscribe', () => {
     const httpRoutes = Object.values(dev.templates.httpApi.resources).filter(
       (r) => r.Type === 'AWS::ApiGatewayV2::Route',
     );
     expect(httpRoutes).toHaveLength(routeList.length);
+    const publicKeys = routeList.filter((r) => r.access === 'public').map(routeKey);
+    expect(publicKeys).toEqual(['POST /v1/notifications/unsubscribe']);
     for (const route of httpRoutes) {
-      expect(route.Properties.AuthorizationType).toBe('JWT');
+      if (publicKeys.includes(route.Properties.RouteKey)) {
+        expect(route.Properties.AuthorizationType).toBe('NONE');
+        expect(route.Properties.AuthorizerId).toBeUndefined();
+        continue;
+      }
+      expect(route.Properties.AuthorizationType, route.Properties.RouteKey).toBe('JWT');
       expect(route.Properties.AuthorizerId).toBeDefined();
     }
     dev.templates.httpApi.template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
@@ -649,7 +700,7 @@ describe('the rest of the deployment', () => {
   });
 
   it('routes each order event to its Lambda with a dead-letter queue, retries and an on-failure destination', () => {
-    const rules = ofType(dev, 'AWS::Events::Rule');
+    const rules = Object.entries(dev.templates.events.resources).filter(([, r]) => r.Type === 'AWS::Events::Rule');
     expect(rules.map(([, r]) => r.Properties.EventPattern['detail-type'][0]).sort()).toEqual(
       eventRuleList.map((r) => r.detailType).sort(),
     );
@@ -677,9 +728,8 @@ describe('the rest of the deployment', () => {
     data.hasResource('AWS::RDS::DBCluster', { DeletionPolicy: 'Snapshot' });
     data.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
     prod.templates.events.template.resourceCountIs('AWS::Events::EventBus', 0);
-    expect(ofType(prod, 'AWS::Events::Rule').map(([, r]) => r.Properties.EventBusName)).toEqual(
-      eventRuleList.map(() => 'orders'),
-    );
+    const orderRules = Object.values(prod.templates.events.resources).filter((r) => r.Type === 'AWS::Events::Rule');
+    expect(orderRules.map((r) => r.Properties.EventBusName)).toEqual(eventRuleList.map(() => 'orders'));
   });
 });
 

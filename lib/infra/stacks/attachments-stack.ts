@@ -1,15 +1,14 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import { ScheduleTargetBase, type ScheduleTargetBaseProps } from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { failureQueue } from '../failure-queue';
 import { AttachmentsBinding, type FunctionBinding, MessagingFunction } from '../messaging-function';
 import { attachmentFailureQueueNames, attachmentKeyPrefix, attachmentsBucketNamePrefix, functionName } from '../names';
+import { InvokeUnqualified } from '../schedule-target';
 import type { StageConfig } from '../stage-config';
 
 export interface AttachmentsStackProps extends StackProps {
@@ -198,27 +197,5 @@ export class AttachmentsStack extends Stack {
     });
 
     new CfnOutput(this, 'AttachmentsBucketName', { value: this.bucket.bucketName });
-  }
-}
-
-/**
- * aws-scheduler-targets' LambdaInvoke grants invoke on the function and on `<function>:*` (every
- * version and alias); the schedule invokes the unqualified function, so that is all it may invoke.
- * The base class keeps the rest: the role (which Scheduler may assume for schedules of this account's
- * default group: Scheduler's condition keys name the group, never a schedule), the dead-letter grant
- * (sqs:SendMessage on the queue) and the retry policy.
- */
-class InvokeUnqualified extends ScheduleTargetBase {
-  constructor(
-    private readonly fn: lambda.IFunction,
-    props: ScheduleTargetBaseProps,
-  ) {
-    super(props, fn.functionArn);
-  }
-
-  protected override addTargetActionToRole(role: iam.IRole): void {
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.fn.functionArn] }),
-    );
   }
 }

@@ -16,6 +16,11 @@ export interface EventsStackProps extends StackProps {
   orderEvents: FunctionBinding;
   /** PostToConnection on the WebSocket API: the functions push new conversations and system messages. */
   connections: FunctionBinding;
+  /**
+   * Invoking the outbox relay: the projection writes conversations, participants and system
+   * messages, whose domain events it queues in the outbox.
+   */
+  outboxRelay: FunctionBinding;
 }
 
 /** The order-event rules, one Lambda each, and the two failure queues. */
@@ -45,7 +50,7 @@ export class EventsStack extends Stack {
         description: `event ${config.orderEventSource} ${rule.detailType}`,
         timeout: Duration.seconds(60),
         removalPolicy,
-        bindings: [props.database, props.orderEvents, props.connections],
+        bindings: [props.database, props.orderEvents, props.connections, props.outboxRelay],
       });
       this.functions.set(rule.id, fn);
       fn.configureAsyncInvoke({

@@ -17,16 +17,26 @@ export interface HttpApiStackProps extends StackProps {
   bindings: Record<RouteBinding, FunctionBinding>;
 }
 
-/** Throttling for the whole API and, tighter, for `send` routes (the per-user limit is in the database). */
+/**
+ * Throttling for the whole API and, tighter, for `send` routes (the per-user limit is in the
+ * database) and for `public` routes: anyone may call those, unauthenticated, and the stage's limit
+ * is shared by every route, so a flood of one must not use it up.
+ */
 export const throttling = {
   default: { burst: 500, rate: 250 },
   send: { burst: 100, rate: 50 },
+  public: { burst: 20, rate: 10 },
 } as const;
 
-/** The HTTP API: one Lambda per route of the route table, every route behind the Cognito JWT authorizer. */
+/**
+ * The HTTP API: one Lambda per route of the route table, every route behind the Cognito JWT
+ * authorizer except the `public` ones (see below).
+ */
 export class HttpApiStack extends Stack {
   readonly api: apigw.HttpApi;
   readonly functions = new Map<string, MessagingFunction>();
+  /** The routes without an authorizer, by route id (cdk-nag's APIG4 is acknowledged for them alone). */
+  readonly publicRoutes = new Map<string, apigw.HttpRoute>();
 
   constructor(scope: Construct, id: string, props: HttpApiStackProps) {
     super(scope, id, props);
@@ -101,13 +111,20 @@ export class HttpApiStack extends Stack {
         path: route.path,
         methods: [apigw.HttpMethod[route.method]],
         integration: new HttpLambdaIntegration(`${route.id}-integration`, fn),
+        // A `public` route has no authorizer: the one-click unsubscribe (RFC 8058) is POSTed by the
+        // recipient's mail provider, which holds no Cognito token. The link's own token (an HMAC
+        // under the unsubscribe key, naming the user) is what the function verifies; without a
+        // valid one it answers 403 and changes nothing.
+        authorizer: route.access === 'public' ? new apigw.HttpNoneAuthorizer() : undefined,
       });
+      if (route.access === 'public') this.publicRoutes.set(route.id, created!);
       // Route settings name routes by key; the stage must come after the routes exist.
       stage.node.addDependency(created!);
-      if (route.rateLimit === 'send') {
+      const limit = route.access === 'public' ? 'public' : route.rateLimit === 'send' ? 'send' : undefined;
+      if (limit) {
         routeSettings[routeKey(route)] = {
-          ThrottlingBurstLimit: throttling.send.burst,
-          ThrottlingRateLimit: throttling.send.rate,
+          ThrottlingBurstLimit: throttling[limit].burst,
+          ThrottlingRateLimit: throttling[limit].rate,
           DetailedMetricsEnabled: true,
         };
       }

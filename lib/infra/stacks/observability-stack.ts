@@ -26,6 +26,13 @@ export interface ObservabilityStackProps extends StackProps {
   failureQueues: string[];
 }
 
+/**
+ * SES reputation (account-wide, per region: AWS/SES `Reputation.BounceRate` and
+ * `Reputation.ComplaintRate`, fractions). SES reviews an account from a 5% bounce rate and a 0.1%
+ * complaint rate, and may pause its sending from 10% and 0.5%: alarm well before review.
+ */
+export const sesReputationThresholds = { bounceRate: 0.04, complaintRate: 0.0008 } as const;
+
 /** What each alarm means and what to do: the README's runbook has the same list, in more words. */
 export const alarmMeanings = {
   'event-delivery-failures':
@@ -36,6 +43,16 @@ export const alarmMeanings = {
     'Uploaded attachments the check failed on after retries (they stay unchecked): see the runbook',
   'attachment-sweep-failures':
     'Hourly attachment sweeps EventBridge Scheduler could not start (the sweep function missing or throttled): see the runbook',
+  'notification-schedule-failures':
+    'Every-minute digest or outbox-relay runs EventBridge Scheduler could not start (function missing or throttled): see the runbook',
+  'outbox-relay-failures':
+    'Outbox relay runs that failed or expired; the events stay in the outbox and the next run retries them: see the relay’s errors in the runbook',
+  'email-feedback-delivery-failures':
+    'SES bounces or complaints EventBridge could not deliver to on-email-feedback (email stays on for those addresses): see the runbook',
+  'email-feedback-processing-failures':
+    'SES bounces or complaints on-email-feedback failed on after retries (email stays on for those addresses): see the runbook',
+  'ses-bounce-rate': `The account's SES bounce rate is above ${sesReputationThresholds.bounceRate * 100}% (SES reviews the account at 5%): see the runbook`,
+  'ses-complaint-rate': `The account's SES complaint rate is above ${sesReputationThresholds.complaintRate * 100}% (SES reviews the account at 0.1%): see the runbook`,
   'api-5xx': 'The HTTP API answered 5xx: see the runbook (function errors, database unavailable)',
   'ws-execution-errors':
     'The WebSocket API could not run a route integration (function failed, timed out or was throttled): see the runbook',
@@ -160,6 +177,10 @@ export class ObservabilityStack extends Stack {
         period: fiveMinutes,
       });
 
+    // The account's sending and reputation (no dimension: SES publishes these per account and region).
+    const sesMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({ namespace: 'AWS/SES', metricName, statistic, period: Duration.hours(1) });
+
     // ---- alarms ------------------------------------------------------------------------------
     const alarm = (id: string, metric: cloudwatch.IMetric, description: string, threshold = 0) =>
       new cloudwatch.Alarm(this, id, {
@@ -189,6 +210,18 @@ export class ObservabilityStack extends Stack {
       webSocketIntegrationErrorThreshold,
     );
     alarm('database-unavailable', business(businessMetrics.databaseUnavailable), alarmMeanings['database-unavailable']);
+    alarm(
+      'ses-bounce-rate',
+      sesMetric('Reputation.BounceRate', 'Maximum'),
+      alarmMeanings['ses-bounce-rate'],
+      sesReputationThresholds.bounceRate,
+    );
+    alarm(
+      'ses-complaint-rate',
+      sesMetric('Reputation.ComplaintRate', 'Maximum'),
+      alarmMeanings['ses-complaint-rate'],
+      sesReputationThresholds.complaintRate,
+    );
     for (const fn of props.functions) {
       alarm(`${fn.logicalName}-errors`, lambdaMetric(fn, 'Errors', 'Sum'), `${fn.fixedName}: ${alarmMeanings.errors}`);
       alarm(
@@ -291,6 +324,12 @@ export class ObservabilityStack extends Stack {
       new cloudwatch.GraphWidget({
         title: 'Failure queues: messages waiting (runbook; order events: npm run redrive)',
         left: props.failureQueues.map((queueName) => queueDepth(queueName)),
+        ...half,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Email (SES, whole account): sends, bounces, complaints; reputation rates',
+        left: ['Send', 'Bounce', 'Complaint'].map((m) => sesMetric(m, 'Sum')),
+        right: [sesMetric('Reputation.BounceRate', 'Maximum'), sesMetric('Reputation.ComplaintRate', 'Maximum')],
         ...half,
       }),
       new cloudwatch.GraphWidget({
