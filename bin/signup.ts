@@ -17,6 +17,7 @@ const usage = `usage: npm run signup -- --sub <uuid> --email <address> [--name <
   invokes the local stack's Cognito post-confirmation function (LAMBDA_ENDPOINT, else the running npm start)`;
 
 const { sub, values } = commandLine('signup', usage, {
+  sub: { type: 'string' },
   email: { type: 'string' },
   name: { type: 'string' },
 });

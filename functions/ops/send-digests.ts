@@ -25,6 +25,6 @@ export const handler = async (): Promise<DigestRun> => {
     onDeferred: (digestId, error) =>
       logger.warn('digest not sent, retried after its lease', { digestId, errorName: (error as Error).name }),
   });
-  logger[result.deferred || result.refused ? 'warn' : 'info']('digests sent', { ...result });
+  if (result.claimed) logger[result.deferred || result.refused ? 'warn' : 'info']('digests sent', { ...result });
   return result;
 };

@@ -120,7 +120,7 @@ export function buildOpenApiDocument(options: { serverUrl: string }) {
     info: {
       title: 'Order and support messaging API',
       version: '1.0.0',
-      description: `Conversations tied to orders, general and support threads, read status and unread counts, and an admin view. Every route needs a Cognito access token.\n\n## Real-time: the WebSocket API\n\n${webSocketContractMarkdown()}`,
+      description: `Conversations tied to orders, general and support threads, read status and unread counts, and an admin view. Every route needs a Cognito access token but the one-click unsubscribe, whose link carries its own signed token.\n\n## Real-time: the WebSocket API\n\n${webSocketContractMarkdown()}`,
     },
     servers: [{ url: options.serverUrl }],
     security: [{ cognito: [] }],
