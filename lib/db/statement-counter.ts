@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type {
   AbortableOperationOptions,
   CompiledQuery,
@@ -27,6 +28,13 @@ export class StatementCounter {
   }
 }
 
+/**
+ * Work that AWS runs as functions of their own (the outbox relay, the digest sweep) but the local
+ * stack runs in its process over the same database handle: run inside `uncounted.run(true, …)`,
+ * its statements are not the request's, as they would not be in AWS.
+ */
+export const uncounted = new AsyncLocalStorage<boolean>();
+
 export interface Interceptor {
   /** Runs instead of each statement; `execute` sends it (or another) to the real connection. */
   statement<R>(
@@ -50,11 +58,11 @@ export function interceptingDialect(inner: Dialect, interceptor: Interceptor): D
 export function countingDialect(inner: Dialect, counter: StatementCounter): Dialect {
   return interceptingDialect(inner, {
     statement(query, execute) {
-      counter.statements += 1;
+      if (!uncounted.getStore()) counter.statements += 1;
       return execute(query);
     },
     transaction() {
-      counter.transactions += 1;
+      if (!uncounted.getStore()) counter.transactions += 1;
     },
   });
 }

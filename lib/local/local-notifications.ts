@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PostConfirmationTriggerEvent } from 'aws-lambda';
+import { uncounted } from '../db/statement-counter';
 import type { RelayRun } from '../events/outbox-relay';
 import type { DigestRun } from '../notifications/send-digests';
 import { LocalLambda } from './local-lambda';
@@ -39,14 +40,21 @@ export class LocalNotifications {
     });
   }
 
-  /** One digest sweep, as the schedule runs it (tests call it rather than wait). */
+  /**
+   * One digest sweep, as the schedule runs it (tests call it rather than wait). In AWS a function
+   * of its own: its statements are not counted as a request's (/local/stats, the tests' counts).
+   */
   sendDigests(): Promise<DigestRun> {
-    return this.track(import('../../functions/ops/send-digests').then(({ handler }) => handler()));
+    return this.track(
+      uncounted.run(true, () => import('../../functions/ops/send-digests').then(({ handler }) => handler())),
+    );
   }
 
-  /** One relay run, as a write's invocation or the schedule runs it. */
+  /** One relay run, as a write's invocation or the schedule runs it; not counted either. */
   relay(): Promise<RelayRun> {
-    return this.track(import('../../functions/ops/relay-outbox').then(({ handler }) => handler()));
+    return this.track(
+      uncounted.run(true, () => import('../../functions/ops/relay-outbox').then(({ handler }) => handler())),
+    );
   }
 
   start(sweepSeconds: number) {
