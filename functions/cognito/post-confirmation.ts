@@ -1,4 +1,4 @@
-import type { Context, PostConfirmationTriggerEvent } from 'aws-lambda';
+import type { Context, PostConfirmationTriggerEvent, PreTokenGenerationTriggerEvent } from 'aws-lambda';
 import { type CognitoProfile, registerUser } from '../../lib/messaging/users';
 import { useRuntime } from '../../lib/runtime';
 import { logger } from '../commons/logger';
@@ -6,7 +6,9 @@ import { logger } from '../commons/logger';
 /**
  * Cognito post-confirmation trigger: records the new user with their email and name (the
  * attributes `email` and `name`), so others can add them to conversations before their first
- * API call and digests can reach them. It must never fail a sign-up: Cognito waits at most
+ * API call and digests can reach them. Also the pre-token-generation trigger, which runs at every
+ * sign-in and token refresh: a changed email or name reaches the profile within the hour (one
+ * statement that changes nothing when nothing changed; the tokens are left as they are). It must never fail a sign-up: Cognito waits at most
  * 5 seconds for it (and retries on timeouts), and a paused dev cluster takes ~15 s to resume. So
  * recording gets a budget; past it, or on any error, the trigger logs and returns, and the API
  * records the user on their first call instead.
@@ -19,11 +21,16 @@ interface UserRegistry {
 }
 
 export function postConfirmationHandler(options: { messaging: () => Promise<UserRegistry>; budgetMs: number }) {
-  return async (event: PostConfirmationTriggerEvent, context?: Context): Promise<PostConfirmationTriggerEvent> => {
+  return async <E extends PostConfirmationTriggerEvent | PreTokenGenerationTriggerEvent>(
+    event: E,
+    context?: Context,
+  ): Promise<E> => {
     const attributes = event.request.userAttributes;
     const sub = attributes.sub;
-    // Cognito also runs this trigger after a forgotten-password reset: only a sign-up is new.
-    if (!sub || event.triggerSource !== 'PostConfirmation_ConfirmSignUp') return event;
+    // Cognito also runs the post-confirmation trigger after a forgotten-password reset: only a
+    // sign-up is new. Token generation is a signed-in user whose attributes may have changed.
+    const source: string = event.triggerSource;
+    if (!sub || (source !== 'PostConfirmation_ConfirmSignUp' && !source.startsWith('TokenGeneration_'))) return event;
     // Leave a second of the function's own time (cold starts count against Cognito's 5 s too).
     const remaining = context?.getRemainingTimeInMillis ? context.getRemainingTimeInMillis() - 1_000 : options.budgetMs;
     const budget = Math.max(0, Math.min(options.budgetMs, remaining));

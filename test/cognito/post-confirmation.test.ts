@@ -92,6 +92,35 @@ describe('the Cognito post-confirmation trigger', () => {
     expect(none.rows).toEqual([]);
   });
 
+  it('records the email and name, and keeps them current from the token-generation trigger', async () => {
+    const sub = randomUUID();
+    const service = new MessagingService(database.db);
+    const handler = postConfirmationHandler({ messaging: async () => service, budgetMs: 3_000 });
+    const profile = async () =>
+      (
+        await sql<{ email: string | null; display_name: string | null }>`
+          SELECT email, display_name FROM users WHERE id = cast(${sub} as uuid)`.execute(database.db)
+      ).rows[0];
+    const signUp = confirmation(sub);
+    signUp.request.userAttributes.name = '  Ann\u0007 Example ';
+    await handler(signUp);
+    expect(await profile()).toEqual({ email: 'new@example.com', display_name: 'Ann Example' });
+    const refresh = {
+      ...confirmation(sub),
+      triggerSource: 'TokenGeneration_RefreshTokens',
+      request: { userAttributes: { sub, email: 'changed@example.com', name: 'Ann B' }, groupConfiguration: {} },
+    } as never;
+    expect(await handler(refresh)).toBe(refresh);
+    expect(await profile()).toEqual({ email: 'changed@example.com', display_name: 'Ann B' });
+    // An attribute that is not an address is not stored; the known one stays.
+    await handler({
+      ...confirmation(sub),
+      triggerSource: 'TokenGeneration_Authentication',
+      request: { userAttributes: { sub, email: 'not an address' }, groupConfiguration: {} },
+    } as never);
+    expect(await profile()).toEqual({ email: 'changed@example.com', display_name: 'Ann B' });
+  });
+
   it('returns within its budget when the database does not answer, without failing the sign-up', async () => {
     const handler = postConfirmationHandler({ messaging: async () => new MessagingService(stalled.db), budgetMs: 300 });
     const event = confirmation(randomUUID());

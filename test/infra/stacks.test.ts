@@ -620,7 +620,7 @@ describe('sign-up and its email (defects 5 and 6)', () => {
     expect(fn.Properties.Timeout).toBe(5);
     expect(fn.Properties.Environment.Variables.DB_RESUME_RETRY_MS).toBe('2000');
     dev.templates.auth.template.hasResourceProperties('AWS::Cognito::UserPool', {
-      LambdaConfig: { PostConfirmation: Match.anyValue() },
+      LambdaConfig: { PostConfirmation: Match.anyValue(), PreTokenGeneration: Match.anyValue() },
     });
   });
 

@@ -27,7 +27,7 @@ export class AuthStack extends Stack {
       stage: config.stage,
       folder: 'cognito',
       name: 'post-confirmation',
-      description: 'cognito post-confirmation: record the user',
+      description: 'cognito post-confirmation and pre-token-generation: record the user and their profile',
       timeout: Duration.seconds(5),
       removalPolicy,
       bindings: [props.database],
@@ -50,7 +50,8 @@ export class AuthStack extends Stack {
       accountRecovery: cognito.AccountRecovery.EMAIL_ONLY,
       deletionProtection: config.keepData,
       removalPolicy,
-      lambdaTriggers: { postConfirmation: this.postConfirmation },
+      // The same function keeps the profile current at every sign-in and token refresh.
+      lambdaTriggers: { postConfirmation: this.postConfirmation, preTokenGeneration: this.postConfirmation },
       // The built-in sender allows a few dozen emails a day per account: fine for dev, not for
       // sign-ups in prod, where mail goes through SES from a verified identity (as Cognito advises).
       email: config.ses
