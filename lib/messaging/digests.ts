@@ -130,20 +130,28 @@ export async function claimDigests(d: Domain, settings: DigestSettings): Promise
         FROM content x JOIN moved USING (id)
       RETURNING id, user_id, conversation_id, recipient, content, attempts
     ),
+    -- An email to retry, once its lease ran out: only while its recipient still wants it (no
+    -- bounce, complaint or unsubscribe since, still in the conversation and not muting it).
+    expired AS (
+      SELECT r.id, r.attempts,
+             (u.email_notifications AND u.email IS NOT NULL AND EXISTS (
+                SELECT 1 FROM conversation_participants p
+                 WHERE p.conversation_id = r.conversation_id AND p.user_id = r.user_id AND NOT p.muted)) AS wanted
+        FROM email_digests r JOIN users u ON u.id = r.user_id
+       WHERE r.sent_at IS NULL AND r.failed_at IS NULL AND r.lease_until <= now()
+       ORDER BY r.lease_until LIMIT ${batch}
+       FOR UPDATE OF r SKIP LOCKED
+    ),
     retried AS (
       UPDATE email_digests e SET lease_until = now() + ${lease}, attempts = e.attempts + 1
-       WHERE e.id IN (SELECT r.id FROM email_digests r
-                       WHERE r.sent_at IS NULL AND r.failed_at IS NULL AND r.lease_until <= now()
-                         AND r.attempts < ${maxAttempts}
-                       ORDER BY r.lease_until LIMIT ${batch} FOR UPDATE SKIP LOCKED)
+        FROM expired x WHERE e.id = x.id AND x.wanted AND x.attempts < ${maxAttempts}
       RETURNING e.id, e.user_id, e.conversation_id, e.recipient, e.content, e.attempts
     ),
     abandoned AS (
-      UPDATE email_digests e SET failed_at = now(), failure = ${`not sent after ${settings.maxAttempts} attempts`}
-       WHERE e.id IN (SELECT r.id FROM email_digests r
-                       WHERE r.sent_at IS NULL AND r.failed_at IS NULL AND r.lease_until <= now()
-                         AND r.attempts >= ${maxAttempts}
-                       LIMIT ${batch} FOR UPDATE SKIP LOCKED)
+      UPDATE email_digests e SET failed_at = now(),
+             failure = CASE WHEN x.wanted THEN ${`not sent after ${settings.maxAttempts} attempts`}
+                            ELSE 'withdrawn: the recipient turned email off, muted or left before it was sent' END
+        FROM expired x WHERE e.id = x.id AND (NOT x.wanted OR x.attempts >= ${maxAttempts})
       RETURNING 1
     ),
     pruned AS (

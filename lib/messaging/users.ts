@@ -122,5 +122,5 @@ export function cleanName(name: string | null | undefined): string | null {
     if (kept.length + ch.length > 100) break;
     kept += ch;
   }
-  return kept.trim();
+  return kept.trim() || null;
 }

@@ -2,17 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { sql } from 'kysely';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handler as onEmailFeedback } from '../../functions/events/on-email-feedback';
-import { ensureAppRole } from '../../lib/db/app-role';
-import { createDatabase, type DatabaseConfig, type DatabaseHandle } from '../../lib/db/create-database';
-import { migrateToLatest } from '../../lib/db/migrate';
 import { localFunctionNames } from '../../lib/local/local-notifications';
 import { claimDigests, defaultDigestSettings } from '../../lib/messaging/digests';
 import type { DigestRun } from '../../lib/notifications/send-digests';
 import { useRuntime } from '../../lib/runtime';
-import { type DataApiStandIn, startDataApiStandIn } from '../support/data-api-standin';
 import { TestStack, type TestUser } from '../support/http-stack';
 import {
   eventually,
@@ -24,7 +19,7 @@ import {
   unsubscribeLinkOf,
   waitForMail,
 } from '../support/mail';
-import { backend, testDatabaseConfig } from '../support/test-database';
+import { backend, openPrivateTestDatabase } from '../support/test-database';
 import { Device } from '../support/ws-client';
 
 /**
@@ -39,55 +34,8 @@ let lambda: LambdaClient;
 /** Every digest sweep the stack ran (its 1 s timer and the tests' own calls), with its outcome. */
 const sweeps: Array<{ run: Promise<DigestRun>; result?: DigestRun }> = [];
 
-/**
- * The digest sweep and the outbox relay work on the whole database, as in AWS. On the server back
- * ends every test file shares one database, so a stack sweeping every second would claim (and
- * mail to its own /local/mail, publish to its own bus) other files' digests and events, and theirs
- * ours. This file therefore gets a database of its own on the same server (reached directly, or
- * through a Data API stand-in of its own), migrated as the owner and served as the app role as
- * global-setup.ts does; PGlite is per file already.
- */
-let privateDatabase: { handle: DatabaseHandle; drop: () => Promise<void> } | undefined;
-
-async function openPrivateDatabase(): Promise<DatabaseHandle | undefined> {
-  if (backend === 'pglite') return undefined;
-  const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const name = `msgtest_notifications_${Date.now()}_${process.pid}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const owner = await createDatabase({ kind: 'postgres', connectionString: url.toString(), poolSize: 2 });
-  await migrateToLatest(owner.db);
-  // The role and its password are global-setup's (server-wide); the grants are this database's.
-  const appUrl = new URL(inject('databaseUrl'));
-  await ensureAppRole(owner.db, { password: decodeURIComponent(appUrl.password) });
-  await owner.close();
-  url.username = appUrl.username;
-  url.password = appUrl.password;
-  let standIn: DataApiStandIn | undefined;
-  let handle: DatabaseHandle;
-  if (backend === 'data-api') {
-    standIn = await startDataApiStandIn(url.toString());
-    handle = await createDatabase({ ...testDatabaseConfig(), endpoint: standIn.endpoint } as DatabaseConfig);
-  } else {
-    handle = await createDatabase({ kind: 'postgres', connectionString: url.toString(), poolSize: 20 });
-  }
-  handle.counter.reset();
-  privateDatabase = {
-    handle,
-    drop: async () => {
-      await standIn?.close();
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-  return handle;
-}
-
 beforeAll(async () => {
-  stack = await TestStack.start(await openPrivateDatabase(), {
+  stack = await TestStack.start(await openPrivateTestDatabase('notifications'), {
     NOTIFY_DELAY_SECONDS: String(DELAY_SECONDS),
     NOTIFY_SWEEP_SECONDS: '1',
   });
@@ -110,7 +58,6 @@ beforeAll(async () => {
 afterAll(async () => {
   lambda?.destroy();
   await stack?.close();
-  await privateDatabase?.drop();
 });
 
 interface Member extends TestUser {
