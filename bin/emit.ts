@@ -5,6 +5,7 @@
  * .data/local-stack.json, else http://127.0.0.1:3000) and fails with one line when nothing answers.
  */
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { failCall } from '../lib/local/command-line';
 import { discoverLocalStack } from '../lib/local/local-address';
 
 const usage = `usage: npm run emit -- <DetailType> '<detail JSON>'
@@ -42,15 +43,5 @@ try {
   console.log(JSON.stringify({ FailedEntryCount: out.FailedEntryCount, Entries: out.Entries }, null, 2));
   process.exit(out.FailedEntryCount ? 1 : 0);
 } catch (error) {
-  const e = error as { code?: string; name?: string; message?: string; cause?: { code?: string } };
-  const code = e.code ?? e.cause?.code ?? e.name;
-  const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(
-    code ?? '',
-  );
-  console.error(
-    unreachable
-      ? `emit: no local stack answers at ${found.url} (from ${found.source}, ${code}): start it with \`npm start\`, or set PORT or EVENTBRIDGE_ENDPOINT`
-      : `emit: ${found.url} (from ${found.source}) refused the event: ${e.name ?? 'Error'}: ${(e.message ?? String(error)).split('\n')[0]}`,
-  );
-  process.exit(1);
+  failCall('emit', found, error);
 }

@@ -6,7 +6,7 @@
  * a local user has the email and name a deployed one has. Then `npm run token -- --sub <uuid>`.
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { commandLine, fail } from '../lib/local/command-line';
+import { commandLine, fail, failCall } from '../lib/local/command-line';
 import { discoverLocalStack } from '../lib/local/local-address';
 import { localFunctionNames } from '../lib/local/local-notifications';
 
@@ -68,15 +68,5 @@ try {
   }
   console.log(JSON.stringify({ userId: sub, email, name: name ?? null, recorded: true }));
 } catch (error) {
-  const e = error as { code?: string; name?: string; message?: string; cause?: { code?: string } };
-  const code = e.code ?? e.cause?.code ?? e.name;
-  const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(
-    code ?? '',
-  );
-  console.error(
-    unreachable
-      ? `signup: no local stack answers at ${found.url} (from ${found.source}, ${code}): start it with \`npm start\``
-      : `signup: ${found.url} refused: ${e.name ?? 'Error'}: ${(e.message ?? String(error)).split('\n')[0]}`,
-  );
-  process.exit(1);
+  failCall('signup', found, error);
 }

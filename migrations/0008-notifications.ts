@@ -23,6 +23,14 @@ BEGIN
     FROM (SELECT gen_random_uuid() AS id) fresh;
 END $$`;
 
+/** The function of a row trigger that queues one event whose detail is built from NEW (or OLD). */
+const queueing = (fn: string, detailType: string, detail: string) =>
+  sql.raw(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM queue_event('${detailType}', jsonb_build_object(${detail}));
+  RETURN NULL;
+END $$`);
+
 const statements = [
   sql`ALTER TABLE users
         ADD COLUMN email varchar(254) CHECK (email IS NULL OR email ~ '^[^@\\s]+@[^@\\s]+$'),
@@ -74,44 +82,39 @@ const statements = [
   sql`CREATE INDEX outbox_published ON outbox_events (published_at) WHERE published_at IS NOT NULL`,
   queueEvent,
 
-  sql`CREATE FUNCTION outbox_message_sent() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM queue_event('MessageSent', jsonb_build_object(
-    'conversationId', NEW.conversation_id, 'messageId', NEW.id, 'seq', NEW.seq, 'senderId', NEW.sender_id,
-    'kind', NEW.kind, 'content', NEW.content, 'replyToId', NEW.reply_to_id,
-    'attachments', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', a->>'id', 'filename', a->>'filename',
-                      'contentType', a->>'content_type', 'size', (a->>'size')::bigint)), '[]'::jsonb)
-                      FROM jsonb_array_elements(coalesce(NEW.attachments, '[]'::jsonb)) a),
-    'createdAt', NEW.created_at));
-  RETURN NULL;
-END $$`,
+  queueing(
+    'outbox_message_sent',
+    'MessageSent',
+    `'conversationId', NEW.conversation_id, 'messageId', NEW.id, 'seq', NEW.seq, 'senderId', NEW.sender_id,
+     'kind', NEW.kind, 'content', NEW.content, 'replyToId', NEW.reply_to_id,
+     'attachments', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', a->>'id', 'filename', a->>'filename',
+                                      'contentType', a->>'content_type', 'size', (a->>'size')::bigint)), '[]'::jsonb)
+                       FROM jsonb_array_elements(coalesce(NEW.attachments, '[]'::jsonb)) a),
+     'createdAt', NEW.created_at`,
+  ),
   sql`CREATE TRIGGER messages_outbox AFTER INSERT ON messages FOR EACH ROW EXECUTE FUNCTION outbox_message_sent()`,
 
-  sql`CREATE FUNCTION outbox_conversation_created() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM queue_event('ConversationCreated', jsonb_build_object(
-    'conversationId', NEW.id, 'type', NEW.type, 'subject', NEW.subject, 'orderId', NEW.order_id,
-    'createdBy', NEW.created_by, 'createdAt', NEW.created_at));
-  RETURN NULL;
-END $$`,
+  queueing(
+    'outbox_conversation_created',
+    'ConversationCreated',
+    `'conversationId', NEW.id, 'type', NEW.type, 'subject', NEW.subject, 'orderId', NEW.order_id, 'createdBy', NEW.created_by, 'createdAt', NEW.created_at`,
+  ),
   sql`CREATE TRIGGER conversations_outbox_created AFTER INSERT ON conversations FOR EACH ROW
       EXECUTE FUNCTION outbox_conversation_created()`,
 
-  sql`CREATE FUNCTION outbox_conversation_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM queue_event('ConversationStatusChanged', jsonb_build_object(
-    'conversationId', NEW.id, 'status', NEW.status, 'previousStatus', OLD.status, 'changedAt', NEW.updated_at));
-  RETURN NULL;
-END $$`,
+  queueing(
+    'outbox_conversation_status_changed',
+    'ConversationStatusChanged',
+    `'conversationId', NEW.id, 'status', NEW.status, 'previousStatus', OLD.status, 'changedAt', NEW.updated_at`,
+  ),
   sql`CREATE TRIGGER conversations_outbox_status AFTER UPDATE OF status ON conversations FOR EACH ROW
       WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION outbox_conversation_status_changed()`,
 
-  sql`CREATE FUNCTION outbox_participant_added() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM queue_event('ParticipantAdded', jsonb_build_object(
-    'conversationId', NEW.conversation_id, 'userId', NEW.user_id, 'role', NEW.role, 'joinedAt', NEW.joined_at));
-  RETURN NULL;
-END $$`,
+  queueing(
+    'outbox_participant_added',
+    'ParticipantAdded',
+    `'conversationId', NEW.conversation_id, 'userId', NEW.user_id, 'role', NEW.role, 'joinedAt', NEW.joined_at`,
+  ),
   sql`CREATE TRIGGER participants_outbox_added AFTER INSERT ON conversation_participants FOR EACH ROW
       EXECUTE FUNCTION outbox_participant_added()`,
 

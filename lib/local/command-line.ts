@@ -30,3 +30,21 @@ export function fail(name: string, problem: string, usage: string): never {
   console.error(`${name}: ${problem}\n${usage}`);
   process.exit(2);
 }
+
+/**
+ * The one line a local command prints when its call to the local stack failed, then exit 1:
+ * nothing answers (start it), or it answered with an error (its name and first line).
+ */
+export function failCall(name: string, found: { url: string; source: string }, error: unknown): never {
+  const e = error as { code?: string; name?: string; message?: string; cause?: { code?: string } };
+  const code = e.code ?? e.cause?.code ?? e.name;
+  const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(
+    code ?? '',
+  );
+  console.error(
+    unreachable
+      ? `${name}: no local stack answers at ${found.url} (from ${found.source}, ${code}): start it with \`npm start\`, or set PORT`
+      : `${name}: ${found.url} (from ${found.source}) refused: ${e.name ?? 'Error'}: ${(e.message ?? String(error)).split('\n')[0]}`,
+  );
+  process.exit(1);
+}
