@@ -41,7 +41,9 @@ export interface HttpInput<R extends RouteDefinition> {
 export type HttpOutput<R extends RouteDefinition> = {
   [S in keyof R['responses'] & number]: R['responses'][S] extends { schema: infer T extends z.ZodMiniType }
     ? { status: S; body: z.input<T> }
-    : { status: S; body?: undefined };
+    : R['responses'][S] extends { html: true }
+      ? { status: S; html: string }
+      : { status: S; body?: undefined };
 }[keyof R['responses'] & number];
 
 /**
@@ -64,6 +66,17 @@ export const responseHeaders = {
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+} as const;
+
+/**
+ * A page for a person's browser (the unsubscribe link): no script may run, styles only inline, and
+ * its one form may post only back to this API.
+ */
+export const pageHeaders = {
+  ...responseHeaders,
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
 } as const;
 
 /**
@@ -289,12 +302,15 @@ function responses(route: RouteDefinition): Middleware {
       stateOf(request.context).startedAt = Date.now();
     },
     after: async (request) => {
-      const output = request.response as unknown as { status: number; body?: unknown };
-      request.response = {
-        statusCode: output.status,
-        headers: { ...responseHeaders },
-        body: output.body === undefined ? '' : JSON.stringify(output.body),
-      };
+      const output = request.response as unknown as { status: number; body?: unknown; html?: string };
+      request.response =
+        output.html !== undefined
+          ? { statusCode: output.status, headers: { ...pageHeaders }, body: output.html }
+          : {
+              statusCode: output.status,
+              headers: { ...responseHeaders },
+              body: output.body === undefined ? '' : JSON.stringify(output.body),
+            };
       log(request.event, request.context, output.status);
     },
     onError: async (request) => {

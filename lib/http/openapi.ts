@@ -80,7 +80,9 @@ function operation(route: RouteDefinition) {
           description: response.description,
           content: { 'application/json': { schema: schemaFor(response.schema, 'output') } },
         }
-      : { description: response.description };
+      : response.html
+        ? { description: response.description, content: { 'text/html': { schema: { type: 'string' } } } }
+        : { description: response.description };
   }
   // A public route has no authorizer, so the gateway never answers it 401.
   const gateway = route.access === 'public' ? [] : [401];

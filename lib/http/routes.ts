@@ -51,8 +51,8 @@ export interface RouteDefinition {
   params?: z.ZodMiniObject;
   query?: z.ZodMiniObject;
   body?: z.ZodMiniType;
-  /** Success statuses and their bodies. */
-  responses: Record<number, { description: string; schema?: z.ZodMiniType }>;
+  /** Success statuses and their bodies: JSON of a schema, none, or (`html`) a page for a person's browser. */
+  responses: Record<number, { description: string; schema?: z.ZodMiniType; html?: true }>;
   /** Error statuses this route can answer besides 400/401/500/503. */
   errors: number[];
 }
@@ -344,6 +344,20 @@ export const routes = {
     query: s.unsubscribeQuery,
     responses: { 200: { description: 'Email digests are off for that user', schema: s.unsubscribedSchema } },
     errors: [403],
+  }),
+  unsubscribePage: route({
+    id: 'unsubscribe-page',
+    method: 'GET',
+    path: '/v1/notifications/unsubscribe',
+    access: 'public',
+    rateLimit: 'default',
+    bindings: [],
+    tag: 'Profile',
+    summary:
+      "The email footer's unsubscribe link, opened in a browser: a page with a button that sends the one-click POST. A GET changes nothing (RFC 8058: link scanners open links)",
+    query: s.unsubscribeQuery,
+    responses: { 200: { description: 'An HTML page asking to confirm', html: true } },
+    errors: [],
   }),
   adminListConversations: route({
     id: 'admin-list-conversations',

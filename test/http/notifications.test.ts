@@ -472,10 +472,13 @@ describe(`profiles, digests and the outbox through the local stack on ${backend}
     expect(missing.status, missing.text).toBe(400);
     expect(missing.body.error.code).toEqual(expect.any(String));
     expect((await oneClickUnsubscribe(`${endpoint}?token=`)).status).toBe(400);
-    // A GET (a link scanner fetching the URL) must not unsubscribe (RFC 8058 §3.2... only POST does).
+    // A GET (a person opening the footer link, or a link scanner fetching it) shows a page whose
+    // button sends the POST, and changes nothing (RFC 8058: only the POST unsubscribes).
     const fetched = await fetch(bobLink);
-    const fetchedText = await fetched.text();
-    expect(fetched.status, fetchedText).not.toBe(200);
+    const page = await fetched.text();
+    expect(fetched.status, page).toBe(200);
+    expect(fetched.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page).toContain(`<form method="post" action="?token=${new URL(bobLink).searchParams.get('token')}">`);
     expect(await emailOn(bob)).toBe(true);
     expect(await emailOn(carol)).toBe(true);
 

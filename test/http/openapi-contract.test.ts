@@ -180,6 +180,14 @@ const recipes: Record<string, Recipe[]> = {
     () => stack.request('POST', '/v1/notifications/unsubscribe?token=forged'),
     () => stack.request('POST', '/v1/notifications/unsubscribe'),
   ],
+  unsubscribePage: [
+    async (w) =>
+      stack.request(
+        'GET',
+        `/v1/notifications/unsubscribe?token=${encodeURIComponent(await w.unsubscribeToken(w.bob.id))}`,
+      ),
+    () => stack.request('GET', '/v1/notifications/unsubscribe'),
+  ],
   adminListConversations: [
     (w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.admin.token }),
     (w) => stack.request('GET', '/v1/admin/messages/conversations', { token: w.bob.token }),
@@ -241,6 +249,13 @@ describe('the OpenAPI document matches what the API answers', () => {
             documented,
             `${method.toUpperCase()} ${path} answered an undocumented ${response.status}: ${response.text}`,
           ).toBeDefined();
+          if (documented.content?.['text/html']) {
+            // A page: served as HTML, with a CSP that lets no script run.
+            expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+            expect(response.headers.get('content-security-policy')).toContain("default-src 'none'");
+            expect(response.text).toMatch(/^<!doctype html>/);
+            continue;
+          }
           const schema = documented.content?.['application/json']?.schema;
           if (!schema) {
             expect(response.text).toBe('');
@@ -255,7 +270,7 @@ describe('the OpenAPI document matches what the API answers', () => {
     }
     const total = Object.values(recipes).flat().length;
     expect(answered).toBe(total);
-    expect(checked).toBe(total - 1); // the one 204 has no body
+    expect(checked).toBe(total - 2); // the one 204 has no body; the one page is HTML
   });
 
   it('serves a human page for the document from the installed package', async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { DigestContent } from '../../lib/messaging/digests';
 import { digestEmail, escapeHtml } from '../../lib/notifications/digest-email';
+import { unsubscribePage } from '../../lib/notifications/unsubscribe';
 import { signUnsubscribeToken, verifyUnsubscribeToken } from '../../lib/notifications/unsubscribe-token';
 
 const content = (overrides: Partial<DigestContent> = {}): DigestContent => ({
@@ -96,5 +97,14 @@ describe('the unsubscribe token', () => {
     const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
     expect(await verifyUnsubscribeToken(key, unsigned)).toBeNull();
     expect(await verifyUnsubscribeToken(key, 'not a token')).toBeNull();
+  });
+});
+
+describe('the unsubscribe page', () => {
+  it('posts the token back to the same route, with whatever the link held escaped', () => {
+    const page = unsubscribePage('a.b"><script>alert(1)</script>&x');
+    expect(page).not.toContain('<script>');
+    expect(page).toContain('<form method="post" action="?token=a.b%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E%26x">');
+    expect(page).toContain('name="List-Unsubscribe" value="One-Click"');
   });
 });
