@@ -1,10 +1,7 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { routes } from '../../lib/http/routes';
-import { buildApp, type MessagingStacks } from '../../lib/infra/app';
+import { buildApp } from '../../lib/infra/app';
 import {
   attachmentFailureQueueNames,
   attachmentKeyPrefix,
@@ -14,6 +11,18 @@ import {
 import { alarmMeanings } from '../../lib/infra/stacks/observability-stack';
 import { stageConfig } from '../../lib/infra/stage-config';
 import { DEFAULT_ATTACHMENT_MAX_BYTES, defaultAttachmentContentTypes, defaultLimits } from '../../lib/messaging/limits';
+import {
+  account,
+  acknowledgedFindings,
+  alarms,
+  type Synthesized as Built,
+  prodContext as baseProdContext,
+  lambdaAlarms,
+  noBundling,
+  type Resource,
+  region,
+  synthesize,
+} from './synth';
 
 /**
  * The attachments stack: the private bucket and its access-log bucket, the ObjectCreated
@@ -22,64 +31,8 @@ import { DEFAULT_ATTACHMENT_MAX_BYTES, defaultAttachmentContentTypes, defaultLim
  * stack sits in the deployment order. Built without bundling (`aws:cdk:bundling-stacks` empty):
  * nothing here depends on the Lambda code.
  */
-type Resource = { Type: string; Properties?: any; DependsOn?: string[]; DeletionPolicy?: string };
-type Templates = Record<keyof MessagingStacks, Record<string, Resource>>;
-
-const cdkJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8'));
-const noBundling = { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] };
-const account = '111111111111';
-const region = 'eu-west-1';
-const prodContext = {
-  stage: 'prod',
-  orderBusName: 'orders',
-  sesFromEmail: 'no-reply@example.com',
-  account,
-  region,
-  corsOrigins: 'https://app.example.com,https://admin.example.com',
-};
-
-interface Built {
-  stage: 'dev' | 'prod';
-  stacks: MessagingStacks;
-  templates: Templates;
-  outputs: Record<string, any>;
-  dependencies(stackName: string): string[];
-  /** cdk-nag's report of this synth (validation-report.json in the cloud assembly). */
-  report: {
-    pluginReports: {
-      conclusion: string;
-      violations: unknown[];
-      suppressedViolations: {
-        ruleName: string;
-        acknowledgedId: string;
-        reason: string;
-        violatingConstructs: { constructPath: string }[];
-      }[];
-    }[];
-  };
-}
-
-function build(context: Record<string, unknown>): Built {
-  const outdir = mkdtempSync(join(tmpdir(), 'messaging-attachments-'));
-  const built = buildApp({ context: { ...noBundling, ...context }, outdir }, { env: {} });
-  const assembly = built.app.synth();
-  const json = Object.fromEntries(
-    Object.entries(built.stacks).map(([key, stack]) => [key, Template.fromStack(stack).toJSON()]),
-  );
-  return {
-    stage: built.config.stage,
-    stacks: built.stacks,
-    templates: Object.fromEntries(Object.entries(json).map(([k, t]) => [k, t.Resources])) as Templates,
-    outputs: json.attachments!.Outputs,
-    // Stacks only: a stack's own asset manifest is listed among its dependencies too.
-    dependencies: (name) =>
-      assembly
-        .getStackByName(name)
-        .dependencies.map((d) => d.id)
-        .filter((id) => !id.endsWith('.assets')),
-    report: JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')),
-  };
-}
+const prodContext = { ...baseProdContext, corsOrigins: 'https://app.example.com,https://admin.example.com' };
+const build = (context: Record<string, unknown>) => synthesize(context, { stack: 'attachments' });
 
 let dev: Built;
 let prod: Built;
@@ -587,8 +540,6 @@ describe('stage configuration of attachments', () => {
 });
 
 describe('alarms', () => {
-  const alarms = (b: Built) => ofType(b.templates.observability, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-
   it('alarm on both failure queues, and on errors and throttles of the check and the sweep', () => {
     const topic = ofType(dev.templates.observability, 'AWS::SNS::Topic')[0]![0];
     for (const [queue, id] of [
@@ -610,26 +561,15 @@ describe('alarms', () => {
     }
     for (const name of ['on-attachment-uploaded', 'sweep-attachments'])
       for (const metric of ['Errors', 'Throttles'])
-        expect(
-          alarms(dev).filter(
-            (a) =>
-              a.Namespace === 'AWS/Lambda' &&
-              a.MetricName === metric &&
-              a.Dimensions[0].Value === `messaging-dev-${name}`,
-          ),
-          `${metric} ${name}`,
-        ).toHaveLength(1);
+        expect(lambdaAlarms(dev, name, metric), `${metric} ${name}`).toHaveLength(1);
   });
 });
 
 describe('cdk-nag', () => {
   const attachmentFindings = (b: Built) =>
-    b.report.pluginReports
-      .flatMap((r) => r.suppressedViolations)
-      .flatMap((v) =>
-        v.violatingConstructs.map((c) => ({ id: v.acknowledgedId, path: c.constructPath, reason: v.reason })),
-      )
-      .filter((f) => f.path.startsWith(`Messaging-${b.stage}-Attachments/`) || f.id.includes('attachments/*'));
+    acknowledgedFindings(b).filter(
+      (f) => f.path.startsWith(`Messaging-${b.stage}-Attachments/`) || f.id.includes('attachments/*'),
+    );
 
   it('leaves no finding unacknowledged, errors and warnings alike, in dev and prod', () => {
     for (const b of [dev, prod]) {

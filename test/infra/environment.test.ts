@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import { Token } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../lib/infra/app';
+import { cdkJson, noBundling } from './synth';
 
 /**
  * Where the stacks go, the feature flags, and cdk-nag. These build the app without bundling
  * (`aws:cdk:bundling-stacks` empty): nothing here depends on the Lambda code.
  */
-const cdkJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8'));
-const noBundling = { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] };
 const prodContext = { stage: 'prod', orderBusName: 'orders', sesFromEmail: 'no-reply@example.com' };
 const build = (context: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, acknowledge = true) =>
   buildApp({ context: { ...noBundling, ...context } }, { env, acknowledge });

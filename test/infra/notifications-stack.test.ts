@@ -1,11 +1,6 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { eventRuleList } from '../../lib/events/order-events';
 import { routeKey, routeList, routes } from '../../lib/http/routes';
-import { buildApp, type MessagingStacks } from '../../lib/infra/app';
 import {
   notificationFailureQueueNames,
   outboxRelayFunctionName,
@@ -13,6 +8,18 @@ import {
 } from '../../lib/infra/names';
 import { alarmMeanings } from '../../lib/infra/stacks/observability-stack';
 import { stageConfig } from '../../lib/infra/stage-config';
+import {
+  account,
+  acknowledgedFindings,
+  alarms,
+  type Synthesized as Built,
+  prodContext as baseProdContext,
+  lambdaAlarms,
+  type Resource,
+  region,
+  synthesize,
+  type Templates,
+} from './synth';
 
 /**
  * The notifications stack: the SES identity and configuration set (its bounces and complaints to
@@ -22,62 +29,9 @@ import { stageConfig } from '../../lib/infra/stage-config';
  * where the stack sits in the deployment order. Built without bundling (`aws:cdk:bundling-stacks`
  * empty): nothing here depends on the Lambda code.
  */
-type Resource = { Type: string; Properties?: any; DependsOn?: string[]; DeletionPolicy?: string };
-type Templates = Record<keyof MessagingStacks, Record<string, Resource>>;
-
-const cdkJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8'));
-const noBundling = { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] };
-const account = '111111111111';
-const region = 'eu-west-1';
 /** prod sends Cognito's mail from its verified domain: the digests use that identity, which exists already. */
-const prodContext = {
-  stage: 'prod',
-  orderBusName: 'orders',
-  sesFromEmail: 'no-reply@example.com',
-  sesVerifiedDomain: 'example.com',
-  account,
-  region,
-};
-
-interface Built {
-  stage: 'dev' | 'prod';
-  stacks: MessagingStacks;
-  templates: Templates;
-  outputs: Record<string, any>;
-  dependencies(stackName: string): string[];
-  report: {
-    pluginReports: {
-      conclusion: string;
-      violations: unknown[];
-      suppressedViolations: {
-        acknowledgedId: string;
-        reason: string;
-        violatingConstructs: { constructPath: string }[];
-      }[];
-    }[];
-  };
-}
-
-function build(context: Record<string, unknown>): Built {
-  const outdir = mkdtempSync(join(tmpdir(), 'messaging-notifications-'));
-  const built = buildApp({ context: { ...noBundling, ...context }, outdir }, { env: {} });
-  const assembly = built.app.synth();
-  const json = Object.fromEntries(
-    Object.entries(built.stacks).map(([key, stack]) => [key, Template.fromStack(stack).toJSON()]),
-  );
-  return {
-    stage: built.config.stage,
-    stacks: built.stacks,
-    templates: Object.fromEntries(Object.entries(json).map(([k, t]) => [k, t.Resources])) as Templates,
-    outputs: json.notifications!.Outputs,
-    dependencies: (name) =>
-      assembly
-        .getStackByName(name)
-        .dependencies.map((d) => d.id)
-        .filter((id) => !id.endsWith('.assets')),
-    report: JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')),
-  };
-}
+const prodContext = { ...baseProdContext, sesVerifiedDomain: 'example.com' };
+const build = (context: Record<string, unknown>) => synthesize(context, { stack: 'notifications' });
 
 let dev: Built;
 let prod: Built;
@@ -128,6 +82,31 @@ function statementsWhere(b: Built, matches: (statement: any) => boolean): Record
   }
   return granted;
 }
+/** The schedule named after the function `messaging-<stage>-<name>`, and the function's async invoke config. */
+const scheduled = (b: Built, name: string, fn: string | undefined) => ({
+  schedule: ofType(b.templates.notifications, 'AWS::Scheduler::Schedule').find(
+    ([, s]) => s.Properties.Name === `messaging-${b.stage}-${name}`,
+  )![1].Properties,
+  config: ofType(b.templates.notifications, 'AWS::Lambda::EventInvokeConfig').find(
+    ([, c]) => c.Properties.FunctionName.Ref === fn,
+  )![1].Properties,
+});
+/** Every minute, retried twice within the minute, then to the schedules' dead-letter queue. */
+const everyMinute = (b: Built, fn: string | undefined) => ({
+  ScheduleExpression: 'rate(1 minute)',
+  Target: {
+    Arn: getAtt(fn),
+    RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 2 },
+    DeadLetterConfig: { Arn: getAtt(queueId(b, notificationFailureQueueNames(b.stage).schedules)) },
+  },
+});
+/** The function's async invoke config: not retried, events at most a minute old. */
+const notRetried = (fn: string | undefined) => ({
+  FunctionName: { Ref: fn },
+  Qualifier: '$LATEST',
+  MaximumRetryAttempts: 0,
+  MaximumEventAgeInSeconds: 60,
+});
 const hasAction = (prefix: string) => (s: any) =>
   asList(s.Action).some((a: string) => a.startsWith(prefix) || a === '*');
 
@@ -237,28 +216,13 @@ describe('the digest sweep', () => {
       const resources = b.templates.notifications;
       const digest = fnId(resources, `messaging-${b.stage}-send-digests`);
       expect(resources[digest!]!.Properties.Timeout).toBe(60);
-      const [, schedule] = ofType(resources, 'AWS::Scheduler::Schedule').find(
-        ([, s]) => s.Properties.Name === `messaging-${b.stage}-send-digests`,
-      )!;
-      expect(schedule.Properties).toMatchObject({
-        ScheduleExpression: 'rate(1 minute)',
+      const { schedule, config } = scheduled(b, 'send-digests', digest);
+      expect(schedule).toMatchObject({
+        ...everyMinute(b, digest),
         State: 'ENABLED',
         FlexibleTimeWindow: { Mode: 'OFF' },
-        Target: {
-          Arn: getAtt(digest),
-          RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 2 },
-          DeadLetterConfig: { Arn: getAtt(queueId(b, notificationFailureQueueNames(b.stage).schedules)) },
-        },
       });
-      const [, config] = ofType(resources, 'AWS::Lambda::EventInvokeConfig').find(
-        ([, c]) => c.Properties.FunctionName.Ref === digest,
-      )!;
-      expect(config.Properties).toEqual({
-        FunctionName: { Ref: digest },
-        Qualifier: '$LATEST',
-        MaximumRetryAttempts: 0,
-        MaximumEventAgeInSeconds: 60,
-      });
+      expect(config).toEqual(notRetried(digest));
     }
   });
 
@@ -348,25 +312,10 @@ describe('the outbox relay', () => {
       const relay = fnId(resources, outboxRelayFunctionName(b.stage));
       expect(relay).toBeDefined();
       expect(b.stacks.notifications.relayFunction.fixedName).toBe(`messaging-${b.stage}-relay-outbox`);
-      const [, schedule] = ofType(resources, 'AWS::Scheduler::Schedule').find(
-        ([, s]) => s.Properties.Name === `messaging-${b.stage}-relay-outbox`,
-      )!;
-      expect(schedule.Properties).toMatchObject({
-        ScheduleExpression: 'rate(1 minute)',
-        Target: {
-          Arn: getAtt(relay),
-          RetryPolicy: { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 2 },
-          DeadLetterConfig: { Arn: getAtt(queueId(b, notificationFailureQueueNames(b.stage).schedules)) },
-        },
-      });
-      const [, config] = ofType(resources, 'AWS::Lambda::EventInvokeConfig').find(
-        ([, c]) => c.Properties.FunctionName.Ref === relay,
-      )!;
-      expect(config.Properties).toEqual({
-        FunctionName: { Ref: relay },
-        Qualifier: '$LATEST',
-        MaximumRetryAttempts: 0,
-        MaximumEventAgeInSeconds: 60,
+      const { schedule, config } = scheduled(b, 'relay-outbox', relay);
+      expect(schedule).toMatchObject(everyMinute(b, relay));
+      expect(config).toEqual({
+        ...notRetried(relay),
         DestinationConfig: {
           OnFailure: { Destination: getAtt(queueId(b, notificationFailureQueueNames(b.stage).relay)) },
         },
@@ -494,8 +443,6 @@ describe('the public unsubscribe route', () => {
 });
 
 describe('alarms', () => {
-  const alarms = (b: Built) => ofType(b.templates.observability, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-
   it('alarm on each failure queue, on errors and throttles of the three functions, and on SES reputation', () => {
     const topic = ofType(dev.templates.observability, 'AWS::SNS::Topic')[0]![0];
     for (const queue of Object.values(notificationFailureQueueNames('dev'))) {
@@ -513,15 +460,7 @@ describe('alarms', () => {
     }
     for (const name of ['send-digests', 'relay-outbox', 'on-email-feedback'])
       for (const metric of ['Errors', 'Throttles'])
-        expect(
-          alarms(dev).filter(
-            (a) =>
-              a.Namespace === 'AWS/Lambda' &&
-              a.MetricName === metric &&
-              a.Dimensions[0].Value === `messaging-dev-${name}`,
-          ),
-          `${metric} ${name}`,
-        ).toHaveLength(1);
+        expect(lambdaAlarms(dev, name, metric), `${metric} ${name}`).toHaveLength(1);
     for (const [metric, id, threshold] of [
       ['Reputation.BounceRate', 'ses-bounce-rate', 0.04],
       ['Reputation.ComplaintRate', 'ses-complaint-rate', 0.0008],
@@ -541,12 +480,7 @@ describe('alarms', () => {
 });
 
 describe('cdk-nag', () => {
-  const findings = (b: Built) =>
-    b.report.pluginReports
-      .flatMap((r) => r.suppressedViolations)
-      .flatMap((v) =>
-        v.violatingConstructs.map((c) => ({ id: v.acknowledgedId, path: c.constructPath, reason: v.reason })),
-      );
+  const findings = acknowledgedFindings;
 
   it('leaves no finding unacknowledged, in dev and prod', () => {
     for (const b of [dev, prod, prodOwnDomain])

@@ -1,14 +1,13 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Match } from 'aws-cdk-lib/assertions';
 import * as rds from 'aws-cdk-lib/aws-rds';
-import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { businessMetrics } from '../../lib/business-metrics';
 import { eventRuleList } from '../../lib/events/order-events';
 import { routeKey, routeList, routes } from '../../lib/http/routes';
-import { buildApp, type MessagingStacks } from '../../lib/infra/app';
+import type { MessagingStacks } from '../../lib/infra/app';
 import { attachmentFailureQueueNames, failureQueueNames, notificationFailureQueueNames } from '../../lib/infra/names';
 import { auroraEngineVersion } from '../../lib/infra/stacks/data-stack';
 import { webSocketAuthorizer, webSocketRouteList } from '../../lib/realtime/routes';
@@ -19,47 +18,21 @@ import {
   rawJsonProperties,
   stageRouteSettingsProperties,
 } from './cloudformation-raw-json';
+import { prodContext as baseProdContext, type Synthesized, synthesize } from './synth';
 
 /**
  * The CloudFormation the CDK app synthesises, offline, for dev and prod, checked for what we mean
  * by it. Each stage is synthesised once (bundling every Lambda with esbuild, as `cdk deploy`
  * would), into output directories of different depths, which is also what the asset-hash test needs.
  */
-type Resource = { Type: string; Properties?: any; DependsOn?: string[]; DeletionPolicy?: string };
-type Templates = Record<keyof MessagingStacks, { template: Template; resources: Record<string, Resource> }>;
+const synth = (context: Record<string, unknown>, outdir: string) =>
+  synthesize(context, { outdir, bundling: true, env: process.env });
 
-interface Synthesised {
-  stacks: MessagingStacks;
-  templates: Templates;
-  assembly: CloudAssembly;
-  outdir: string;
-}
-
-/** The CLI hands the app cdk.json's context (feature flags included); so do the tests. */
-const cdkJsonContext = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8'))
-  .context as Record<string, unknown>;
-
-function synth(context: Record<string, unknown>, outdir: string): Synthesised {
-  const built = buildApp({ context: { ...cdkJsonContext, ...context }, outdir });
-  const assembly = built.app.synth();
-  const templates = Object.fromEntries(
-    Object.entries(built.stacks).map(([key, stack]) => {
-      const template = Template.fromStack(stack);
-      return [key, { template, resources: template.toJSON().Resources as Record<string, Resource> }];
-    }),
-  ) as Templates;
-  return { stacks: built.stacks, templates, assembly, outdir };
-}
-
-let dev: Synthesised;
-let prod: Synthesised;
+let dev: Synthesized;
+let prod: Synthesized;
 const prodContext = {
-  stage: 'prod',
-  orderBusName: 'orders',
-  sesFromEmail: 'no-reply@example.com',
+  ...baseProdContext,
   sesVerifiedDomain: 'example.com',
-  account: '111111111111',
-  region: 'eu-west-1',
   alarmEmail: 'ops@example.com',
   // What `cdk synth` with credentials looks up once and keeps in cdk.context.json.
   'availability-zones:account=111111111111:region=eu-west-1': ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
@@ -73,11 +46,11 @@ beforeAll(() => {
   prod = synth(prodContext, deeper);
 }, 240_000);
 
-const ofType = (s: Synthesised, type: string) =>
-  Object.values(s.templates).flatMap(({ resources }) => Object.entries(resources).filter(([, r]) => r.Type === type));
-const functionsOf = (s: Synthesised) =>
+const ofType = (s: Synthesized, type: string) =>
+  Object.values(s.templates).flatMap((resources) => Object.entries(resources).filter(([, r]) => r.Type === type));
+const functionsOf = (s: Synthesized) =>
   ofType(s, 'AWS::Lambda::Function').filter(([, r]) => /^messaging-/.test(r.Properties.FunctionName ?? ''));
-const fnNamed = (s: Synthesised, name: string) =>
+const fnNamed = (s: Synthesized, name: string) =>
   functionsOf(s).find(([, r]) => r.Properties.FunctionName === `messaging-${s === dev ? 'dev' : 'prod'}-${name}`)!;
 const json = (value: unknown) => JSON.stringify(value);
 const allFailureQueues = (stage: string) => [
@@ -91,11 +64,11 @@ const notificationFunctions = ['send-digests', 'relay-outbox', 'on-email-feedbac
 describe('stacks by concern, within CloudFormation limits', () => {
   it('prints and bounds every stack, now and with every planned feature', () => {
     const counts = Object.fromEntries(
-      Object.entries(dev.templates).map(([key, { resources }]) => [key, Object.keys(resources).length]),
+      Object.entries(dev.templates).map(([key, resources]) => [key, Object.keys(resources).length]),
     );
     // What one more function costs, measured here: a route function brings its function, role,
     // policy, log group, permission, route and integration; every function brings two alarms.
-    const http = dev.templates.httpApi.resources;
+    const http = dev.templates.httpApi;
     const perRoute =
       Object.values(http).filter((r) =>
         [
@@ -164,7 +137,7 @@ describe('stacks by concern, within CloudFormation limits', () => {
 
 describe('no traffic before the migration (defect 3)', () => {
   it('runs the migration in the Data stack after the cluster, its writer and the app secret exist', () => {
-    const data = dev.templates.data.resources;
+    const data = dev.templates.data;
     const triggers = Object.values(data).filter((r) => r.Type === 'Custom::Trigger');
     expect(triggers).toHaveLength(1);
     const typeOf = (id: string) => data[id]?.Type;
@@ -185,7 +158,7 @@ describe('no traffic before the migration (defect 3)', () => {
   });
 
   it('makes every stack with a function, route or rule depend on the Data stack, so CloudFormation waits for the migration', () => {
-    const dependencies = (name: string) => dev.assembly.getStackByName(name).dependencies.map((d) => d.id);
+    const { dependencies } = dev;
     for (const consumer of [
       'Messaging-dev-Auth',
       'Messaging-dev-Attachments',
@@ -209,7 +182,7 @@ describe('no traffic before the migration (defect 3)', () => {
     );
     // Every consumer lives in such a stack.
     for (const key of ['auth', 'attachments', 'webSocket', 'httpApi', 'events', 'notifications'] as const) {
-      const types = Object.values(dev.templates[key].resources).map((r) => r.Type);
+      const types = Object.values(dev.templates[key]).map((r) => r.Type);
       expect(
         types.some((t) => ['AWS::Lambda::Function', 'AWS::ApiGatewayV2::Route', 'AWS::Events::Rule'].includes(t)),
       ).toBe(true);
@@ -250,7 +223,7 @@ describe('functions and their bindings', () => {
       });
     }
     const routesOn = (key: keyof MessagingStacks) =>
-      Object.values(dev.templates[key].resources)
+      Object.values(dev.templates[key])
         .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
         .map((r) => r.Properties.RouteKey)
         .sort();
@@ -339,7 +312,7 @@ describe('functions and their bindings', () => {
   });
 
   it('connects runtime functions as the application role; only the migration holds the admin secret (defect 4)', () => {
-    const data = dev.templates.data.resources;
+    const data = dev.templates.data;
     const masterSecret = Object.entries(data).find(
       ([, r]) => r.Type === 'AWS::SecretsManager::Secret' && json(r.Properties).includes('messaging_admin'),
     )![0];
@@ -402,7 +375,7 @@ describe('functions and their bindings', () => {
 
 describe('alarms that reach people (defect 1)', () => {
   it('encrypts the alarm topic with a customer-managed key CloudWatch may use, for this account only', () => {
-    const { resources } = dev.templates.observability;
+    const resources = dev.templates.observability;
     const [keyId, key] = Object.entries(resources).find(([, r]) => r.Type === 'AWS::KMS::Key')!;
     const topic = Object.values(resources).find((r) => r.Type === 'AWS::SNS::Topic')!;
     expect(topic.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
@@ -422,7 +395,7 @@ describe('alarms that reach people (defect 1)', () => {
   });
 
   it('lets CloudWatch alarms of this account publish to the topic, over TLS only', () => {
-    const { resources } = dev.templates.observability;
+    const resources = dev.templates.observability;
     const policy = Object.values(resources).find((r) => r.Type === 'AWS::SNS::TopicPolicy')!;
     const statements = policy.Properties.PolicyDocument.Statement;
     expect(statements).toEqual(
@@ -448,7 +421,7 @@ describe('alarms that reach people (defect 1)', () => {
       expect(alarm.Properties.AlarmName).toMatch(/^messaging-dev-/);
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
     }
-    prod.templates.observability.template.hasResourceProperties('AWS::SNS::Subscription', {
+    prod.assertions.observability.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'ops@example.com',
     });
@@ -488,7 +461,7 @@ describe('alarms that reach people (defect 1)', () => {
 
 describe('CORS', () => {
   it('allows every method of the route table, as the local stack does', () => {
-    const api = Object.values(dev.templates.httpApi.resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Api')!;
+    const api = Object.values(dev.templates.httpApi).find((r) => r.Type === 'AWS::ApiGatewayV2::Api')!;
     expect([...api.Properties.CorsConfiguration.AllowMethods].sort()).toEqual([
       'DELETE',
       'GET',
@@ -501,7 +474,7 @@ describe('CORS', () => {
 
 describe('throttles that apply (defect 2)', () => {
   it('throttles the send route with the property names the Stage schema defines', () => {
-    const stage = Object.values(dev.templates.httpApi.resources).find((r) => r.Type === 'AWS::ApiGatewayV2::Stage')!;
+    const stage = Object.values(dev.templates.httpApi).find((r) => r.Type === 'AWS::ApiGatewayV2::Stage')!;
     expect(stage.Properties.RouteSettings).toEqual({
       [routeKey(routes.sendMessage)]: {
         ThrottlingBurstLimit: 100,
@@ -556,7 +529,7 @@ describe('throttles that apply (defect 2)', () => {
     };
     const seen = new Set<string>();
     for (const s of [dev, prod]) {
-      for (const { resources } of Object.values(s.templates)) {
+      for (const resources of Object.values(s.templates)) {
         for (const [id, resource] of Object.entries(resources)) {
           for (const property of rawJsonProperties[resource.Type] ?? []) {
             const value = resource.Properties?.[property];
@@ -573,7 +546,7 @@ describe('throttles that apply (defect 2)', () => {
     expect(seen).toContain('AWS::ApiGatewayV2::Stage.RouteSettings');
     // Every resource type we synthesise was looked up in the schemas.
     const types = new Set(
-      Object.values(dev.templates).flatMap(({ resources }) => Object.values(resources).map((r) => r.Type)),
+      Object.values(dev.templates).flatMap((resources) => Object.values(resources).map((r) => r.Type)),
     );
     const unknown = [...types].filter(
       (t) => !t.startsWith('Custom::') && !(t in rawJsonProperties) && !knownWithoutRawJson.includes(t),
@@ -619,20 +592,20 @@ describe('sign-up and its email (defects 5 and 6)', () => {
     const [, fn] = fnNamed(dev, 'post-confirmation');
     expect(fn.Properties.Timeout).toBe(5);
     expect(fn.Properties.Environment.Variables.DB_RESUME_RETRY_MS).toBe('2000');
-    dev.templates.auth.template.hasResourceProperties('AWS::Cognito::UserPool', {
+    dev.assertions.auth.hasResourceProperties('AWS::Cognito::UserPool', {
       LambdaConfig: { PostConfirmation: Match.anyValue(), PreTokenGeneration: Match.anyValue() },
     });
   });
 
   it('sends prod email through SES from the configured identity; dev keeps Cognito\u2019s sender', () => {
-    prod.templates.auth.template.hasResourceProperties('AWS::Cognito::UserPool', {
+    prod.assertions.auth.hasResourceProperties('AWS::Cognito::UserPool', {
       EmailConfiguration: {
         EmailSendingAccount: 'DEVELOPER',
         From: 'no-reply@example.com',
         SourceArn: 'arn:aws:ses:eu-west-1:111111111111:identity/example.com',
       },
     });
-    dev.templates.auth.template.hasResourceProperties('AWS::Cognito::UserPool', {
+    dev.assertions.auth.hasResourceProperties('AWS::Cognito::UserPool', {
       EmailConfiguration: { EmailSendingAccount: 'COGNITO_DEFAULT' },
     });
   });
@@ -640,7 +613,7 @@ describe('sign-up and its email (defects 5 and 6)', () => {
   it('makes the pool, its client, the three groups and the outputs', () => {
     const groups = ofType(dev, 'AWS::Cognito::UserPoolGroup').map(([, g]) => g.Properties.GroupName);
     expect(groups.sort()).toEqual(['admin', 'agent', 'service_provider']);
-    dev.templates.auth.template.resourceCountIs('AWS::Cognito::UserPoolClient', 1);
+    dev.assertions.auth.resourceCountIs('AWS::Cognito::UserPoolClient', 1);
     for (const [key, output] of [
       ['auth', 'UserPoolId'],
       ['auth', 'UserPoolClientId'],
@@ -652,16 +625,14 @@ describe('sign-up and its email (defects 5 and 6)', () => {
       ['notifications', 'RelayFunctionName'],
       ['observability', 'AlarmTopicArn'],
     ] as const) {
-      dev.templates[key].template.hasOutput(output, {});
+      dev.assertions[key].hasOutput(output, {});
     }
   });
 });
 
 describe('the rest of the deployment', () => {
   it('puts every HTTP route behind the Cognito JWT authorizer, but the public one-click unsubscribe', () => {
-    const httpRoutes = Object.values(dev.templates.httpApi.resources).filter(
-      (r) => r.Type === 'AWS::ApiGatewayV2::Route',
-    );
+    const httpRoutes = Object.values(dev.templates.httpApi).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route');
     expect(httpRoutes).toHaveLength(routeList.length);
     const publicKeys = routeList.filter((r) => r.access === 'public').map(routeKey);
     expect(publicKeys).toEqual(['POST /v1/notifications/unsubscribe']);
@@ -674,7 +645,7 @@ describe('the rest of the deployment', () => {
       expect(route.Properties.AuthorizationType, route.Properties.RouteKey).toBe('JWT');
       expect(route.Properties.AuthorizerId).toBeDefined();
     }
-    dev.templates.httpApi.template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+    dev.assertions.httpApi.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
       AuthorizerType: 'JWT',
       IdentitySource: ['$request.header.Authorization'],
       JwtConfiguration: { Audience: [Match.anyValue()], Issuer: Match.anyValue() },
@@ -688,7 +659,7 @@ describe('the rest of the deployment', () => {
       .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }))
       .pop();
     expect(auroraEngineVersion.auroraPostgresFullVersion).toBe(newest16);
-    dev.templates.data.template.hasResourceProperties('AWS::RDS::DBCluster', {
+    dev.assertions.data.hasResourceProperties('AWS::RDS::DBCluster', {
       Engine: 'aurora-postgresql',
       EngineVersion: newest16,
       EnableHttpEndpoint: true,
@@ -700,7 +671,7 @@ describe('the rest of the deployment', () => {
   });
 
   it('routes each order event to its Lambda with a dead-letter queue, retries and an on-failure destination', () => {
-    const rules = Object.entries(dev.templates.events.resources).filter(([, r]) => r.Type === 'AWS::Events::Rule');
+    const rules = Object.entries(dev.templates.events).filter(([, r]) => r.Type === 'AWS::Events::Rule');
     expect(rules.map(([, r]) => r.Properties.EventPattern['detail-type'][0]).sort()).toEqual(
       eventRuleList.map((r) => r.detailType).sort(),
     );
@@ -710,7 +681,7 @@ describe('the rest of the deployment', () => {
       expect(target.DeadLetterConfig.Arn).toBeDefined();
       expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 });
     }
-    const invokeConfigs = Object.values(dev.templates.events.resources).filter(
+    const invokeConfigs = Object.values(dev.templates.events).filter(
       (r) => r.Type === 'AWS::Lambda::EventInvokeConfig',
     );
     expect(invokeConfigs).toHaveLength(eventRuleList.length);
@@ -723,12 +694,12 @@ describe('the rest of the deployment', () => {
   });
 
   it('keeps data in prod: deletion protection, snapshots, the order bus imported by name', () => {
-    const data = prod.templates.data.template;
+    const data = prod.assertions.data;
     data.hasResourceProperties('AWS::RDS::DBCluster', { DeletionProtection: true, BackupRetentionPeriod: 30 });
     data.hasResource('AWS::RDS::DBCluster', { DeletionPolicy: 'Snapshot' });
     data.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
-    prod.templates.events.template.resourceCountIs('AWS::Events::EventBus', 0);
-    const orderRules = Object.values(prod.templates.events.resources).filter((r) => r.Type === 'AWS::Events::Rule');
+    prod.assertions.events.resourceCountIs('AWS::Events::EventBus', 0);
+    const orderRules = Object.values(prod.templates.events).filter((r) => r.Type === 'AWS::Events::Rule');
     expect(orderRules.map((r) => r.Properties.EventBusName)).toEqual(eventRuleList.map(() => 'orders'));
   });
 });
@@ -765,7 +736,7 @@ describe('the dashboard', () => {
 
 describe('deterministic assets', () => {
   it('gives each function the same asset hash wherever the cloud assembly is written', () => {
-    const keys = (s: Synthesised) =>
+    const keys = (s: Synthesized) =>
       Object.fromEntries(
         functionsOf(s).map(([, r]) => [
           String(r.Properties.FunctionName).replace(/^messaging-(dev|prod)-/, ''),

@@ -1,10 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { eventRuleList } from '../../lib/events/order-events';
 import { routeList } from '../../lib/http/routes';
-import { buildApp, type MessagingStacks } from '../../lib/infra/app';
+import { buildApp } from '../../lib/infra/app';
 import { webSocketIntegrationErrorThreshold } from '../../lib/infra/stacks/observability-stack';
 import { webSocketThrottling } from '../../lib/infra/stage-config';
 import {
@@ -13,47 +10,22 @@ import {
   webSocketRouteList,
   webSocketRoutes,
 } from '../../lib/realtime/routes';
+import {
+  alarms,
+  type Synthesized as Built,
+  lambdaAlarms,
+  noBundling,
+  prodContext,
+  type Resource,
+  synthesize,
+} from './synth';
 
 /**
  * The WebSocket API, its routes from the route table, the `$connect` authorizer, the connections
  * binding (who may PostToConnection, and where), the stage and its alarms. Built without bundling
  * (`aws:cdk:bundling-stacks` empty): nothing here depends on the Lambda code.
  */
-type Resource = { Type: string; Properties?: any; DependsOn?: string[]; DeletionPolicy?: string };
-type Templates = Record<keyof MessagingStacks, Record<string, Resource>>;
-
-const cdkJson = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'cdk.json'), 'utf8'));
-const noBundling = { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] };
-const prodContext = {
-  stage: 'prod',
-  orderBusName: 'orders',
-  sesFromEmail: 'no-reply@example.com',
-  account: '111111111111',
-  region: 'eu-west-1',
-};
-
-interface Built {
-  stage: 'dev' | 'prod';
-  stacks: MessagingStacks;
-  templates: Templates;
-  outputs: Record<string, any>;
-  dependencies(stackName: string): string[];
-}
-
-function build(context: Record<string, unknown>): Built {
-  const built = buildApp({ context: { ...noBundling, ...context } }, { env: {} });
-  const assembly = built.app.synth();
-  const json = Object.fromEntries(
-    Object.entries(built.stacks).map(([key, stack]) => [key, Template.fromStack(stack).toJSON()]),
-  );
-  return {
-    stage: built.config.stage,
-    stacks: built.stacks,
-    templates: Object.fromEntries(Object.entries(json).map(([k, t]) => [k, t.Resources])) as Templates,
-    outputs: json.webSocket!.Outputs,
-    dependencies: (name) => assembly.getStackByName(name).dependencies.map((d) => d.id),
-  };
-}
+const build = (context: Record<string, unknown>) => synthesize(context, { stack: 'webSocket' });
 
 let dev: Built;
 let prod: Built;
@@ -300,17 +272,16 @@ describe('the connections binding: PostToConnection for the functions that push,
     const findings = report.match(/AwsSolutions-IAM5\[Resource::[^\]]*\/dev\/POST\/@connections\/\*\]/g) ?? [];
     expect(findings).toHaveLength(expectedPushers('dev').length);
     expect(report).toContain('AwsSolutions-APIG4');
-    // With them, the pushers' policies carry the acknowledgement of that finding and of no other IAM5 one.
-    const acknowledged = buildApp({ context: { ...noBundling, stage: 'dev' } }, { env: {} });
-    acknowledged.synth();
-    const send = acknowledged.stacks.httpApi.functions.get('send-message')!;
+    // With them, the pushers' policies carry the acknowledgement of that finding and of no other IAM5 one
+    // (dev is that app, synthesised).
+    const send = dev.stacks.httpApi.functions.get('send-message')!;
     const policy = send.role!.node.findChild('DefaultPolicy').node.defaultChild!;
     const ids = policy.node.metadata
       .filter((m) => m.type === 'aws:cdk:acknowledged-rules')
       .flatMap((m) => Object.keys(m.data as object));
     expect(ids).toHaveLength(1);
     expect(ids[0]).toMatch(/AwsSolutions-IAM5\[Resource::arn:.*\/dev\/POST\/@connections\/\*\]$/);
-    const list = acknowledged.stacks.httpApi.functions.get('list-conversations')!;
+    const list = dev.stacks.httpApi.functions.get('list-conversations')!;
     const listPolicy = list.role!.node.findChild('DefaultPolicy').node.defaultChild!;
     expect(listPolicy.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules')).toEqual([]);
   });
@@ -375,8 +346,6 @@ describe('the stage', () => {
 });
 
 describe('alarms and dashboard', () => {
-  const alarms = (b: Built) => ofType(b.templates.observability, 'AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-
   it('alarms on the stage’s execution and integration errors, to the alarm topic', () => {
     const topic = ofType(dev.templates.observability, 'AWS::SNS::Topic')[0]![0];
     const wsApi = ofType(dev.templates.webSocket, 'AWS::ApiGatewayV2::Api')[0]![0];
@@ -408,15 +377,7 @@ describe('alarms and dashboard', () => {
   it('alarms on errors and throttles of every new function', () => {
     for (const name of [...webSocketRouteList.map((r) => r.id), webSocketAuthorizer.id]) {
       for (const metric of ['Errors', 'Throttles'])
-        expect(
-          alarms(dev).filter(
-            (a) =>
-              a.Namespace === 'AWS/Lambda' &&
-              a.MetricName === metric &&
-              a.Dimensions[0].Value === `messaging-dev-${name}`,
-          ),
-          `${metric} ${name}`,
-        ).toHaveLength(1);
+        expect(lambdaAlarms(dev, name, metric), `${metric} ${name}`).toHaveLength(1);
     }
   });
 
