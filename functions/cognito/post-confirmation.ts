@@ -38,7 +38,11 @@ export function postConfirmationHandler(options: { messaging: () => Promise<User
     const outOfTime = new Promise<'out of time'>((resolve) => {
       timer = setTimeout(() => resolve('out of time'), budget);
     });
-    const profile = { email: attributes.email ?? null, displayName: attributes.name ?? null };
+    // Only an address Cognito verified: an unverified one (a user may set any, and Cognito keeps
+    // the verified one as the sign-in address until the new one is confirmed) would make our SES
+    // identity mail whoever that user named.
+    const email = attributes.email_verified === 'true' ? (attributes.email ?? null) : null;
+    const profile = { email, displayName: attributes.name ?? null };
     const recording = options.messaging().then((messaging) => messaging.registerUser(sub, profile));
     try {
       const outcome = await Promise.race([recording.then(() => 'recorded' as const), outOfTime]);

@@ -80,7 +80,10 @@ export function acknowledgeNagFindings(stack: Stack, config: StageConfig): void 
     for (const [id, route] of stack.publicRoutes) {
       Validations.of(route).acknowledge({
         id: 'AwsSolutions::AwsSolutions-APIG4',
-        reason: `${id} is public on purpose: the one-click unsubscribe (RFC 8058) is POSTed by the recipient's mail provider, which holds no Cognito token. The function verifies the link's own token (an HMAC under the unsubscribe key, naming the user) and answers 403 without changing anything when it is not valid; the route has its own tight throttle.`,
+        reason:
+          id === 'unsubscribe-page'
+            ? `${id} is public on purpose: it is the email footer's link, opened in a browser without a Cognito session. It reads nothing and changes nothing (a static page whose one form posts to the one-click route, no script), and has its own tight throttle.`
+            : `${id} is public on purpose: the one-click unsubscribe (RFC 8058) is POSTed by the recipient's mail provider, which holds no Cognito token. The function verifies the link's own token (an HMAC under the unsubscribe key, naming the user) and answers 403 without changing anything when it is not valid; the route has its own tight throttle.`,
       });
     }
   }

@@ -86,6 +86,7 @@ export async function claimDigests(d: Domain, settings: DigestSettings): Promise
       SELECT p.id, p.conversation_id, p.user_id, greatest(p.last_read_seq, p.notified_seq) AS after_seq,
              u.email, u.display_name
         FROM conversation_participants p JOIN users u ON u.id = p.user_id
+        JOIN conversations dc ON dc.id = p.conversation_id
        WHERE p.unread_count > 0 AND NOT p.muted
          -- The index's range: a conversation quiet for a day was emailed about long ago, or never
          -- will be (after an outage, nobody gets day-old digests).
@@ -102,7 +103,11 @@ export async function claimDigests(d: Domain, settings: DigestSettings): Promise
                ORDER BY m.seq LIMIT 1) <= now() - ${delay}
        ORDER BY p.activity_at
        LIMIT ${batch}
+       -- The conversation too, as the email's foreign key would lock it: taken here, with SKIP
+       -- LOCKED, a conversation being deleted (whose cascade waits for these participant rows) is
+       -- skipped rather than deadlocked with. KEY SHARE does not conflict with sends' updates.
        FOR UPDATE OF p SKIP LOCKED
+       FOR KEY SHARE OF dc SKIP LOCKED
     ),
     content AS (
       SELECT d.id, d.user_id, d.conversation_id, d.email, c.last_message_seq,
@@ -134,28 +139,38 @@ export async function claimDigests(d: Domain, settings: DigestSettings): Promise
         FROM content x JOIN moved USING (id)
       RETURNING id, user_id, conversation_id, recipient, content, attempts
     ),
-    -- An email to retry, once its lease ran out: only while its recipient still wants it (no
-    -- bounce, complaint or unsubscribe since, still in the conversation and not muting it).
+    -- An email to retry, once its lease ran out, says only what is still true: the messages
+    -- since deleted or read are taken out. It is withdrawn when nothing is left, or when its
+    -- recipient no longer wants it (a bounce, complaint or unsubscribe since, muted, or gone).
     expired AS (
-      SELECT r.id, r.attempts,
-             (u.email_notifications AND u.email IS NOT NULL AND EXISTS (
-                SELECT 1 FROM conversation_participants p
-                 WHERE p.conversation_id = r.conversation_id AND p.user_id = r.user_id AND NOT p.muted)) AS wanted
+      SELECT r.id, r.attempts, r.content,
+             (SELECT coalesce(jsonb_agg(i.item ORDER BY (i.item->>'seq')::bigint), '[]'::jsonb)
+                FROM jsonb_array_elements(r.content->'items') AS i(item)
+                JOIN messages m ON m.conversation_id = r.conversation_id AND m.seq = (i.item->>'seq')::bigint
+               WHERE m.deleted_at IS NULL AND m.seq > p.last_read_seq) AS kept,
+             (u.email_notifications AND u.email IS NOT NULL AND p.user_id IS NOT NULL AND NOT p.muted) AS wanted
         FROM email_digests r JOIN users u ON u.id = r.user_id
+        LEFT JOIN conversation_participants p ON p.conversation_id = r.conversation_id AND p.user_id = r.user_id
        WHERE r.sent_at IS NULL AND r.failed_at IS NULL AND r.lease_until <= now()
        ORDER BY r.lease_until LIMIT ${batch}
        FOR UPDATE OF r SKIP LOCKED
     ),
     retried AS (
-      UPDATE email_digests e SET lease_until = now() + ${lease}, attempts = e.attempts + 1
-        FROM expired x WHERE e.id = x.id AND x.wanted AND x.attempts < ${maxAttempts}
+      UPDATE email_digests e SET lease_until = now() + ${lease}, attempts = e.attempts + 1,
+             content = jsonb_set(jsonb_set(e.content, '{items}', x.kept), '{unreadCount}',
+               to_jsonb(greatest(jsonb_array_length(x.kept),
+                 (e.content->>'unreadCount')::int - (jsonb_array_length(e.content->'items') - jsonb_array_length(x.kept)))))
+        FROM expired x
+       WHERE e.id = x.id AND x.wanted AND jsonb_array_length(x.kept) > 0 AND x.attempts < ${maxAttempts}
       RETURNING e.id, e.user_id, e.conversation_id, e.recipient, e.content, e.attempts
     ),
     abandoned AS (
       UPDATE email_digests e SET failed_at = now(),
-             failure = CASE WHEN x.wanted THEN ${`not sent after ${settings.maxAttempts} attempts`}
-                            ELSE 'withdrawn: the recipient turned email off, muted or left before it was sent' END
-        FROM expired x WHERE e.id = x.id AND (NOT x.wanted OR x.attempts >= ${maxAttempts})
+             failure = CASE WHEN NOT x.wanted THEN 'withdrawn: the recipient turned email off, muted or left before it was sent'
+                            WHEN jsonb_array_length(x.kept) = 0 THEN 'withdrawn: every message it told of was read or deleted'
+                            ELSE ${`not sent after ${settings.maxAttempts} attempts`} END
+        FROM expired x
+       WHERE e.id = x.id AND (NOT x.wanted OR jsonb_array_length(x.kept) = 0 OR x.attempts >= ${maxAttempts})
       RETURNING 1
     ),
     pruned AS (

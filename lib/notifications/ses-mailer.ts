@@ -31,9 +31,11 @@ export class SesMailer implements Mailer {
       );
       return { messageId: MessageId ?? '' };
     } catch (error) {
-      // SES refuses these for this mail whatever the retry: a bad or suppressed address, content it rejects.
+      // SES refuses these for this mail whatever the retry: a bad or suppressed address, content it
+      // rejects. Anything else (throttling, a paused account, a missing configuration set) is ours
+      // or passing: the email stays queued and is retried.
       const name = (error as Error).name;
-      if (name === 'MessageRejected' || name === 'BadRequestException' || name === 'NotFoundException')
+      if (name === 'MessageRejected' || name === 'BadRequestException')
         throw new MailRefusedError(`${name}: ${(error as Error).message}`);
       throw error;
     }

@@ -427,14 +427,17 @@ describe('bounces and complaints', () => {
 });
 
 describe('the public unsubscribe route', () => {
-  it('has no authorizer; every other route keeps the Cognito JWT authorizer', () => {
+  it('has no authorizer (nor has its page); every other route keeps the Cognito JWT authorizer', () => {
     const httpRoutes = ofType(prod.templates.httpApi, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
-    const unsubscribe = httpRoutes.filter((r) => r.RouteKey === routeKey(routes.unsubscribe));
-    expect(unsubscribe).toHaveLength(1);
-    expect(unsubscribe[0]).toMatchObject({ AuthorizationType: 'NONE' });
-    expect(unsubscribe[0].AuthorizerId).toBeUndefined();
-    const others = httpRoutes.filter((r) => r.RouteKey !== routeKey(routes.unsubscribe));
-    expect(others).toHaveLength(routeList.length - 1);
+    const publicKeys = [routeKey(routes.unsubscribe), routeKey(routes.unsubscribePage)];
+    for (const key of publicKeys) {
+      const found = httpRoutes.filter((r) => r.RouteKey === key);
+      expect(found, key).toHaveLength(1);
+      expect(found[0]).toMatchObject({ AuthorizationType: 'NONE' });
+      expect(found[0].AuthorizerId).toBeUndefined();
+    }
+    const others = httpRoutes.filter((r) => !publicKeys.includes(r.RouteKey));
+    expect(others).toHaveLength(routeList.length - 2);
     for (const route of others) {
       expect(route.AuthorizationType, route.RouteKey).toBe('JWT');
       expect(route.AuthorizerId, route.RouteKey).toBeDefined();
@@ -498,6 +501,7 @@ describe('cdk-nag', () => {
     );
     expect(ours.map((f) => `${f.path.replace(/\/Resource$/, '')} ${f.id}`).sort()).toEqual(
       [
+        'Messaging-prod-HttpApi/Api/GET--v1--notifications--unsubscribe AwsSolutions::AwsSolutions-APIG4',
         'Messaging-prod-HttpApi/Api/POST--v1--notifications--unsubscribe AwsSolutions::AwsSolutions-APIG4',
         'Messaging-prod-Notifications/FeedbackDeliveryFailures AwsSolutions::AwsSolutions-SQS3',
         'Messaging-prod-Notifications/FeedbackProcessingFailures AwsSolutions::AwsSolutions-SQS3',

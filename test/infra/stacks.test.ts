@@ -331,7 +331,11 @@ describe('functions and their bindings', () => {
       .map(([, r]) => r.Properties.FunctionName)
       .sort();
     expect(withoutDatabase).toEqual(
-      ['ws-authorize', ...webSocketRouteList.filter((r) => !r.bindings.includes('database')).map((r) => r.id)]
+      [
+        'ws-authorize',
+        ...webSocketRouteList.filter((r) => !r.bindings.includes('database')).map((r) => r.id),
+        ...routeList.filter((r) => !(r.bindings as readonly string[]).includes('database')).map((r) => r.id),
+      ]
         .map((n) => `messaging-dev-${n}`)
         .sort(),
     );
@@ -487,6 +491,11 @@ describe('throttles that apply (defect 2)', () => {
         ThrottlingRateLimit: 10,
         DetailedMetricsEnabled: true,
       },
+      [routeKey(routes.unsubscribePage)]: {
+        ThrottlingBurstLimit: 20,
+        ThrottlingRateLimit: 10,
+        DetailedMetricsEnabled: true,
+      },
     });
     expect(stage.Properties.DefaultRouteSettings).toEqual({
       ThrottlingBurstLimit: 500,
@@ -631,11 +640,11 @@ describe('sign-up and its email (defects 5 and 6)', () => {
 });
 
 describe('the rest of the deployment', () => {
-  it('puts every HTTP route behind the Cognito JWT authorizer, but the public one-click unsubscribe', () => {
+  it('puts every HTTP route behind the Cognito JWT authorizer, but the public one-click unsubscribe and its page', () => {
     const httpRoutes = Object.values(dev.templates.httpApi).filter((r) => r.Type === 'AWS::ApiGatewayV2::Route');
     expect(httpRoutes).toHaveLength(routeList.length);
     const publicKeys = routeList.filter((r) => r.access === 'public').map(routeKey);
-    expect(publicKeys).toEqual(['POST /v1/notifications/unsubscribe']);
+    expect(publicKeys.sort()).toEqual(['GET /v1/notifications/unsubscribe', 'POST /v1/notifications/unsubscribe']);
     for (const route of httpRoutes) {
       if (publicKeys.includes(route.Properties.RouteKey)) {
         expect(route.Properties.AuthorizationType).toBe('NONE');
