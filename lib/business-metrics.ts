@@ -11,4 +11,9 @@ export const businessMetrics = {
   orderEventsApplied: 'OrderEventsApplied',
   /** Not newer than what is stored (stale or repeated), or for a deleted order: nothing changed. */
   orderEventsIgnored: 'OrderEventsIgnored',
+  /** Digest emails SES took, and those it did not (refused for good, or failed for now and left queued). */
+  digestsSent: 'DigestsSent',
+  digestsNotSent: 'DigestsNotSent',
+  /** Outbox events EventBridge did not take in a relay run (they stay queued and are retried). */
+  eventsNotPublished: 'EventsNotPublished',
 } as const;

@@ -124,6 +124,8 @@ export const functionEnvironmentSchema = z.object({
   NOTIFY_DELAY_SECONDS: whole(300, 1, 7 * 24 * 3600),
   /** Conversations claimed by one digest sweep statement. */
   NOTIFY_BATCH: whole(100, 1, 1000),
+  /** Emails a sweep hands SES per second at most: the account's maximum send rate (14 by default in production). */
+  NOTIFY_SEND_RATE: whole(10, 1, 10_000),
   /** The digests' sender (`Name <address>` or an address) at the SES identity; unset: no email is sent. */
   EMAIL_FROM: optionalText(),
   /** The SES configuration set whose events (bounces, complaints) come back through EventBridge. */
@@ -208,6 +210,7 @@ export interface FunctionConfig {
 export interface NotificationConfig {
   delaySeconds: number;
   batch: number;
+  sendRate: number;
   /** Undefined: digests are not sent (the sweep function is not bound to SES). */
   from?: string;
   configurationSet?: string;
@@ -280,6 +283,7 @@ export function readConfig(env: NodeJS.ProcessEnv): FunctionConfig {
     notifications: {
       delaySeconds: e.NOTIFY_DELAY_SECONDS,
       batch: e.NOTIFY_BATCH,
+      sendRate: e.NOTIFY_SEND_RATE,
       from: e.EMAIL_FROM,
       configurationSet: e.SES_CONFIGURATION_SET,
       endpoint: e.SES_ENDPOINT,

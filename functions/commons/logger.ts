@@ -29,22 +29,31 @@ export const logger = {
 const stage = config.stage;
 
 /**
- * Which metrics a log line stands for. `request` lines come from the HTTP middleware once per
- * response with the route id and status; `event projected` lines from the event handlers once per
- * projected event with its outcome.
+ * Which metrics a log line stands for, with their counts. `request` lines come from the HTTP
+ * middleware once per response with the route id and status; `event projected` lines from the
+ * event handlers once per projected event with its outcome; `digests sent` and `events relayed`
+ * from the digest sweep and the outbox relay once per run that had work.
  */
-export function metricsOf(message: string, fields: LogFields): string[] {
+export function metricsOf(message: string, fields: LogFields): Record<string, number> {
+  const count = (field: unknown) => (typeof field === 'number' ? field : 0);
   if (message === 'request') {
-    const found: string[] = [];
-    if (fields.route === 'send-message' && fields.status === 201) found.push(businessMetrics.messagesSent);
-    if (fields.route === 'send-message' && fields.status === 429) found.push(businessMetrics.sendsRateLimited);
-    if (fields.status === 503) found.push(businessMetrics.databaseUnavailable);
+    const found: Record<string, number> = {};
+    if (fields.route === 'send-message' && fields.status === 201) found[businessMetrics.messagesSent] = 1;
+    if (fields.route === 'send-message' && fields.status === 429) found[businessMetrics.sendsRateLimited] = 1;
+    if (fields.status === 503) found[businessMetrics.databaseUnavailable] = 1;
     return found;
   }
   if (message === 'event projected' && typeof fields.applied === 'boolean') {
-    return [fields.applied ? businessMetrics.orderEventsApplied : businessMetrics.orderEventsIgnored];
+    return { [fields.applied ? businessMetrics.orderEventsApplied : businessMetrics.orderEventsIgnored]: 1 };
   }
-  return [];
+  if (message === 'digests sent') {
+    return {
+      [businessMetrics.digestsSent]: count(fields.sent),
+      [businessMetrics.digestsNotSent]: count(fields.refused) + count(fields.deferred),
+    };
+  }
+  if (message === 'events relayed') return { [businessMetrics.eventsNotPublished]: count(fields.deferred) };
+  return {};
 }
 
 function write(level: Level, message: string, fields: LogFields = {}) {
@@ -52,18 +61,19 @@ function write(level: Level, message: string, fields: LogFields = {}) {
   const now = Date.now();
   const record: Record<string, unknown> = { level, message, timestamp: new Date(now).toISOString(), ...fields };
   const metrics = metricsOf(message, fields);
-  if (metrics.length) {
+  const names = Object.keys(metrics);
+  if (names.length) {
     // EMF: every metric named in the directive must be a number member of the same line, and every
     // dimension a string member (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
     record.Stage = stage;
-    for (const name of metrics) record[name] = 1;
+    for (const name of names) record[name] = metrics[name];
     record._aws = {
       Timestamp: now,
       CloudWatchMetrics: [
         {
           Namespace: metricsNamespace,
           Dimensions: [['Stage']],
-          Metrics: metrics.map((Name) => ({ Name, Unit: 'Count' })),
+          Metrics: names.map((Name) => ({ Name, Unit: 'Count' })),
         },
       ],
     };

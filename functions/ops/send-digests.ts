@@ -1,3 +1,4 @@
+import type { Context } from 'aws-lambda';
 import { defaultDigestSettings } from '../../lib/messaging/digests';
 import { type DigestRun, sendDueDigests } from '../../lib/notifications/send-digests';
 import { SesMailer } from '../../lib/notifications/ses-mailer';
@@ -12,7 +13,7 @@ let mailer: SesMailer | undefined;
  * On a schedule (every minute in AWS, every NOTIFY_SWEEP_SECONDS locally): emails the digests that
  * are due. Safe to run twice at once and to rerun after a crash (lib/messaging/digests.ts).
  */
-export const handler = async (): Promise<DigestRun> => {
+export const handler = async (_event?: unknown, context?: Context): Promise<DigestRun> => {
   const { notifications } = config;
   mailer ??= new SesMailer({ endpoint: notifications.endpoint, configurationSet: notifications.configurationSet });
   const from = notifications.from;
@@ -22,6 +23,9 @@ export const handler = async (): Promise<DigestRun> => {
     from,
     settings: { ...defaultDigestSettings, delaySeconds: notifications.delaySeconds, batch: notifications.batch },
     unsubscribeUrl: (userId) => unsubscribeUrl(notifications, userId),
+    sendRate: notifications.sendRate,
+    // The function's timeout (60 s) cuts a run off: a round starts only with 15 s left.
+    remainingMs: context?.getRemainingTimeInMillis ? () => context.getRemainingTimeInMillis() : undefined,
     onDeferred: (digestId, error) =>
       logger.warn('digest not sent, retried after its lease', { digestId, errorName: (error as Error).name }),
   });

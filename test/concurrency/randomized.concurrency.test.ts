@@ -63,6 +63,7 @@ Object.assign(process.env, {
   ATTACHMENT_RATE_WINDOW_SECONDS: String(limits.attachment.windowSeconds),
   // Digests fall due within a run; the sweeps and relays are the operations' (no timer).
   NOTIFY_DELAY_SECONDS: '1',
+  NOTIFY_SEND_RATE: '1000',
   NOTIFY_SWEEP_SECONDS: '3600',
 });
 

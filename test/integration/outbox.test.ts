@@ -9,7 +9,8 @@ import { conversationOf, newUser } from '../support/fixtures';
 import { counted } from '../support/invariants';
 import { backend } from '../support/test-database';
 
-const domain = domainUnderTest();
+// Its own database: another file's local stack relays every unpublished event of the database it shares.
+const domain = domainUnderTest(undefined, undefined, 'outbox');
 
 /** The outbox rows of one conversation, oldest first. */
 async function eventsOf(conversationId: string) {
@@ -89,7 +90,7 @@ describe(`the outbox on ${backend}`, () => {
     const conversation = await conversationOf(domain.service, alice, bob);
     for (let i = 0; i < 12; i++) await domain.service.sendMessage(alice, conversation.id, { content: `m${i}` });
     const mine = new Set((await eventsOf(conversation.id)).map((e) => e.id));
-    // Other files' events share the table: this test counts its own.
+    // The other tests' events share the table: this one counts its own.
     const refusedOnce = new Set<string>();
     const first = recordingPublisher((e) => {
       if (!mine.has(e.id) || refusedOnce.size >= 3 || refusedOnce.has(e.id)) return false;

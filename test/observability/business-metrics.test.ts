@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { uuid } from '../../lib/db/casts';
 import type { TestStack } from '../support/http-stack';
+import { openPrivateTestDatabase } from '../support/test-database';
 
 /**
  * The business metrics, as CloudWatch would extract them: EMF directives on the JSON log lines the
@@ -59,7 +62,8 @@ beforeAll(async () => {
   vi.stubEnv('STAGE', 'test');
   // Imported after the stubs: functions read the environment once, when their module loads.
   const { TestStack } = await import('../support/http-stack');
-  stack = await TestStack.start();
+  // Its own database: its digest sweep must find this file's digests only, and no other stack its.
+  stack = await TestStack.start(await openPrivateTestDatabase('metrics'));
   const capture = (chunk: string | Uint8Array) => {
     lines.push(
       ...String(chunk)
@@ -155,5 +159,30 @@ describe('business metrics in embedded metric format', () => {
       await unreachable.close();
       installRuntime(stack.database);
     }
+  });
+
+  it('counts digest emails sent and not sent, as each sweep logs them', async () => {
+    const sender = await stack.user();
+    const readers = [await stack.user(), await stack.user()];
+    await sql`UPDATE users SET email = id || '@example.test'
+               WHERE id IN (${uuid(readers[0]!.id)}, ${uuid(readers[1]!.id)})`.execute(stack.database.db);
+    const created = await stack.request('POST', '/v1/messages/conversations', {
+      token: sender.token,
+      body: { type: 'general', participantIds: readers.map((r) => r.id) },
+    });
+    await stack.request('POST', `/v1/messages/conversations/${created.body.id}/messages`, {
+      token: sender.token,
+      body: { content: 'unread for a while' },
+    });
+    // Older than NOTIFY_DELAY_SECONDS (300): due now.
+    await sql`UPDATE messages SET created_at = now() - interval '10 minutes'
+               WHERE conversation_id = ${uuid(created.body.id)}`.execute(stack.database.db);
+    const sent = count('DigestsSent');
+    const notSent = count('DigestsNotSent');
+    stack.server.notifications.ses.failNext(1);
+    const run = await stack.server.notifications.sendDigests();
+    expect(run).toMatchObject({ claimed: 2, sent: 1, deferred: 1 });
+    expect(count('DigestsSent') - sent).toBe(1);
+    expect(count('DigestsNotSent') - notSent).toBe(1);
   });
 });

@@ -59,6 +59,8 @@ export const alarmMeanings = {
   'ws-integration-errors':
     'WebSocket route integrations answered 4xx/5xx more than usual (refused connects, failed frames): see the runbook',
   'database-unavailable': 'Requests answered 503 because the database could not be reached or did not resume in time',
+  'digests-not-sent': `More than ${5} digest emails in 5 minutes SES did not take (refused for good, or failing for now: a paused account, throttling): see the runbook`,
+  'events-not-published': `More than ${10} outgoing events in 5 minutes EventBridge did not take (they stay in the outbox and are retried): see the runbook`,
   errors: 'A function failed',
   throttles: 'A function was throttled (account or reserved concurrency)',
 } as const;
@@ -210,6 +212,14 @@ export class ObservabilityStack extends Stack {
       webSocketIntegrationErrorThreshold,
     );
     alarm('database-unavailable', business(businessMetrics.databaseUnavailable), alarmMeanings['database-unavailable']);
+    // A failure now and then is retried and harmless; a run of them is an outage of SES or EventBridge.
+    alarm('digests-not-sent', business(businessMetrics.digestsNotSent), alarmMeanings['digests-not-sent'], 5);
+    alarm(
+      'events-not-published',
+      business(businessMetrics.eventsNotPublished),
+      alarmMeanings['events-not-published'],
+      10,
+    );
     alarm(
       'ses-bounce-rate',
       sesMetric('Reputation.BounceRate', 'Maximum'),
@@ -257,6 +267,15 @@ export class ObservabilityStack extends Stack {
       new cloudwatch.GraphWidget({
         title: 'Business: order events applied / ignored (stale or repeated)',
         left: [business(businessMetrics.orderEventsApplied), business(businessMetrics.orderEventsIgnored)],
+        ...half,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Business: digest emails sent / not sent, outgoing events not published',
+        left: [
+          business(businessMetrics.digestsSent),
+          business(businessMetrics.digestsNotSent),
+          business(businessMetrics.eventsNotPublished),
+        ],
         ...half,
       }),
       new cloudwatch.GraphWidget({
