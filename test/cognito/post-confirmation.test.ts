@@ -108,7 +108,10 @@ describe('the Cognito post-confirmation trigger', () => {
     const refresh = {
       ...confirmation(sub),
       triggerSource: 'TokenGeneration_RefreshTokens',
-      request: { userAttributes: { sub, email: 'changed@example.com', name: 'Ann B' }, groupConfiguration: {} },
+      request: {
+        userAttributes: { sub, email: 'changed@example.com', email_verified: 'true', name: 'Ann B' },
+        groupConfiguration: {},
+      },
     } as never;
     expect(await handler(refresh)).toBe(refresh);
     expect(await profile()).toEqual({ email: 'changed@example.com', display_name: 'Ann B' });
@@ -116,7 +119,17 @@ describe('the Cognito post-confirmation trigger', () => {
     await handler({
       ...confirmation(sub),
       triggerSource: 'TokenGeneration_Authentication',
-      request: { userAttributes: { sub, email: 'not an address' }, groupConfiguration: {} },
+      request: { userAttributes: { sub, email: 'not an address', email_verified: 'true' }, groupConfiguration: {} },
+    } as never);
+    expect(await profile()).toEqual({ email: 'changed@example.com', display_name: 'Ann B' });
+    // Nor one Cognito has not verified: a user may set any address, and digests must not go to it.
+    await handler({
+      ...confirmation(sub),
+      triggerSource: 'TokenGeneration_RefreshTokens',
+      request: {
+        userAttributes: { sub, email: 'victim@example.com', email_verified: 'false' },
+        groupConfiguration: {},
+      },
     } as never);
     expect(await profile()).toEqual({ email: 'changed@example.com', display_name: 'Ann B' });
   });
