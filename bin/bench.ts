@@ -43,6 +43,7 @@ import { createDatabase } from '../lib/db/create-database';
 import { migrateToLatest } from '../lib/db/migrate';
 import { routeList } from '../lib/http/routes';
 import { localAuthConfig, signLocalToken } from '../lib/local/local-auth';
+import { signUnsubscribeToken } from '../lib/notifications/unsubscribe-token';
 
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, size: { type: 'string' }, only: { type: 'string' } },
@@ -74,6 +75,8 @@ const started = Date.now();
 const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
 
 const keyFile = join(tmpdir(), `messaging-bench-key-${randomUUID()}.json`);
+/** The key of the stack's unsubscribe links, so the benchmark can make one to count the route's statements. */
+const unsubscribeKey = randomUUID() + randomUUID();
 const auth = localAuthConfig({ LOCAL_JWT_KEY_FILE: keyFile });
 const token = (sub: string, groups: string[] = []) => signLocalToken(auth, { sub, groups, expiresInSeconds: 3600 });
 
@@ -126,6 +129,7 @@ async function startServer(script: string, ready: string, url: string, port: num
       PORT: String(port),
       LOG_LEVEL: 'error',
       LOCAL_JWT_KEY_FILE: keyFile,
+      UNSUBSCRIBE_KEY: unsubscribeKey,
       // The per-user limiters still run their SQL on every write, but must not refuse the load test.
       SEND_RATE_LIMIT: '1000000',
       CREATE_CONVERSATION_RATE_LIMIT: '1000000',
@@ -746,6 +750,22 @@ async function statementsPerRequest(base: string, scenarios: Record<string, Scen
   await measure('remove-reaction', 'DELETE', `/v1/messages/${message}/reactions/${emoji}`, who.token);
   await measure('mark-message-unread', 'PATCH', `/v1/messages/${message}/unread`, who.token);
   await measure('admin-list-message-versions', 'GET', `/v1/admin/messages/${message}/versions`, admin);
+  // Profiles and notifications.
+  await measure('get-profile', 'GET', '/v1/me', who.token);
+  await measure('update-profile', 'PATCH', '/v1/me', who.token, JSON.stringify({ displayName: 'Bench User' }));
+  await measure(
+    'set-conversation-notifications',
+    'PATCH',
+    `/v1/messages/conversations/${who.conversation}/notifications`,
+    who.token,
+    JSON.stringify({ muted: false }),
+  );
+  const whoId = JSON.parse(Buffer.from(who.token.split('.')[1]!, 'base64url').toString()).sub as string;
+  const link = `/v1/notifications/unsubscribe?token=${encodeURIComponent(
+    await signUnsubscribeToken(new TextEncoder().encode(unsubscribeKey), whoId),
+  )}`;
+  await measure('unsubscribe', 'POST', link, who.token);
+  await measure('unsubscribe-page', 'GET', link, who.token);
   return counts;
 }
 

@@ -1,4 +1,4 @@
-import { routes } from '../../lib/http/routes';
+import * as routes from '../../lib/http/routes';
 import { addParticipant } from '../../lib/messaging/participants';
 import { httpHandler } from '../commons/http-handler';
 

@@ -1,4 +1,4 @@
-import { routes } from '../../lib/http/routes';
+import * as routes from '../../lib/http/routes';
 import { createAttachment } from '../../lib/messaging/attachments';
 import { withAttachmentFiles } from '../../lib/messaging/s3-attachment-files';
 import { httpHandler } from '../commons/http-handler';

@@ -1,4 +1,4 @@
-import { routes } from '../../lib/http/routes';
+import * as routes from '../../lib/http/routes';
 import { getConversation } from '../../lib/messaging/conversations';
 import { httpHandler } from '../commons/http-handler';
 

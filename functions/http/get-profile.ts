@@ -1,4 +1,4 @@
-import { routes } from '../../lib/http/routes';
+import * as routes from '../../lib/http/routes';
 import { getProfile } from '../../lib/messaging/users';
 import { httpHandler } from '../commons/http-handler';
 

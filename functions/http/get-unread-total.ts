@@ -1,4 +1,4 @@
-import { routes } from '../../lib/http/routes';
+import * as routes from '../../lib/http/routes';
 import { getUnreadTotal } from '../../lib/messaging/read-marks';
 import { httpHandler } from '../commons/http-handler';
 

@@ -1,4 +1,4 @@
-import { routes } from '../../lib/http/routes';
+import * as routes from '../../lib/http/routes';
 import { sendMessage } from '../../lib/messaging/messages';
 import { httpHandler } from '../commons/http-handler';
 

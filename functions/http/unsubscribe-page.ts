@@ -1,4 +1,4 @@
-import { routes } from '../../lib/http/routes';
+import * as routes from '../../lib/http/routes';
 import { unsubscribePage } from '../../lib/notifications/unsubscribe';
 import { httpHandler } from '../commons/http-handler';
 

@@ -1,4 +1,4 @@
-import { routes } from '../../lib/http/routes';
+import * as routes from '../../lib/http/routes';
 import { unsubscribe } from '../../lib/notifications/unsubscribe';
 import { config } from '../../lib/runtime';
 import { httpHandler } from '../commons/http-handler';

@@ -449,21 +449,17 @@ describe(`profiles, digests and the outbox through the local stack on ${backend}
     const withToken = (token: string) => `${endpoint}?token=${encodeURIComponent(token)}`;
     const emailOn = async (user: TestUser) => (await me(user)).notifications.email as boolean;
 
-    // One character altered (in the signature, the payload or the header): 403, nothing changes.
-    const [head, payload, signature] = bobToken.split('.') as [string, string, string];
+    // One character altered (in the MAC or the payload): 403, nothing changes.
+    const [payload, signature] = bobToken.split('.') as [string, string];
     const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1);
-    for (const altered of [
-      `${head}.${payload}.${flip(signature, 10)}`,
-      `${head}.${flip(payload, 5)}.${signature}`,
-      `${flip(head, 3)}.${payload}.${signature}`,
-    ]) {
+    for (const altered of [`${payload}.${flip(signature, 10)}`, `${flip(payload, 5)}.${signature}`]) {
       const refused = await oneClickUnsubscribe(withToken(altered));
       expect(refused.status, refused.text).toBe(403);
       expect(refused.body.error.code).toEqual(expect.any(String));
     }
-    // Bob's token rewritten to name Carol, Bob's signature kept: 403.
+    // Bob's token rewritten to name Carol, Bob's MAC kept: 403.
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    const forged = `${head}.${Buffer.from(JSON.stringify({ ...claims, sub: carol.id })).toString('base64url')}.${signature}`;
+    const forged = `${Buffer.from(JSON.stringify({ ...claims, sub: carol.id })).toString('base64url')}.${signature}`;
     expect((await oneClickUnsubscribe(withToken(forged))).status).toBe(403);
     // An API access token is not an unsubscribe token.
     expect((await oneClickUnsubscribe(withToken(await stack.token(bob.id)))).status).toBe(403);
