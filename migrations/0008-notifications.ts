@@ -14,20 +14,16 @@ import { type Kysely, sql } from 'kysely';
  *   a cascade); the relay publishes them to EventBridge and records each as published.
  */
 
-// The event's `detail`, in the API's camelCase; `eventId` is the outbox row's id, which consumers
-// de-duplicate by (EventBridge's own envelope id differs on each delivery attempt of the relay).
-const queueEvent = sql`CREATE FUNCTION queue_event(p_type text, p_detail jsonb) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO outbox_events (id, detail_type, detail)
-  SELECT id, p_type, jsonb_build_object('eventId', id, 'occurredAt', now()) || p_detail
-    FROM (SELECT gen_random_uuid() AS id) fresh;
-END $$`;
-
-/** The function of a row trigger that queues one event whose detail is built from NEW (or OLD). */
+/**
+ * The function of a row trigger that queues one event whose detail, in the API's camelCase, is
+ * built from NEW (or OLD). The relay adds `eventId` (the row's id, which consumers de-duplicate by:
+ * EventBridge's envelope id differs on each delivery attempt) and `occurredAt` (the row's time)
+ * when it publishes: one insert on the send's hot path, nothing more.
+ */
 const queueing = (fn: string, detailType: string, detail: string) =>
   sql.raw(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM queue_event('${detailType}', jsonb_build_object(${detail}));
+  INSERT INTO outbox_events (detail_type, detail) VALUES ('${detailType}', jsonb_build_object(${detail}));
   RETURN NULL;
 END $$`);
 
@@ -70,7 +66,7 @@ const statements = [
   sql`CREATE INDEX email_digests_done ON email_digests (queued_at) WHERE sent_at IS NOT NULL OR failed_at IS NOT NULL`,
 
   sql`CREATE TABLE outbox_events (
-  id uuid PRIMARY KEY,
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
   detail_type varchar(64) NOT NULL,
   detail jsonb NOT NULL,
   created_at timestamptz(3) NOT NULL DEFAULT now(),
@@ -80,16 +76,15 @@ const statements = [
 )`,
   sql`CREATE INDEX outbox_unpublished ON outbox_events (created_at) WHERE published_at IS NULL`,
   sql`CREATE INDEX outbox_published ON outbox_events (published_at) WHERE published_at IS NOT NULL`,
-  queueEvent,
 
   queueing(
     'outbox_message_sent',
     'MessageSent',
     `'conversationId', NEW.conversation_id, 'messageId', NEW.id, 'seq', NEW.seq, 'senderId', NEW.sender_id,
      'kind', NEW.kind, 'content', NEW.content, 'replyToId', NEW.reply_to_id,
-     'attachments', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', a->>'id', 'filename', a->>'filename',
+     'attachments', CASE WHEN NEW.attachments IS NULL THEN '[]'::jsonb ELSE (SELECT coalesce(jsonb_agg(jsonb_build_object('id', a->>'id', 'filename', a->>'filename',
                                       'contentType', a->>'content_type', 'size', (a->>'size')::bigint)), '[]'::jsonb)
-                       FROM jsonb_array_elements(coalesce(NEW.attachments, '[]'::jsonb)) a),
+                       FROM jsonb_array_elements(NEW.attachments) a) END,
      'createdAt', NEW.created_at`,
   ),
   sql`CREATE TRIGGER messages_outbox AFTER INSERT ON messages FOR EACH ROW EXECUTE FUNCTION outbox_message_sent()`,
@@ -123,7 +118,7 @@ const statements = [
   sql`CREATE FUNCTION outbox_participant_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF EXISTS (SELECT 1 FROM conversations c WHERE c.id = OLD.conversation_id) THEN
-    PERFORM queue_event('ParticipantRemoved', jsonb_build_object(
+    INSERT INTO outbox_events (detail_type, detail) VALUES ('ParticipantRemoved', jsonb_build_object(
       'conversationId', OLD.conversation_id, 'userId', OLD.user_id, 'role', OLD.role));
   END IF;
   RETURN NULL;
@@ -132,8 +127,10 @@ END $$`,
       EXECUTE FUNCTION outbox_participant_removed()`,
 
   // A read mark that moves forward; marking unread moves it back and is not a read. Nor is a
-  // sender's own mark moving to the message they just sent (the send does that): the newest
-  // message read is the reader's own only then.
+  // sender's own mark moving to the message they just sent: the send moves the activity time in
+  // the same update (a read never does), so the WHEN clause keeps the trigger off the send's hot
+  // path; the function's own check (the newest message read is the reader's own) stays for any
+  // other way a mark might reach one's own message.
   sql`CREATE FUNCTION outbox_message_read() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   newest messages;
@@ -142,13 +139,14 @@ BEGIN
   IF newest.sender_id IS NOT DISTINCT FROM NEW.user_id THEN
     RETURN NULL;
   END IF;
-  PERFORM queue_event('MessageRead', jsonb_build_object(
+  INSERT INTO outbox_events (detail_type, detail) VALUES ('MessageRead', jsonb_build_object(
     'conversationId', NEW.conversation_id, 'userId', NEW.user_id, 'lastReadSeq', NEW.last_read_seq,
     'lastReadAt', NEW.last_read_at, 'lastReadMessageId', newest.id));
   RETURN NULL;
 END $$`,
   sql`CREATE TRIGGER participants_outbox_read AFTER UPDATE OF last_read_seq ON conversation_participants FOR EACH ROW
-      WHEN (NEW.last_read_seq > OLD.last_read_seq) EXECUTE FUNCTION outbox_message_read()`,
+      WHEN (NEW.last_read_seq > OLD.last_read_seq AND NEW.activity_at IS NOT DISTINCT FROM OLD.activity_at)
+      EXECUTE FUNCTION outbox_message_read()`,
 ];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -169,7 +167,6 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     sql`DROP FUNCTION outbox_conversation_status_changed()`,
     sql`DROP FUNCTION outbox_conversation_created()`,
     sql`DROP FUNCTION outbox_message_sent()`,
-    sql`DROP FUNCTION queue_event(text, jsonb)`,
     sql`DROP TABLE outbox_events`,
     sql`DROP TABLE email_digests`,
     sql`DROP INDEX participants_awaiting_digest`,

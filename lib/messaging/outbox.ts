@@ -32,7 +32,9 @@ export async function claimOutboxEvents(
        WHERE e.id IN (SELECT o.id FROM outbox_events o
                        WHERE o.published_at IS NULL AND o.lease_until <= now()
                        ORDER BY o.created_at LIMIT ${sql.lit(options.batch)} FOR UPDATE SKIP LOCKED)
-      RETURNING e.id, e.detail_type, e.detail, e.created_at
+      -- The detail as published: what the trigger wrote, with the event's own id and time.
+      RETURNING e.id, e.detail_type, jsonb_build_object('eventId', e.id, 'occurredAt', e.created_at) || e.detail AS detail,
+                e.created_at
     ),
     pruned AS (
       DELETE FROM outbox_events e

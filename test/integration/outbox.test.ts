@@ -59,10 +59,15 @@ describe(`the outbox on ${backend}`, () => {
     expect(types.filter((t) => t === 'MessageRead')).toHaveLength(1);
     expect(types.filter((t) => t === 'ParticipantRemoved')).toHaveLength(1);
     expect(types.filter((t) => t === 'ConversationStatusChanged')).toHaveLength(1);
-    for (const event of events) {
-      const schema = domainEvents[event.detail_type as DomainEventType];
+    // As the relay publishes them: each detail fits its schema, with the row's id as its eventId.
+    const relayed = recordingPublisher();
+    await relayOutbox(domain.service.domain, relayed.publisher);
+    const published = relayed.put.filter((e) => e.detail.conversationId === conversation.id);
+    expect(published.map((e) => e.id).sort()).toEqual(events.map((e) => e.id).sort());
+    for (const event of published) {
+      const schema = domainEvents[event.detailType as DomainEventType];
       const parsed = schema.safeParse(event.detail);
-      expect(parsed.success, `${event.detail_type}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
+      expect(parsed.success, `${event.detailType}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
       expect(event.detail.eventId).toBe(event.id);
     }
     const sent = events.find((e) => e.detail_type === 'MessageSent')!.detail;
