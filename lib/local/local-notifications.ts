@@ -50,12 +50,33 @@ export class LocalNotifications {
     );
   }
 
-  /** One relay run, as a write's invocation or the schedule runs it; not counted either. */
+  /**
+   * A relay run, as a write's invocation or the schedule runs it; not counted either. In AWS each
+   * invocation runs in a container of its own, beside the writers; here they would all share the
+   * writers' one process, one run per write. So calls that come while a run is in flight share one
+   * more run after it (which sees every event committed before them): none is missed, and the
+   * local stack's writes are not slowed by relays AWS would run elsewhere.
+   */
   relay(): Promise<RelayRun> {
-    return this.track(
-      uncounted.run(true, () => import('../../functions/ops/relay-outbox').then(({ handler }) => handler())),
-    );
+    if (!this.relaying) {
+      this.relaying = this.track(
+        uncounted.run(true, () => import('../../functions/ops/relay-outbox').then(({ handler }) => handler())),
+      ).finally(() => {
+        this.relaying = undefined;
+      });
+      return this.relaying;
+    }
+    this.relayAgain ??= this.relaying
+      .catch(() => {})
+      .then(() => {
+        this.relayAgain = undefined;
+        return this.relay();
+      });
+    return this.relayAgain;
   }
+
+  private relaying: Promise<RelayRun> | undefined;
+  private relayAgain: Promise<RelayRun> | undefined;
 
   start(sweepSeconds: number) {
     this.timer = setInterval(() => {
@@ -70,7 +91,9 @@ export class LocalNotifications {
   async close() {
     clearInterval(this.timer);
     await this.lambda.settled();
-    while (this.running.size) await Promise.allSettled([...this.running]);
+    while (this.running.size || this.relayAgain) {
+      await Promise.allSettled([...this.running, this.relayAgain]);
+    }
   }
 
   private track<T>(run: Promise<T>): Promise<T> {
