@@ -17,7 +17,32 @@ export class LambdaRelayNudge implements RelayNudge {
 
   constructor(private readonly options: { functionName: string; endpoint?: string }) {}
 
-  async nudge(): Promise<void> {
+  private inFlight: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  /**
+   * Writes that finish while an invocation is in flight share the next one, sent once it returns:
+   * each write still gets an invocation that starts after its commit. A Lambda container serves one
+   * request at a time, so in AWS every write sends its own; the local stack's one process serves
+   * them all, and would otherwise spend a call per write.
+   */
+  nudge(): Promise<void> {
+    if (!this.inFlight) {
+      this.inFlight = this.invoke().finally(() => {
+        this.inFlight = undefined;
+      });
+      return this.inFlight;
+    }
+    this.next ??= this.inFlight
+      .catch(() => {})
+      .then(() => {
+        this.next = undefined;
+        return this.nudge();
+      });
+    return this.next;
+  }
+
+  private async invoke(): Promise<void> {
     const { InvokeCommand } = await import('@aws-sdk/client-lambda');
     const client = await this.clientOnce();
     await client.send(
