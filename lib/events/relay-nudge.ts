@@ -1,4 +1,5 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import { coalesced } from './coalesced';
 
 /**
  * What a write does after its statement queued domain events: invoke the relay asynchronously
@@ -17,30 +18,13 @@ export class LambdaRelayNudge implements RelayNudge {
 
   constructor(private readonly options: { functionName: string; endpoint?: string }) {}
 
-  private inFlight: Promise<void> | undefined;
-  private next: Promise<void> | undefined;
-
   /**
    * Writes that finish while an invocation is in flight share the next one, sent once it returns:
    * each write still gets an invocation that starts after its commit. A Lambda container serves one
    * request at a time, so in AWS every write sends its own; the local stack's one process serves
    * them all, and would otherwise spend a call per write.
    */
-  nudge(): Promise<void> {
-    if (!this.inFlight) {
-      this.inFlight = this.invoke().finally(() => {
-        this.inFlight = undefined;
-      });
-      return this.inFlight;
-    }
-    this.next ??= this.inFlight
-      .catch(() => {})
-      .then(() => {
-        this.next = undefined;
-        return this.nudge();
-      });
-    return this.next;
-  }
+  readonly nudge = coalesced(() => this.invoke());
 
   private async invoke(): Promise<void> {
     const { InvokeCommand } = await import('@aws-sdk/client-lambda');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PostConfirmationTriggerEvent } from 'aws-lambda';
 import { uncounted } from '../db/statement-counter';
+import { coalesced } from '../events/coalesced';
 import type { RelayRun } from '../events/outbox-relay';
 import type { DigestRun } from '../notifications/send-digests';
 import { LocalLambda } from './local-lambda';
@@ -57,26 +58,9 @@ export class LocalNotifications {
    * more run after it (which sees every event committed before them): none is missed, and the
    * local stack's writes are not slowed by relays AWS would run elsewhere.
    */
-  relay(): Promise<RelayRun> {
-    if (!this.relaying) {
-      this.relaying = this.track(
-        uncounted.run(true, () => import('../../functions/ops/relay-outbox').then(({ handler }) => handler())),
-      ).finally(() => {
-        this.relaying = undefined;
-      });
-      return this.relaying;
-    }
-    this.relayAgain ??= this.relaying
-      .catch(() => {})
-      .then(() => {
-        this.relayAgain = undefined;
-        return this.relay();
-      });
-    return this.relayAgain;
-  }
-
-  private relaying: Promise<RelayRun> | undefined;
-  private relayAgain: Promise<RelayRun> | undefined;
+  readonly relay: (() => Promise<RelayRun>) & { settled(): Promise<void> } = coalesced(() =>
+    this.track(uncounted.run(true, () => import('../../functions/ops/relay-outbox').then(({ handler }) => handler()))),
+  );
 
   start(sweepSeconds: number) {
     this.timer = setInterval(() => {
@@ -91,9 +75,8 @@ export class LocalNotifications {
   async close() {
     clearInterval(this.timer);
     await this.lambda.settled();
-    while (this.running.size || this.relayAgain) {
-      await Promise.allSettled([...this.running, this.relayAgain]);
-    }
+    await this.relay.settled();
+    while (this.running.size) await Promise.allSettled([...this.running]);
   }
 
   private track<T>(run: Promise<T>): Promise<T> {
