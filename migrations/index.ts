@@ -7,6 +7,7 @@ import * as connections from './0005-connections';
 import * as messageLifecycle from './0006-message-lifecycle';
 import * as attachments from './0007-attachments';
 import * as notifications from './0008-notifications';
+import * as boundedMessagePages from './0009-bounded-message-pages';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006-message-lifecycle': messageLifecycle,
   '0007-attachments': attachments,
   '0008-notifications': notifications,
+  '0009-bounded-message-pages': boundedMessagePages,
 };

@@ -136,14 +136,16 @@ export async function captureOurs(
   return out;
 }
 
-/** Runs one pgbench script; latencies from its per-transaction log. */
-export async function pgbench(
-  url: string,
-  script: string,
-  clients: number,
-  seconds: number,
-  statements: number,
-): Promise<PgbenchFigures> {
+/** One pgbench run: every transaction's latency (ms), from its per-transaction log. */
+interface PgbenchRun {
+  latencies: number[];
+  /** Seconds of running, as pgbench counts them for its TPS (without connecting). */
+  seconds: number;
+  failed: number;
+}
+
+/** Runs one pgbench script. */
+async function runPgbench(url: string, script: string, clients: number, seconds: number): Promise<PgbenchRun> {
   const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
   const file = join(dir, 'script.sql');
   writeFileSync(file, script);
@@ -179,11 +181,30 @@ export async function pgbench(
     }
   }
   rmSync(dir, { recursive: true, force: true });
-  latencies.sort((a, b) => a - b);
-  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0;
   const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0);
   const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
+  return { latencies, seconds: tps > 0 ? latencies.length / tps : seconds, failed };
+}
+
+/** The figures of one or more runs of the same script, pooled: every latency, every second. */
+function figuresOf(runs: PgbenchRun[], statements: number): PgbenchFigures {
+  const latencies = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0;
+  const seconds = runs.reduce((sum, r) => sum + r.seconds, 0);
+  const failed = runs.reduce((sum, r) => sum + r.failed, 0);
+  const tps = seconds > 0 ? latencies.length / seconds : 0;
   return { tps, p50: at(50), p95: at(95), p99: at(99), transactions: latencies.length, failed, statements };
+}
+
+/** Runs one pgbench script; latencies from its per-transaction log. */
+export async function pgbench(
+  url: string,
+  script: string,
+  clients: number,
+  seconds: number,
+  statements: number,
+): Promise<PgbenchFigures> {
+  return figuresOf([await runPgbench(url, script, clients, seconds)], statements);
 }
 
 export function pgbenchAvailable(): boolean {
@@ -338,7 +359,12 @@ export async function sqlScenarios(size: DataSetSize, oursUrl: string): Promise<
   ];
 }
 
-/** Every scenario on both sides, alternating which side goes first, after a discarded warm-up each. */
+/**
+ * Every scenario on both sides, after a discarded warm-up each. The machine's speed drifts (other
+ * tenants of the host, autovacuum after a write scenario): one run of each side in turn put the
+ * same page 30 % apart from one run to the next. So each side runs in rounds of 2 s, the sides
+ * alternating which goes first in each round, and each side's figures pool its rounds.
+ */
 export async function runSqlBench(
   scenarios: SqlScenario[],
   urls: { ours: string; plan: string },
@@ -347,22 +373,18 @@ export async function runSqlBench(
   warmSeconds = Math.max(1, Math.round(seconds / 5)),
 ): Promise<SqlFigures[]> {
   const figures: SqlFigures[] = [];
+  const roundSeconds = Math.min(seconds, 2);
+  const rounds = Math.max(1, Math.round(seconds / roundSeconds));
   for (const [index, s] of scenarios.entries()) {
-    const run = async (side: 'ours' | 'plan') => {
-      const url = urls[side];
-      const script = s[side];
-      if (warmSeconds > 0) await pgbench(url, script, s.clients, warmSeconds, 1);
-      return pgbench(url, script, s.clients, seconds, side === 'ours' ? s.oursStatements : s.planStatements);
-    };
-    let ours: PgbenchFigures;
-    let plan: PgbenchFigures;
-    if (index % 2 === 0) {
-      ours = await run('ours');
-      plan = await run('plan');
-    } else {
-      plan = await run('plan');
-      ours = await run('ours');
+    const runs: Record<'ours' | 'plan', PgbenchRun[]> = { ours: [], plan: [] };
+    for (const side of ['ours', 'plan'] as const)
+      if (warmSeconds > 0) await runPgbench(urls[side], s[side], s.clients, warmSeconds);
+    for (let round = 0; round < rounds; round++) {
+      const order = (index + round) % 2 === 0 ? (['ours', 'plan'] as const) : (['plan', 'ours'] as const);
+      for (const side of order) runs[side].push(await runPgbench(urls[side], s[side], s.clients, roundSeconds));
     }
+    const ours = figuresOf(runs.ours, s.oursStatements);
+    const plan = figuresOf(runs.plan, s.planStatements);
     figures.push({ key: s.key, name: s.name, clients: s.clients, ours, plan });
     log(
       `sql ${s.name}: ours p95 ${ours.p95.toFixed(2)} ms ${ours.tps.toFixed(0)} tps; plan p95 ${plan.p95.toFixed(2)} ms ${plan.tps.toFixed(0)} tps` +

@@ -45,11 +45,11 @@ export async function listMessages(
   const anchorId = request.before ?? request.after ?? null;
   const forward = Boolean(request.after);
   const changedAfter = request.changedAfter ?? null;
-  // The function messages_list (migrations 0004, 0006): one statement whose plans the session keeps.
+  // The function messages_page (migration 0009): one statement whose plans the session keeps.
   const { rows } = await sql<
-    MessageRow & { outcome: 'ok' | 'not_found' | 'bad_anchor'; fetched: number }
+    MessageRow & { outcome: 'ok' | 'not_found' | 'bad_anchor'; fetched: number | null }
   >`/* messages.list */
-    SELECT * FROM messages_list(${uuid(conversationId)}, ${uuid(caller.userId)}, ${caller.isAdmin}, ${uuid(anchorId)},
+    SELECT * FROM messages_page(${uuid(conversationId)}, ${uuid(caller.userId)}, ${caller.isAdmin}, ${uuid(anchorId)},
       ${forward}, cast(${changedAfter === null ? null : String(changedAfter)} as bigint), ${sql.lit(request.limit)},
       ${sql.lit(request.offset)}, ${sql.lit(MESSAGE_PAGE_BYTE_BUDGET)})
   `.execute(d.db);
@@ -60,8 +60,13 @@ export async function listMessages(
       field: request.before ? 'before' : 'after',
     });
   }
-  const items = rows.filter((r) => r.id !== null).map((r) => toMessage(r, caller.userId));
-  const hasMore = head.fetched > items.length;
+  // In the page's index order, away from the anchor. An ordinary page brings one row more than
+  // asked when there are more; a page cut by its byte budget says how many rows it read instead.
+  const fetched = rows.filter((r) => r.id !== null);
+  const hasMore = head.fetched === null ? fetched.length > request.limit : head.fetched > fetched.length;
+  const page = fetched.slice(0, request.limit).map((r) => toMessage(r, caller.userId));
+  const backward = !forward && changedAfter === null;
+  const items = backward ? page.reverse() : page;
   if (changedAfter !== null) {
     const last = items[items.length - 1];
     return { items, nextCursor: hasMore && last ? String(last.revision) : null };

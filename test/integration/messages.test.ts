@@ -144,6 +144,39 @@ describe(`messages on ${backend}`, () => {
     expect(seen).toBe(30);
   });
 
+  it('gives a full page of long messages whose size only the exact measure clears', async () => {
+    // 60 messages of 1,500 bytes: the cheap bound (6 bytes for each byte stored) passes the budget,
+    // their exact JSON size (90 KB for a page of 60) does not; the page must still be whole.
+    const alice = await newUser(domain.service);
+    const conversation = await conversationOf(domain.service, alice);
+    const long = (i: number) => `${String(i).padStart(2, '0')} ${'x'.repeat(1_497)}`;
+    for (let i = 0; i < 60; i++) await domain.service.sendMessage(alice, conversation.id, { content: long(i) });
+    const newest = await domain.service.listMessages(alice, conversation.id, { limit: 50, offset: 0 });
+    expect(newest.items.map((m) => m.content)).toEqual(Array.from({ length: 50 }, (_, i) => long(i + 10)));
+    expect(newest.nextCursor).toBe(newest.items[0]!.id);
+    const older = await domain.service.listMessages(alice, conversation.id, {
+      limit: 50,
+      offset: 0,
+      before: newest.nextCursor!,
+    });
+    expect(older.items.map((m) => m.content)).toEqual(Array.from({ length: 10 }, (_, i) => long(i)));
+    expect(older.nextCursor).toBeNull();
+    const after = await domain.service.listMessages(alice, conversation.id, {
+      limit: 50,
+      offset: 0,
+      after: older.items[0]!.id,
+    });
+    expect(after.items.map((m) => m.content)).toEqual(Array.from({ length: 50 }, (_, i) => long(i + 1)));
+    expect(after.nextCursor).toBe(after.items[49]!.id);
+    const changed = await domain.service.listMessages(alice, conversation.id, {
+      limit: 50,
+      offset: 0,
+      changedAfter: 0,
+    });
+    expect(changed.items.map((m) => m.content)).toEqual(Array.from({ length: 50 }, (_, i) => long(i)));
+    expect(changed.nextCursor).toBe(String(changed.items[49]!.revision));
+  });
+
   it('returns the stored message when a clientMessageId is retried, sequentially and concurrently', async () => {
     const alice = await newUser(domain.service);
     const bob = await newUser(domain.service);
