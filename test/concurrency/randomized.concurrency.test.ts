@@ -97,7 +97,9 @@ type Op =
   | { kind: 'relay' }
   | { kind: 'relayCrash' }
   | { kind: 'mute'; reader: number; conv: number; muted: boolean }
-  | { kind: 'optOut'; reader: number; email: boolean };
+  | { kind: 'optOut'; reader: number; email: boolean }
+  | { kind: 'unsubscribe'; reader: number; forged: boolean }
+  | { kind: 'bounce'; reader: number };
 
 /** actor index ACTORS is the admin; targets index actors, then the pool. */
 const actor = fc.integer({ min: 0, max: ACTORS });
@@ -219,6 +221,11 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('mute' as const), reader, conv: anyConv, muted: fc.boolean() }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('optOut' as const), reader, email: fc.boolean() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('unsubscribe' as const), reader, forged: fc.boolean() }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('bounce' as const), reader }) },
 );
 
 /**
@@ -270,6 +277,8 @@ const allowed: Record<Op['kind'], number[]> = {
   relayCrash: [0],
   mute: [200, 404],
   optOut: [200],
+  unsubscribe: [200, 403],
+  bounce: [0],
 };
 
 let stack: TestStack;
@@ -280,6 +289,8 @@ let onOrderDeleted: (event: object) => Promise<unknown>;
 let onAttachmentUploaded: (event: object) => Promise<unknown>;
 let notifications: typeof import('../../lib/messaging/digests') & typeof import('../../lib/messaging/outbox');
 let domainOf: () => Promise<import('../../lib/messaging/sql').Domain>;
+let unsubscribeLink: (userId: string) => Promise<string>;
+let onEmailFeedback: (event: object) => Promise<unknown>;
 
 beforeAll(async () => {
   // Imported after the limits are in the environment: the functions read it once, at load.
@@ -294,6 +305,10 @@ beforeAll(async () => {
   notifications = { ...(await import('../../lib/messaging/digests')), ...(await import('../../lib/messaging/outbox')) };
   const { useRuntime } = await import('../../lib/runtime');
   domainOf = async () => (await useRuntime()).domain;
+  const { unsubscribeUrl } = await import('../../lib/notifications/unsubscribe');
+  const { config } = await import('../../lib/runtime');
+  unsubscribeLink = (userId) => unsubscribeUrl(config.notifications, userId);
+  onEmailFeedback = (await import('../../functions/events/on-email-feedback')).handler as never;
   console.log(
     `randomized concurrency suite on ${backend}: seed ${seed}, ${runs} runs of up to ${maxOps} operations (replay: CONCURRENCY_SEED=${seed})`,
   );
@@ -599,6 +614,43 @@ async function perform(world: World, order: ReturnType<typeof buildOrderEvents>,
         o.reader === ACTORS + 1 ? world.host.token : who(o.reader).token,
         { muted: o.muted },
       );
+    case 'unsubscribe': {
+      // The one-click POST of the reader's own link, or of one rewritten to name someone else.
+      const reader = o.reader === ACTORS + 1 ? world.host : who(o.reader);
+      const link = new URL(await unsubscribeLink(reader.id));
+      if (o.forged) {
+        const [payload, mac] = link.searchParams.get('token')!.split('.');
+        const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString());
+        const rewritten = Buffer.from(JSON.stringify({ ...claims, sub: world.host.id })).toString('base64url');
+        link.searchParams.set('token', `${rewritten}.${mac}`);
+      }
+      const response = await fetch(link, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'List-Unsubscribe=One-Click',
+      });
+      return { op: o, status: response.status, body: await response.json(), startedAt, endedAt: performance.now() };
+    }
+    case 'bounce': {
+      const reader = o.reader === ACTORS + 1 ? world.host : who(o.reader);
+      try {
+        return done(
+          await onEmailFeedback({
+            ...envelope(
+              'Email Bounced',
+              {
+                eventType: 'Bounce',
+                bounce: { bounceType: 'Permanent', bouncedRecipients: [{ emailAddress: `${reader.id}@EXAMPLE.test` }] },
+              },
+              new Date().toISOString(),
+            ),
+            source: 'aws.ses',
+          }),
+        );
+      } catch (error) {
+        return { ...done(String(error)), status: 500 };
+      }
+    }
     case 'optOut':
       return call('PATCH', '/v1/me', o.reader === ACTORS + 1 ? world.host.token : who(o.reader).token, {
         notifications: { email: o.email },
@@ -709,6 +761,12 @@ async function check(
     if (o.op.kind === 'orderEvent' ? o.status !== 0 : !allowed[o.op.kind].includes(o.status)) {
       problems.push(`${JSON.stringify(o.op)} answered ${o.status}: ${JSON.stringify(o.body)}`);
     }
+  }
+  // An unsubscribe link works for its own user only: one rewritten to name another is refused.
+  for (const o of observed) {
+    if (o.op.kind !== 'unsubscribe') continue;
+    const expected = o.op.forged && o.op.reader !== ACTORS + 1 ? 403 : 200;
+    if (o.status !== expected) problems.push(`${JSON.stringify(o.op)} answered ${o.status}, not ${expected}`);
   }
   const created = observed.filter((o) => o.op.kind === 'create' && o.status === 201).map((o) => o.body.id as string);
   const conversationIds = [...world.conversations, ...created];
