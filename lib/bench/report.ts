@@ -419,7 +419,7 @@ export function renderReport(results: BenchResults): {
     lines.push(
       `## Side by side with the plan, in SQL alone (${full?.size.label} size)`,
       '',
-      "pgbench against the same PostgreSQL; ours in its database, the plan's naive implementation (`lib/bench/sql-bench.ts`: the plan's schema, the indexes its endpoints need, its statements, each citing the plan) in its own, with the same data copied in; the two sides alternate which goes first. Our statements are the exact SQL the service sends. Simple query protocol, so every statement is planned, as node-postgres's unnamed statements and the Data API do. Send: a random conversation's member per transaction (realistic per-user rates, so our rate limiter runs with its production limit of 20 per 10 s).",
+      "pgbench against the same PostgreSQL; ours in its database, the plan's naive implementation (`lib/bench/sql-bench.ts`: the plan's schema, the indexes its endpoints need, its statements, each citing the plan) in its own, with the same data copied in; each side runs in rounds of 2 s, the two sides alternating which goes first in each round, and each side's figures pool its rounds (the machine's speed drifts by tens of percent within a minute). Our statements are the exact SQL the service sends. Simple query protocol, so every statement is planned, as node-postgres's unnamed statements and the Data API do. Send: a random conversation's member per transaction (realistic per-user rates, so our rate limiter runs with its production limit of 20 per 10 s).",
       '',
       row([
         'scenario',
