@@ -81,6 +81,12 @@ const exactPage = ({ where, order }: Order) => `
        WHERE r.position <= p_limit AND (r.position = 1 OR r.running_bytes <= p_byte_budget)
        ORDER BY r.position;`;
 
+/** The page's query for the order asked: by revision, after the anchor, or before it (or the newest). */
+const inEachOrder = (page: (order: Order) => string) => `IF p_changed_after IS NOT NULL THEN${page(orders.revision)}
+  ELSIF p_forward THEN${page(orders.after)}
+  ELSE${page(orders.before)}
+  END IF;`;
+
 const noRow = (outcome: string) => `RETURN QUERY SELECT '${outcome}', 0, NULL::uuid, NULL::uuid, NULL::uuid,
       NULL::varchar, NULL::text, NULL::varchar, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz,
       NULL::timestamptz, NULL::bigint, NULL::jsonb, NULL::jsonb, NULL::json;`;
@@ -97,13 +103,7 @@ DECLARE
   anchor_seq bigint;
   returned integer;
 BEGIN
-  IF p_changed_after IS NOT NULL THEN
-    ${sql.raw(boundedPage(orders.revision))}
-  ELSIF p_forward THEN
-    ${sql.raw(boundedPage(orders.after))}
-  ELSE
-    ${sql.raw(boundedPage(orders.before))}
-  END IF;
+  ${sql.raw(inEachOrder(boundedPage))}
   IF FOUND THEN
     RETURN;
   END IF;
@@ -118,13 +118,7 @@ BEGIN
       RETURN;
     END IF;
   END IF;
-  IF p_changed_after IS NOT NULL THEN
-    ${sql.raw(exactPage(orders.revision))}
-  ELSIF p_forward THEN
-    ${sql.raw(exactPage(orders.after))}
-  ELSE
-    ${sql.raw(exactPage(orders.before))}
-  END IF;
+  ${sql.raw(inEachOrder(exactPage))}
   GET DIAGNOSTICS returned = ROW_COUNT;
   IF returned = 0 THEN
     ${sql.raw(noRow('ok'))}
