@@ -25,14 +25,17 @@ import { type Kysely, sql } from 'kysely';
  *
  * Rows come in the page's index order, newest first for a page before an anchor (and the newest
  * page), oldest first after an anchor or by revision: the caller reverses, where sorting in SQL
- * cost another copy of every row. The outcome is `ok` | `not_found` | `bad_anchor` as before;
- * `fetched` is null on the common page, and on a page cut by size says how many rows it read.
+ * cost another copy of every row. A row without messages says why there are none: `ok` (an empty
+ * page), `not_found` or `bad_anchor`; the rows of a page carry neither an outcome nor the
+ * conversation's id, which the caller has (two fields of 17 a row: 10 % of the bare page's
+ * throughput in pgbench). `fetched` is null on the common page, and on a page cut by size says how
+ * many rows it read.
  *
  * A new name, not a new messages_list: a deploy runs this migration before it replaces the
  * functions, and until then they call messages_list, which keeps its order and its counts.
  * The migration after this one drops messages_list.
  */
-const columns = `m.id, m.conversation_id, m.sender_id, m.kind, m.content, m.client_message_id, m.read_at, m.created_at,
+const columns = `m.id, m.sender_id, m.kind, m.content, m.client_message_id, m.read_at, m.created_at,
            m.updated_at, m.edited_at, m.deleted_at, m.revision, m.reactions, m.attachments,
            CASE WHEN m.reply_to_id IS NOT NULL THEN (
              SELECT json_build_object('id', o.id, 'sender_id', o.sender_id, 'preview', left(o.content, 100))
@@ -58,7 +61,7 @@ const isVisible = `CASE WHEN p_caller_is_admin THEN EXISTS (SELECT 1 FROM conver
 /** The common page: nothing comes back unless the caller may see it, the anchor is right and the bound fits. */
 const boundedPage = ({ where, order }: Order) => `
     RETURN QUERY
-      SELECT 'ok', NULL::integer, ${columns}
+      SELECT NULL::text, NULL::integer, ${columns}
         FROM messages m
        WHERE m.conversation_id = p_conversation AND ${where} AND ${isVisible}
          AND (SELECT sum(coalesce(6 * octet_length(m.content) + 2, 0) + coalesce(octet_length(m.attachments::text), 0))
@@ -70,7 +73,7 @@ const boundedPage = ({ where, order }: Order) => `
 /** A page the bound could not clear: cut where the rows' exact JSON size passes the budget (the first row always comes). */
 const exactPage = ({ where, order }: Order) => `
     RETURN QUERY
-      SELECT 'ok', r.fetched::integer, ${columns.replaceAll('m.', 'r.')}
+      SELECT NULL::text, r.fetched::integer, ${columns.replaceAll('m.', 'r.')}
         FROM (SELECT m.*, row_number() OVER w AS position, count(*) OVER () AS fetched,
                      sum(coalesce(octet_length(to_json(m.content)::text), 0) + coalesce(octet_length(m.attachments::text), 0))
                        OVER w AS running_bytes
@@ -87,14 +90,14 @@ const inEachOrder = (page: (order: Order) => string) => `IF p_changed_after IS N
   ELSE${page(orders.before)}
   END IF;`;
 
-const noRow = (outcome: string) => `RETURN QUERY SELECT '${outcome}', 0, NULL::uuid, NULL::uuid, NULL::uuid,
+const noRow = (outcome: string) => `RETURN QUERY SELECT '${outcome}', 0, NULL::uuid, NULL::uuid,
       NULL::varchar, NULL::text, NULL::varchar, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::timestamptz,
       NULL::timestamptz, NULL::bigint, NULL::jsonb, NULL::jsonb, NULL::json;`;
 
 const statements = [
   sql`CREATE FUNCTION messages_page(p_conversation uuid, p_caller uuid, p_caller_is_admin boolean, p_anchor uuid,
   p_forward boolean, p_changed_after bigint, p_limit integer, p_offset integer, p_byte_budget integer)
-RETURNS TABLE (outcome text, fetched integer, id uuid, conversation_id uuid, sender_id uuid, kind varchar,
+RETURNS TABLE (outcome text, fetched integer, id uuid, sender_id uuid, kind varchar,
   content text, client_message_id varchar, read_at timestamptz, created_at timestamptz, updated_at timestamptz,
   edited_at timestamptz, deleted_at timestamptz, revision bigint, reactions jsonb, attachments jsonb, reply_to json)
 LANGUAGE plpgsql STABLE AS $$

@@ -47,7 +47,7 @@ export async function listMessages(
   const changedAfter = request.changedAfter ?? null;
   // The function messages_page (migration 0009): one statement whose plans the session keeps.
   const { rows } = await sql<
-    MessageRow & { outcome: 'ok' | 'not_found' | 'bad_anchor'; fetched: number | null }
+    Omit<MessageRow, 'conversation_id'> & { outcome: 'ok' | 'not_found' | 'bad_anchor' | null; fetched: number | null }
   >`/* messages.list */
     SELECT * FROM messages_page(${uuid(conversationId)}, ${uuid(caller.userId)}, ${caller.isAdmin}, ${uuid(anchorId)},
       ${forward}, cast(${changedAfter === null ? null : String(changedAfter)} as bigint), ${sql.lit(request.limit)},
@@ -64,7 +64,11 @@ export async function listMessages(
   // asked when there are more; a page cut by its byte budget says how many rows it read instead.
   const fetched = rows.filter((r) => r.id !== null);
   const hasMore = head.fetched === null ? fetched.length > request.limit : head.fetched > fetched.length;
-  const page = fetched.slice(0, request.limit).map((r) => toMessage(r, caller.userId));
+  // The rows leave out the conversation's id: it is the one asked for (in PostgreSQL's lower case).
+  const conversation = conversationId.toLowerCase();
+  const page = fetched
+    .slice(0, request.limit)
+    .map((r) => toMessage({ ...r, conversation_id: conversation }, caller.userId));
   const backward = !forward && changedAfter === null;
   const items = backward ? page.reverse() : page;
   if (changedAfter !== null) {
