@@ -119,8 +119,17 @@ async function databaseBytes(url: string): Promise<number> {
   return Number(rows[0]!.bytes);
 }
 
-/** A local stack in its own process: bin/start.ts (ours) or bin/start-plan.ts (the plan's), up once it prints `ready`. */
-async function startServer(script: string, ready: string, url: string, port: number): Promise<ChildProcess> {
+/**
+ * A local stack in its own process: bin/start.ts (ours) or bin/start-plan.ts (the plan's), up once
+ * it prints `ready`; `settings` are further environment variables (the real-time comparison's).
+ */
+async function startServer(
+  script: string,
+  ready: string,
+  url: string,
+  port: number,
+  settings: Record<string, string> = {},
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: {
       ...process.env,
@@ -136,6 +145,7 @@ async function startServer(script: string, ready: string, url: string, port: num
       ADD_PARTICIPANT_RATE_LIMIT: '1000000',
       ATTACHMENT_RATE_LIMIT: '1000000',
       LOCAL_S3_DIRECTORY: join(tmpdir(), `bench-s3-${port}`),
+      ...settings,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -891,19 +901,34 @@ async function main() {
         }
         if (runs('digests') && pgbenchAvailable())
           results.digests = await digestSweepBench(size, url, quick ? 1 : durationSeconds, log);
-        if (runs('realtime')) log('real-time delivery: WebSocket clients against the local stack');
-        if (runs('realtime'))
-          results.realtime = await runRealtimeBench({
-            base,
-            databaseUrl: url,
-            size,
-            quick,
-            seconds: durationSeconds,
-            token,
-            log,
-            measure,
-            statements: () => stats(base),
+        if (runs('realtime')) {
+          log('real-time delivery: WebSocket clients against the local stack');
+          const realtimeOn = (stackBase: string, prefix: string) =>
+            runRealtimeBench({
+              base: stackBase,
+              databaseUrl: url,
+              size,
+              quick,
+              seconds: durationSeconds,
+              token,
+              log: (line) => log(line.replace(/^realtime:/, prefix)),
+              measure,
+              statements: () => stats(stackBase),
+            });
+          results.realtime = await realtimeOn(base, 'realtime:');
+          // The same scenarios with each write handing its pushes to the fan-out function, on a
+          // stack of its own (past the plan's port), for the comparison BENCHMARKS.md reports.
+          log('real-time delivery again, with the asynchronous fan-out (LOCAL_WS_FANOUT=async)');
+          const asyncPort = Number(process.env.BENCH_PORT ?? 4100) + allSizes.length + 1;
+          const asyncServer = await startServer('bin/start.ts', 'Messaging API on', url, asyncPort, {
+            LOCAL_WS_FANOUT: 'async',
           });
+          try {
+            results.realtimeAsync = await realtimeOn(`http://127.0.0.1:${asyncPort}`, 'realtime, async fan-out:');
+          } finally {
+            asyncServer.kill('SIGTERM');
+          }
+        }
       }
     } finally {
       server.kill('SIGTERM');

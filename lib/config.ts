@@ -110,6 +110,12 @@ export const functionEnvironmentSchema = z.object({
    * Unset: nothing is pushed (a function without the connections binding).
    */
   WEBSOCKET_MANAGEMENT_ENDPOINT: z.optional(z.url({ error: 'must be a URL' })),
+  /**
+   * The function a write hands its pushes to (functions/ops/push-fanout.ts), invoked
+   * asynchronously; unset: the write pushes inside the request, as the stacks deploy it. The
+   * fan-out function itself has it unset and WEBSOCKET_MANAGEMENT_ENDPOINT set.
+   */
+  WEBSOCKET_FANOUT_FUNCTION: optionalText(),
   /** The authorizer's: the user pool's issuer (`https://cognito-idp.{region}.amazonaws.com/{poolId}`). */
   AUTH_ISSUER: optionalText(),
   /** The authorizer's: the app clients whose access tokens are accepted (`client_id`), comma-separated. */
@@ -168,6 +174,11 @@ export const localEnvironmentSchema = z.object({
   LOCAL_WS_IDLE_SECONDS: whole(600),
   /** …and any connection after this long (API Gateway: 2 hours). */
   LOCAL_WS_MAX_SECONDS: whole(7200),
+  /**
+   * Where writes push from: `request` (inside the request, as the stacks deploy it) or `async`
+   * (handed to the fan-out function through the local Lambda endpoint; the benchmark compares them).
+   */
+  LOCAL_WS_FANOUT: z.prefault(z.enum(['request', 'async'], { error: 'must be request or async' }), 'request'),
   /** The local S3 endpoint keeps the attachments bucket's objects here. */
   LOCAL_S3_DIRECTORY: text('.data/s3'),
   /** The bucket's name locally (in AWS the stack names it). */
@@ -200,6 +211,8 @@ export interface FunctionConfig {
   closingStatuses: string[];
   /** The WebSocket management endpoint; undefined: writes push nothing. */
   webSocketManagementEndpoint?: string;
+  /** The asynchronous fan-out function; undefined: writes push inside the request. */
+  webSocketFanoutFunction?: string;
   /** The WebSocket authorizer's token rules (only the authorizer reads them). */
   auth: { issuer?: string; clientIds: string[]; jwksUri?: string };
   attachments: AttachmentConfig;
@@ -271,6 +284,7 @@ export function readConfig(env: NodeJS.ProcessEnv): FunctionConfig {
     orderEventSource: e.ORDER_EVENT_SOURCE,
     closingStatuses: e.ORDER_CLOSING_STATUSES,
     webSocketManagementEndpoint: e.WEBSOCKET_MANAGEMENT_ENDPOINT,
+    webSocketFanoutFunction: e.WEBSOCKET_FANOUT_FUNCTION,
     auth: { issuer: e.AUTH_ISSUER, clientIds: e.AUTH_CLIENT_IDS, jwksUri: e.AUTH_JWKS_URI },
     attachments: {
       bucket: e.ATTACHMENTS_BUCKET,

@@ -2,6 +2,7 @@ import { createDatabase, type DatabaseHandle } from './db/create-database';
 import { LambdaRelayNudge, noNudge, type RelayNudge } from './events/relay-nudge';
 import { config } from './function-config';
 import { type Domain, domainOver } from './messaging/sql';
+import { LambdaFanoutPublisher } from './realtime/lambda-fanout-publisher';
 import { ManagementApiPublisher } from './realtime/management-api-publisher';
 import { type Publisher, silentPublisher } from './realtime/publisher';
 
@@ -44,7 +45,7 @@ function runtimeOver(database: DatabaseHandle): Runtime {
     database,
     // The bucket is added by the functions bound to it (withAttachmentFiles), so that only their
     // bundles carry the S3 code.
-    domain: domainOver(database.db, config.limits, publisherOf(config.webSocketManagementEndpoint), config.attachments),
+    domain: domainOver(database.db, config.limits, publisherOf(config), config.attachments),
     relay: config.outgoingEvents.relayFunction
       ? new LambdaRelayNudge({
           functionName: config.outgoingEvents.relayFunction,
@@ -54,12 +55,32 @@ function runtimeOver(database: DatabaseHandle): Runtime {
   };
 }
 
-/** Functions bound to the WebSocket connections push through its management API; others push nothing. */
-function publisherOf(endpoint: string | undefined): Publisher {
+/**
+ * Functions bound to the WebSocket connections push through its management API, inside the
+ * request; with WEBSOCKET_FANOUT_FUNCTION they hand each push to that function instead (the
+ * asynchronous fan-out the benchmark compares). Others push nothing.
+ */
+function publisherOf({
+  webSocketFanoutFunction,
+  webSocketManagementEndpoint,
+  outgoingEvents,
+}: typeof config): Publisher {
+  if (webSocketFanoutFunction)
+    return new LambdaFanoutPublisher(
+      { functionName: webSocketFanoutFunction, endpoint: outgoingEvents.lambdaEndpoint },
+      (error) => warn('push not handed to the fan-out', error),
+    );
+  return managementPublisherOf(webSocketManagementEndpoint);
+}
+
+/** Pushes inside the caller, through the management API: the request's publisher, and the fan-out function's. */
+export function managementPublisherOf(endpoint: string | undefined): Publisher {
   if (!endpoint) return silentPublisher;
-  return new ManagementApiPublisher(endpoint, (connectionId, error) => {
-    // A raw JSON line like the functions' logger (lib/ does not import from functions/).
-    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    console.warn(JSON.stringify({ level: 'warn', message: 'push failed', connectionId, reason }));
-  });
+  return new ManagementApiPublisher(endpoint, (connectionId, error) => warn('push failed', error, connectionId));
+}
+
+/** A raw JSON line like the functions' logger (lib/ does not import from functions/). */
+function warn(message: string, error: unknown, connectionId?: string) {
+  const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  console.warn(JSON.stringify({ level: 'warn', message, connectionId, reason }));
 }

@@ -48,6 +48,8 @@ export interface BenchResults {
   totalSeconds?: number;
   /** WebSocket delivery at the largest size (lib/bench/realtime.ts). */
   realtime?: RealtimeFigures;
+  /** The same with LOCAL_WS_FANOUT=async: each write hands its pushes to the fan-out function. */
+  realtimeAsync?: RealtimeFigures;
   /** The digest sweep's claim at the largest size (lib/bench/digest-bench.ts). */
   digests?: DigestFigures;
   statements: Record<string, number>;
@@ -401,7 +403,7 @@ export function renderReport(results: BenchResults): {
       );
   }
   lines.push('', '![p95 latency against data size](bench/latency-vs-size.svg)', '');
-  lines.push(...realtimeMarkdown(results.realtime));
+  lines.push(...realtimeMarkdown(results.realtime, results.realtimeAsync));
   if (results.digests) {
     const d = results.digests;
     lines.push(

@@ -12,13 +12,15 @@ import { LocalSes } from './local-ses';
 export const localFunctionNames = {
   relayOutbox: 'messaging-local-relay-outbox',
   postConfirmation: 'messaging-local-post-confirmation',
+  pushFanout: 'messaging-local-push-fanout',
 } as const;
 
 /**
  * Email and outgoing events, locally: the SES v2 endpoint that captures mail (GET /local/mail),
- * the Lambda endpoint that the writes invoke the relay through and `npm run signup` invokes the
- * Cognito trigger through, and the two schedules AWS runs every minute (due digests, leftover
- * events), here every `sweepSeconds`. Each runs the same function as in AWS.
+ * the Lambda endpoint that the writes invoke the relay through (and, with LOCAL_WS_FANOUT=async,
+ * the push fan-out) and `npm run signup` invokes the Cognito trigger through, and the two
+ * schedules AWS runs every minute (due digests, leftover events), here every `sweepSeconds`. Each
+ * runs the same function as in AWS.
  */
 export class LocalNotifications {
   readonly ses: LocalSes;
@@ -37,6 +39,9 @@ export class LocalNotifications {
           const { handler } = await import('../../functions/cognito/post-confirmation');
           return handler(event as PostConfirmationTriggerEvent, lambdaContext('post-confirmation'));
         },
+        // The writes' pushes when LOCAL_WS_FANOUT=async; a function of its own in AWS, so not counted.
+        [localFunctionNames.pushFanout]: (payload) =>
+          uncounted.run(true, () => import('../../functions/ops/push-fanout').then(({ handler }) => handler(payload))),
       },
     });
   }

@@ -66,6 +66,7 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
     relayFunction: localFunctionNames.relayOutbox,
     lambdaEndpoint: url,
   };
+  config.webSocketFanoutFunction = settings.LOCAL_WS_FANOUT === 'async' ? localFunctionNames.pushFanout : undefined;
   // After the environment: the runtime's publisher reads the management endpoint. Only microtasks
   // run between the listen and here, so no request is served before the runtime is installed.
   installRuntime(database);
