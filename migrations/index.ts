@@ -8,6 +8,7 @@ import * as messageLifecycle from './0006-message-lifecycle';
 import * as attachments from './0007-attachments';
 import * as notifications from './0008-notifications';
 import * as boundedMessagePages from './0009-bounded-message-pages';
+import * as largestMessageBound from './0010-largest-message-bound';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007-attachments': attachments,
   '0008-notifications': notifications,
   '0009-bounded-message-pages': boundedMessagePages,
+  '0010-largest-message-bound': largestMessageBound,
 };

@@ -107,10 +107,14 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
   );
   await step(
     `conversations (${size.conversations})`,
-    `INSERT INTO conversations (id, type, subject, status, created_by, last_message_seq, revision, created_at, updated_at)
+    `INSERT INTO conversations (id, type, subject, status, created_by, last_message_seq, revision, created_at, updated_at,
+                                largest_message_bound)
      SELECT id, (ARRAY['general', 'support', 'general'])[1 + g % 3], 'Conversation ' || g,
             CASE WHEN g % 50 = 0 THEN 'closed' ELSE 'active' END, members[1], message_count, message_count,
-            created_at, created_at + message_count * interval '1 minute'
+            created_at, created_at + message_count * interval '1 minute',
+            -- At least the bound of the longest message below (the most digits, the most
+            -- repeats), as the sends keep it.
+            message_bound('Message ' || message_count || ' of conversation ' || g || repeat(' and some more words', 7), NULL)
        FROM bench_plan`,
   );
   const heavyStride = Math.max(1, Math.floor(size.conversations / size.heavyUserConversations));

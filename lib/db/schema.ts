@@ -59,6 +59,8 @@ export interface ConversationsTable {
   last_message_seq: Generated<Int8>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+  /** The largest size bound of any message the conversation has had (migration 0010; message pages read it). */
+  largest_message_bound: Generated<Int8>;
 }
 
 export interface ConversationParticipantsTable {

@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { MAX_CONTENT_CODE_POINTS } from '../../lib/messaging/content';
 import { ConflictError, ForbiddenError, InvalidInputError, RateLimitedError } from '../../lib/messaging/errors';
 import { MESSAGE_PAGE_BYTE_BUDGET } from '../../lib/messaging/limits';
 import { MessagingService } from '../../lib/messaging/messaging-service';
@@ -175,6 +177,44 @@ describe(`messages on ${backend}`, () => {
     });
     expect(changed.items.map((m) => m.content)).toEqual(Array.from({ length: 50 }, (_, i) => long(i)));
     expect(changed.nextCursor).toBe(String(changed.items[49]!.revision));
+  });
+
+  it('keeps each conversation’s largest message bound through sends and edits, and pages short messages after a long one', async () => {
+    const alice = await newUser(domain.service);
+    const conversation = await conversationOf(domain.service, alice);
+    const kept = async () =>
+      Number(
+        (
+          await sql<{ bound: string }>`SELECT largest_message_bound AS bound FROM conversations
+                                        WHERE id = cast(${conversation.id} as uuid)`.execute(domain.handle.db)
+        ).rows[0]!.bound,
+      );
+    // A message's bound: 6 bytes for each byte of content, and its two quotes.
+    const first = await domain.service.sendMessage(alice, conversation.id, { content: 'a' });
+    expect(await kept()).toBe(8);
+    await domain.service.editMessage(alice, first.message.id, { content: 'é'.repeat(1_000) });
+    expect(await kept()).toBe(6 * 2_000 + 2);
+    // The longest message there may be: a page cannot clear the budget by the conversation's bound.
+    await domain.service.sendMessage(alice, conversation.id, { content: 'y'.repeat(MAX_CONTENT_CODE_POINTS) });
+    expect(await kept()).toBe(6 * MAX_CONTENT_CODE_POINTS + 2);
+    // An edit to shorter content leaves the bound: it covers every message the conversation has had.
+    await domain.service.editMessage(alice, first.message.id, { content: 'b' });
+    expect(await kept()).toBe(6 * MAX_CONTENT_CODE_POINTS + 2);
+    const short = (i: number) => `short ${i}`;
+    for (let i = 0; i < 60; i++) await domain.service.sendMessage(alice, conversation.id, { content: short(i) });
+    const newest = await domain.service.listMessages(alice, conversation.id, { limit: 50, offset: 0 });
+    expect(newest.items.map((m) => m.content)).toEqual(Array.from({ length: 50 }, (_, i) => short(i + 10)));
+    const older = await domain.service.listMessages(alice, conversation.id, {
+      limit: 50,
+      offset: 0,
+      before: newest.nextCursor!,
+    });
+    expect(older.items.map((m) => m.content)).toEqual([
+      'b',
+      'y'.repeat(MAX_CONTENT_CODE_POINTS),
+      ...Array.from({ length: 10 }, (_, i) => short(i)),
+    ]);
+    expect(older.nextCursor).toBeNull();
   });
 
   it('returns the stored message when a clientMessageId is retried, sequentially and concurrently', async () => {

@@ -41,6 +41,7 @@ export interface RateLimitRule {
  * - a message has content or attachments until deleted, and neither after; each attachment is in
  *   at most one message, sent by its uploader in its conversation, and a message lists exactly
  *   the rows that point at it (a tombstone's rows are marked deleted, for the sweep);
+ * - the conversation's largest message bound covers every message it holds;
  * - no sender has more than `send.limit` messages in any window of `send.windowSeconds`
  *   (the limiter's own clock: a message's created_at is the now() it was admitted at).
  */
@@ -102,6 +103,19 @@ export async function invariantViolations(
     violations.push(
       `conversation ${r.id}: ${r.n} messages with ${r.distinct_revisions} distinct revisions, newest ${r.newest}, conversation at ${r.revision}`,
     );
+
+  // A page clears its byte budget by the conversation's largest message bound (migration 0010):
+  // it must cover every message the conversation holds, recounted here from the rows.
+  const bounds = await sql<{ id: string; kept: string; recounted: string }>`
+    SELECT c.id, c.largest_message_bound AS kept, max(coalesce(6 * octet_length(m.content) + 2, 0)
+                                                    + coalesce(octet_length(m.attachments::text), 0)) AS recounted
+      FROM conversations c JOIN messages m ON m.conversation_id = c.id
+     WHERE c.id IN ${conversations}
+     GROUP BY c.id, c.largest_message_bound
+    HAVING max(coalesce(6 * octet_length(m.content) + 2, 0) + coalesce(octet_length(m.attachments::text), 0))
+           > c.largest_message_bound`.execute(db);
+  for (const r of bounds.rows)
+    violations.push(`conversation ${r.id}: largest message bound ${r.kept}, a message's is ${r.recounted}`);
 
   const attachments = await sql<{ problem: string }>`
     SELECT 'message ' || m.id || ' lists attachment ' || (e->>'id') || ' whose row does not belong to it' AS problem
