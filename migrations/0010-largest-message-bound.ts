@@ -19,7 +19,18 @@ import { type Kysely, sql } from 'kysely';
  * so touch_conversation does not count it as a change of the conversation (the backfill below
  * must not move every conversation's `updated_at`). messages_list, kept by 0009 for the deploy
  * window, is dropped: every function calls messages_page since that deploy.
+ *
+ * Also: the audiences read each participant's connections by `connections_by_user`, whatever the
+ * table's statistics say. Before, the join was the planner's choice, and `connections` churns
+ * (every socket is a row for minutes) and starts empty: never analysed, it was estimated at 576
+ * rows and hashed whole on every send (0.17 ms with 1,000 sockets connected, growing with every
+ * socket in the whole service, not the conversation's); analysed, it was a lookup per
+ * participant (0.02 ms). `OFFSET 0` keeps the per-participant subquery from being merged into a
+ * join the planner could hash.
  */
+/** One participant's live connections, by the index; `OFFSET 0` keeps it a lookup per participant. */
+const connectionsOfParticipant = `SELECT c.connection_id FROM connections c
+                                      WHERE c.user_id = p.user_id AND c.expires_at > now() OFFSET 0`;
 const bound = 'coalesce(6 * octet_length(p_content) + 2, 0) + coalesce(octet_length(p_attachments::text), 0)';
 const problemColumns = `NULL::integer, NULL::json, NULL::varchar[]`;
 
@@ -106,6 +117,26 @@ END $$`,
         FROM (SELECT m.conversation_id, max(message_bound(m.content, m.attachments)) AS bound
                 FROM messages m GROUP BY m.conversation_id) b
        WHERE b.conversation_id = c.id`,
+
+  // As in 0005 and 0006, with each participant's connections looked up by the index.
+  sql`CREATE OR REPLACE FUNCTION conversation_audience(p_conversation uuid, p_except uuid) RETURNS varchar[]
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN (SELECT coalesce(array_agg(k.connection_id ORDER BY k.connection_id), '{}')
+            FROM conversation_participants p
+           CROSS JOIN LATERAL (${sql.raw(connectionsOfParticipant)}) k
+           WHERE p.conversation_id = p_conversation AND p.user_id IS DISTINCT FROM p_except);
+END $$`,
+  sql`CREATE OR REPLACE FUNCTION conversation_audience_by_user(p_conversation uuid) RETURNS json
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  RETURN (SELECT coalesce(json_object_agg(x.user_id, x.connections), '{}')
+            FROM (SELECT p.user_id, json_agg(k.connection_id ORDER BY k.connection_id) AS connections
+                    FROM conversation_participants p
+                   CROSS JOIN LATERAL (${sql.raw(connectionsOfParticipant)}) k
+                   WHERE p.conversation_id = p_conversation
+                   GROUP BY p.user_id) x);
+END $$`,
 
   // As in 0007, and the send keeps the conversation's bound.
   sql`CREATE OR REPLACE FUNCTION messages_send(p_conversation uuid, p_sender uuid, p_content text,

@@ -134,10 +134,15 @@ export function audienceWith(conversationId: RawBuilder<unknown>, userId: string
     ORDER BY 1))`;
 }
 
-/** The live connections of the users in a row source with a `user_id` column, as a JSON array. */
+/**
+ * The live connections of the users in a row source with a `user_id` column, as a JSON array:
+ * each user's by the index, as conversation_audience reads them (migration 0010 says why).
+ */
 export function connectionsOf(users: RawBuilder<unknown>): RawBuilder<string[]> {
   return sql`(SELECT coalesce(json_agg(k.connection_id ORDER BY k.connection_id), '[]')
-                FROM ${users} u JOIN connections k ON k.user_id = u.user_id AND k.expires_at > now())`;
+                FROM ${users} u CROSS JOIN LATERAL (
+                  SELECT c.connection_id FROM connections c
+                   WHERE c.user_id = u.user_id AND c.expires_at > now() OFFSET 0) k)`;
 }
 
 /** The SQL interval of a rate window. */
