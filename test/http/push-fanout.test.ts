@@ -7,7 +7,7 @@ import { frame } from '../../lib/realtime/frames';
 import { LambdaFanoutPublisher } from '../../lib/realtime/lambda-fanout-publisher';
 import { TestStack, type TestUser } from '../support/http-stack';
 import { backend } from '../support/test-database';
-import { Device } from '../support/ws-client';
+import { type Device, devicesOfFile } from '../support/ws-client';
 
 /**
  * The asynchronous fan-out (LOCAL_WS_FANOUT=async): each write hands its push to the fan-out
@@ -17,21 +17,17 @@ import { Device } from '../support/ws-client';
  * sockets, one statement per write, gone connections forgotten.
  */
 let stack: TestStack;
-const devices: Device[] = [];
+const devices = devicesOfFile(() => stack);
 
 beforeAll(async () => {
   stack = await TestStack.start(undefined, { LOCAL_WS_FANOUT: 'async' });
 });
 afterAll(async () => {
-  await Promise.all(devices.map((d) => d.close()));
+  await devices.closeAll();
   await stack?.close();
 });
 
-async function device(user: TestUser): Promise<Device> {
-  const opened = await Device.open(stack.url, user.token);
-  devices.push(opened);
-  return opened;
-}
+const device = (user: TestUser): Promise<Device> => devices.open(user);
 
 async function conversationOf(creator: TestUser, ...others: TestUser[]): Promise<string> {
   const created = await stack.request('POST', '/v1/messages/conversations', {

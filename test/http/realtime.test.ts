@@ -6,7 +6,7 @@ import type { ServerFrame } from '../../lib/realtime/frames';
 import { TestStack, type TestUser } from '../support/http-stack';
 import { counted } from '../support/invariants';
 import { backend } from '../support/test-database';
-import { Device, settle } from '../support/ws-client';
+import { type Device, devicesOfFile, settle } from '../support/ws-client';
 
 /**
  * Real-time delivery end to end: real WebSocket clients of the local stack, the real handlers,
@@ -14,21 +14,17 @@ import { Device, settle } from '../support/ws-client';
  * management API, as in AWS.
  */
 let stack: TestStack;
-const devices: Device[] = [];
+const devices = devicesOfFile(() => stack);
 
 beforeAll(async () => {
   stack = await TestStack.start();
 });
 afterAll(async () => {
-  await Promise.all(devices.map((d) => d.close()));
+  await devices.closeAll();
   await stack?.close();
 });
 
-async function device(user: TestUser): Promise<Device> {
-  const opened = await Device.open(stack.url, user.token);
-  devices.push(opened);
-  return opened;
-}
+const device = (user: TestUser): Promise<Device> => devices.open(user);
 
 /** One device each, opened together. */
 function devicesOf<T extends TestUser[]>(...users: T): Promise<{ [K in keyof T]: Device }> {

@@ -64,6 +64,22 @@ export class Device {
   }
 }
 
+/**
+ * The devices a test file opens against its stack (read when a device opens: the stack starts in
+ * beforeAll), closed together at its end.
+ */
+export function devicesOfFile(stack: () => { url: string }) {
+  const opened: Device[] = [];
+  return {
+    async open(user: { token: string }): Promise<Device> {
+      const device = await Device.open(stack().url, user.token);
+      opened.push(device);
+      return device;
+    },
+    closeAll: () => Promise.all(opened.map((d) => d.close())),
+  };
+}
+
 export class RefusedError extends Error {
   constructor(readonly status: number) {
     super(`the gateway refused the connection with ${status}`);
