@@ -65,7 +65,8 @@ function publisherOf({
   webSocketManagementEndpoint,
   outgoingEvents,
 }: typeof config): Publisher {
-  if (webSocketFanoutFunction)
+  // Only functions bound to the connections push at all, whichever way.
+  if (webSocketFanoutFunction && webSocketManagementEndpoint)
     return new LambdaFanoutPublisher(
       { functionName: webSocketFanoutFunction, endpoint: outgoingEvents.lambdaEndpoint },
       (error) => warn('push not handed to the fan-out', error),

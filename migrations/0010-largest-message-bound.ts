@@ -8,27 +8,30 @@ import { type Kysely, sql } from 'kysely';
  * fetches fits: each row's JSON-escaped content is at most 6 bytes per stored byte plus its
  * quotes, and its attachments as stored (`message_bound`). 0009 summed that bound over a second
  * scan of the page's rows. Now the conversation row keeps the largest bound of any message it has
- * had (`largest_message_bound`, kept by the send, the edit and the order projection's system
- * messages, which already update that row), so a page whose rows cannot pass the budget even if
- * each were that large is cleared by one lookup of the conversation. Measured inside the
- * database at full size, oldest page, pgbench 4 clients, interleaved 3-second runs: 15,791 against
- * 17,894 transactions per second without the second scan (six pairs, means).
+ * had (`largest_message_bound`), so a page whose rows could not pass the budget even if each were
+ * that large is cleared by one lookup of the conversation. Measured inside the database at full
+ * size, oldest page, pgbench 4 clients, interleaved 3-second runs: 15,791 against 17,894
+ * transactions per second without the second scan (six pairs, means).
  *
- * The bound only grows (an edit to shorter content or a deletion leaves it): it is an upper bound
- * of every message's size, which is all the page needs. The bound is bookkeeping like `revision`,
- * so touch_conversation does not count it as a change of the conversation (the backfill below
- * must not move every conversation's `updated_at`). messages_list, kept by 0009 for the deploy
- * window, is dropped: every function calls messages_page since that deploy.
+ * Who keeps it: the send and the edit, in the conversation update they already make; system
+ * messages (the order projection's, whichever version of its code runs) by a trigger that only
+ * they fire, and that writes only when the bound grows. The bound never shrinks (an edit to
+ * shorter content or a deletion leaves it): an upper bound is all the page needs. NULL means not
+ * known: the conversations that exist when this runs keep NULL (their pages measure their rows,
+ * as in 0009) rather than a backfill that would read every message while holding the table's
+ * lock; conversations created after it start at 0. The bound is bookkeeping like `revision`, so
+ * touch_conversation does not count it as a change of the conversation. messages_list, kept by
+ * 0009 for the deploy window, is dropped: every function calls messages_page since that deploy.
  *
- * Also: the audiences read each participant's connections by `connections_by_user`, whatever the
- * table's statistics say. Before, the join was the planner's choice, and `connections` churns
+ * Also: the audiences read each participant's connections with one lookup per participant.
+ * Before, the join was the planner's choice, and `connections` churns
  * (every socket is a row for minutes) and starts empty: never analysed, it was estimated at 576
  * rows and hashed whole on every send (0.17 ms with 1,000 sockets connected, growing with every
  * socket in the whole service, not the conversation's); analysed, it was a lookup per
  * participant (0.02 ms). `OFFSET 0` keeps the per-participant subquery from being merged into a
  * join the planner could hash.
  */
-/** One participant's live connections, by the index; `OFFSET 0` keeps it a lookup per participant. */
+/** One participant's live connections; `OFFSET 0` keeps it a lookup per participant, never a join to hash. */
 const connectionsOfParticipant = `SELECT c.connection_id FROM connections c
                                       WHERE c.user_id = p.user_id AND c.expires_at > now() OFFSET 0`;
 const bound = 'coalesce(6 * octet_length(p_content) + 2, 0) + coalesce(octet_length(p_attachments::text), 0)';
@@ -63,9 +66,10 @@ const boundedPage = ({ where, order }: Order) => `
       SELECT NULL::text, NULL::integer, ${columns}
         FROM messages m
        WHERE m.conversation_id = p_conversation AND ${where} AND ${isVisible}
-         -- The conversation's largest bound for every row (one lookup), else the rows' own bounds
-         -- (a second scan): both are one-time conditions, and the second runs only when needed.
-         AND ((SELECT (p_limit + 1)::bigint * c.largest_message_bound FROM conversations c WHERE c.id = p_conversation)
+         -- The conversation's largest bound for every row (one lookup), else (too large, or not
+         -- known) the rows' own bounds (a second scan): one-time conditions, the second run only
+         -- when the first does not hold.
+         AND ((SELECT (p_limit::bigint + 1) * c.largest_message_bound FROM conversations c WHERE c.id = p_conversation)
                 <= p_byte_budget
               OR (SELECT sum(message_bound(m.content, m.attachments))
                     FROM (SELECT m.content, m.attachments FROM messages m
@@ -100,7 +104,14 @@ const noRow = (outcome: string) => `RETURN QUERY SELECT '${outcome}', 0, NULL::u
 const statements = [
   sql`CREATE FUNCTION message_bound(p_content text, p_attachments jsonb) RETURNS bigint
   LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT ${sql.raw(bound)} $$`,
-  sql`ALTER TABLE conversations ADD COLUMN largest_message_bound bigint NOT NULL DEFAULT 0`,
+  // A kept bound raised to cover one more message; NULL (not known) stays NULL, which greatest()
+  // alone would not keep.
+  sql`CREATE FUNCTION raised_message_bound(p_kept bigint, p_content text, p_attachments jsonb) RETURNS bigint
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_kept IS NULL THEN NULL ELSE greatest(p_kept, message_bound(p_content, p_attachments)) END $$`,
+  // Existing rows NULL (not known), new ones 0: both steps change only the catalog.
+  sql`ALTER TABLE conversations ADD COLUMN largest_message_bound bigint`,
+  sql`ALTER TABLE conversations ALTER COLUMN largest_message_bound SET DEFAULT 0`,
   sql`CREATE OR REPLACE FUNCTION touch_conversation() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   probe conversations;
@@ -113,12 +124,17 @@ BEGIN
   END IF;
   RETURN NEW;
 END $$`,
-  sql`UPDATE conversations c SET largest_message_bound = b.bound
-        FROM (SELECT m.conversation_id, max(message_bound(m.content, m.attachments)) AS bound
-                FROM messages m GROUP BY m.conversation_id) b
-       WHERE b.conversation_id = c.id`,
+  // System messages, whoever inserts them; a user's send keeps the bound in its own update.
+  sql`CREATE FUNCTION keep_system_message_bound() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE conversations c SET largest_message_bound = message_bound(NEW.content, NEW.attachments)
+   WHERE c.id = NEW.conversation_id AND c.largest_message_bound < message_bound(NEW.content, NEW.attachments);
+  RETURN NULL;
+END $$`,
+  sql`CREATE TRIGGER messages_system_bound AFTER INSERT ON messages FOR EACH ROW
+      WHEN (NEW.kind = 'system') EXECUTE FUNCTION keep_system_message_bound()`,
 
-  // As in 0005 and 0006, with each participant's connections looked up by the index.
+  // As in 0005 and 0006, with one lookup of connections per participant.
   sql`CREATE OR REPLACE FUNCTION conversation_audience(p_conversation uuid, p_except uuid) RETURNS varchar[]
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
@@ -213,7 +229,7 @@ BEGIN
     UPDATE attachments SET message_id = sent.id WHERE id = ANY (p_attachments);
   END IF;
   UPDATE conversations SET last_message_seq = sent.seq, revision = sent.revision, updated_at = now(),
-         largest_message_bound = greatest(largest_message_bound, message_bound(sent.content, sent.attachments))
+         largest_message_bound = raised_message_bound(largest_message_bound, sent.content, sent.attachments)
    WHERE id = p_conversation;
   RETURN QUERY SELECT 'created', NULL::integer, message_json(sent), conversation_audience(p_conversation, NULL), NULL::uuid;
 END $$`,
@@ -260,7 +276,7 @@ BEGIN
   UPDATE messages SET content = p_content, edited_at = now(), revision = conv_revision + 1
    WHERE id = p_message RETURNING * INTO target;
   UPDATE conversations SET revision = target.revision, updated_at = now(),
-         largest_message_bound = greatest(largest_message_bound, message_bound(target.content, target.attachments))
+         largest_message_bound = raised_message_bound(largest_message_bound, target.content, target.attachments)
    WHERE id = conv;
   RETURN QUERY SELECT 'ok', message_json(target), conversation_audience_by_user(conv);
 END $$`,
@@ -308,6 +324,6 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(_db: Kysely<any>): Promise<void> {
   throw new Error(
-    '0010-largest-message-bound has no down migration: it replaces functions of 0006, 0007 and 0009 and drops messages_list. Restore a snapshot instead.',
+    '0010-largest-message-bound has no down migration: it replaces functions of 0005, 0006, 0007 and 0009 and drops messages_list. Restore a snapshot instead.',
   );
 }

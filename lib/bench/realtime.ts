@@ -785,16 +785,16 @@ export function realtimeMarkdown(r: RealtimeFigures | undefined, handedOver?: Re
     ]),
     '',
     ...fanoutComparison(r, handedOver),
-    `**Pushing inside the request, or handing it to an asynchronous fan-out.** Pushes are made inside the request${handedOver ? ', the faster of the two measured above' : ''}. ` +
+    `**Pushing inside the request, or handing it to an asynchronous fan-out.** Pushes are made inside the request${handedOver ? ' (the comparison above is one run of each, the asynchronous one second, on a stack of its own)' : ''}. ` +
       `They cost the sender ${fmt(pushCost50)} at p50 and ${fmt(pushCost95)} at p95 one send at a time (${c.pushesPerSend} pushes, in parallel; ${fmt(c.sequentialOn.p50)} against ${fmt(c.sequentialOff.p50)} p50), ` +
       `and at 32 concurrent senders ${fmt(t.pushOn.p50 - t.pushOff.p50)} at p50 and ${(100 * (1 - t.ratio)).toFixed(0)} % of the throughput, where the gateway's and the clients' work for the frames share the cores with the senders. ` +
       `What a pushing Lambda itself pays is the stack's CPU per push, ${ms(f.cpuPerPush.stack)} (sign, send, read the answer); the gateway's ${ms(f.cpuPerPush.gateway)} per push is API Gateway's in AWS. ` +
       `Each socket in the audience adds about ${perPush.toFixed(2)} ms to the send's response (${r.fanout.sockets} pushes: ${fmt(r.fanout.response.p50)} p50). ` +
       (handedOver
-        ? `Handing the pushes over does not make a send cheaper: the one asynchronous Invoke through the SDK's Lambda client costs the sender about what ${c.pushesPerSend} direct pushes cost (response p50 ${fmt(handedOver.delivery.response.p50)} against ${fmt(r.delivery.response.p50)}), ` +
+        ? `Handing the pushes over does not make a send cheaper: the one asynchronous Invoke through the SDK's Lambda client costs the sender about what ${c.pushesPerSend} direct pushes cost (response p50 ${fmt(handedOver.delivery.response.p50)} against ${fmt(r.delivery.response.p50)}, p95 ${fmt(handedOver.delivery.response.p95)} against ${fmt(r.delivery.response.p95)}), ` +
           `every push is still made, by a second invocation that receives and checks the payload (CPU per send under load ${ms(handedOver.throughput.cpuPerSendOn?.stack)} against ${ms(t.cpuPerSendOn.stack)}, the local Lambda endpoint's work included), ` +
-          `and every frame comes later (recipient p50 ${fmt(handedOver.delivery.recipient.p50)} against ${fmt(r.delivery.recipient.p50)}). ` +
-          `In AWS the gap in delivery is wider than here: Lambda queues an asynchronous invocation before a container takes it, and consecutive sends' fan-outs run in any order, so a conversation's frames could arrive out of order, which pushes made inside the request never do for one sender. ` +
+          `and the frames come later (recipient p50 ${fmt(handedOver.delivery.recipient.p50)} against ${fmt(r.delivery.recipient.p50)}, p95 ${fmt(handedOver.delivery.recipient.p95)} against ${fmt(r.delivery.recipient.p95)}). ` +
+          `In AWS the gap in delivery is wider than here: Lambda queues an asynchronous invocation before a container takes it, and fan-outs run in any order, so a device could see one sender's consecutive messages out of order, which pushes made inside the request, each before its send answers, never cause. ` +
           `Only a large audience favours the hand-over, for the response alone (${r.fanout.sockets} sockets: response p95 ${fmt(handedOver.fanout.response.p95)} against ${fmt(r.fanout.response.p95)}; locally the fan-out still shares the stack's process, in AWS the response would be one Invoke round trip), and the participant cap (${r.fanout.participants}) bounds that audience. `
         : `In AWS every PostToConnection and every asynchronous Lambda Invoke is a signed HTTPS call of the same kind, made in parallel over kept-alive connections, so a few pushes cost the request about one round trip to API Gateway, which is what handing them over would cost too (one Invoke round trip). `) +
       `One management API call made by the SDK client from this process costs ${fmt(c.postToConnection.p50)} p50 here, one at a time.`,

@@ -59,8 +59,11 @@ export interface ConversationsTable {
   last_message_seq: Generated<Int8>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
-  /** The largest size bound of any message the conversation has had (migration 0010; message pages read it). */
-  largest_message_bound: Generated<Int8>;
+  /**
+   * The largest size bound of any message the conversation has had (migration 0010; message pages
+   * read it); NULL for conversations older than the migration: not known.
+   */
+  largest_message_bound: Int8 | null;
 }
 
 export interface ConversationParticipantsTable {

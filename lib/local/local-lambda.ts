@@ -27,6 +27,8 @@ const MAX_ASYNC_BYTES = 1024 * 1024;
 
 export class LocalLambda {
   private readonly pending = new Set<Promise<void>>();
+  /** Invocations accepted so far, by function name: what the tests read to see which path ran. */
+  readonly invocations = new Map<string, number>();
 
   constructor(private readonly options: LocalLambdaOptions) {}
 
@@ -67,6 +69,7 @@ export class LocalLambda {
         return refuse(400, 'InvalidRequestContentException', 'Could not parse request body into json');
       }
       if (type === 'DryRun') return answer(204, '');
+      this.invocations.set(name, (this.invocations.get(name) ?? 0) + 1);
       if (type === 'Event') {
         if (body.length > MAX_ASYNC_BYTES)
           return refuse(

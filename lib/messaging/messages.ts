@@ -45,7 +45,7 @@ export async function listMessages(
   const anchorId = request.before ?? request.after ?? null;
   const forward = Boolean(request.after);
   const changedAfter = request.changedAfter ?? null;
-  // The function messages_page (migration 0009): one statement whose plans the session keeps.
+  // The function messages_page (migrations 0009 and 0010): one statement whose plans the session keeps.
   const { rows } = await sql<
     Omit<MessageRow, 'conversation_id'> & { outcome: 'ok' | 'not_found' | 'bad_anchor' | null; fetched: number | null }
   >`/* messages.list */

@@ -191,15 +191,12 @@ export class OrderProjection {
         RETURNING id
       ),
       conv AS (
-        INSERT INTO conversations (type, order_id, subject, status, last_message_seq, revision, largest_message_bound)
-        SELECT 'order', ord.id, ${text(event.orderId)}, ${closes ? 'closed' : 'active'}, 1, 1,
-               message_bound(${text(statusMessage(event.status))}, NULL) FROM ord
+        INSERT INTO conversations (type, order_id, subject, status, last_message_seq, revision)
+        SELECT 'order', ord.id, ${text(event.orderId)}, ${closes ? 'closed' : 'active'}, 1, 1 FROM ord
         ON CONFLICT (order_id) WHERE type = 'order' DO UPDATE SET
           status = excluded.status,
           last_message_seq = conversations.last_message_seq + 1,
-          revision = conversations.revision + 1,
-          -- The page's size bound covers the system message too (migration 0010).
-          largest_message_bound = greatest(conversations.largest_message_bound, excluded.largest_message_bound)
+          revision = conversations.revision + 1
         RETURNING id, last_message_seq, revision, ${inserted}
       ),
       posted AS (

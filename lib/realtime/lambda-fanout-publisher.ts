@@ -12,6 +12,11 @@ import type { Publisher, PublishOutcome } from './publisher';
  *
  * Best effort like the inline publisher: a failed hand-over counts as failed for every connection
  * and never fails the write. Gone connections are the fan-out function's to forget.
+ *
+ * Were it deployed: one invocation per push, so a write whose frame differs per reader (a
+ * reaction's `me`) invokes once per participant; Lambda runs asynchronous invocations in no fixed
+ * order; and the function's asynchronous retries would have to be off (MaximumRetryAttempts 0),
+ * or a retried invocation would send its frames twice.
  */
 export class LambdaFanoutPublisher implements Publisher {
   private client: Promise<LambdaClient> | undefined;

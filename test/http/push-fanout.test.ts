@@ -38,6 +38,8 @@ async function conversationOf(creator: TestUser, ...others: TestUser[]): Promise
   return created.body.id;
 }
 
+const fanoutInvocations = () => stack.server.notifications.lambda.invocations.get(localFunctionNames.pushFanout) ?? 0;
+
 async function statements(): Promise<number> {
   const stats = (await (await fetch(`${stack.url}/local/stats`)).json()) as { statements: number };
   return stats.statements;
@@ -49,12 +51,15 @@ describe(`the asynchronous push fan-out, on ${backend}`, () => {
     const conversation = await conversationOf(alice, bob);
     const [bobPhone, bobLaptop, aliceLaptop] = [await device(bob), await device(bob), await device(alice)];
     const before = await statements();
+    const handedOver = fanoutInvocations();
     const sent = await stack.request('POST', `/v1/messages/conversations/${conversation}/messages`, {
       token: alice.token,
       body: { content: 'handed to the fan-out' },
     });
     expect(sent.status).toBe(201);
     expect((await statements()) - before).toBe(1);
+    // The push went through the fan-out function, once, not from the request.
+    expect(fanoutInvocations() - handedOver).toBe(1);
     for (const d of [bobPhone, bobLaptop, aliceLaptop]) {
       const pushed = await d.waitFor((f) => f.type === 'message.created');
       expect(pushed.data).toMatchObject({ id: sent.body.id, content: 'handed to the fan-out' });
@@ -95,20 +100,35 @@ describe(`the asynchronous push fan-out, on ${backend}`, () => {
   it('drops a malformed payload without pushing anything, as the function’s boundary checks it', async () => {
     const [alice] = [await stack.user()];
     const aliceDevice = await device(alice);
+    const { rows } = await sql<{ connection_id: string }>`SELECT connection_id FROM connections
+                                                          WHERE user_id = cast(${alice.id} AS uuid)`.execute(
+      stack.database.db,
+    );
+    const aliceConnection = rows[0]!.connection_id;
     // The environment's credentials, which the stack's endpoints check signatures against.
     const lambda = new LambdaClient({ endpoint: stack.url, region: 'us-east-1' });
+    const invoke = async (payload: unknown) => {
+      const answer = await lambda.send(
+        new InvokeCommand({ FunctionName: localFunctionNames.pushFanout, Payload: JSON.stringify(payload) }),
+      );
+      expect(answer.StatusCode).toBe(200);
+      expect(answer.FunctionError).toBeUndefined();
+    };
     try {
-      for (const payload of [{}, { connectionIds: 'all', frame: { type: 'pong', data: {} } }, { connectionIds: [] }]) {
-        const answer = await lambda.send(
-          new InvokeCommand({ FunctionName: localFunctionNames.pushFanout, Payload: JSON.stringify(payload) }),
-        );
-        expect(answer.StatusCode).toBe(200);
-        expect(answer.FunctionError).toBeUndefined();
-      }
+      for (const payload of [
+        {},
+        { connectionIds: aliceConnection, frame: { type: 'pong', data: {} } },
+        { connectionIds: [aliceConnection] },
+        { connectionIds: [aliceConnection], frame: { type: '', data: {} } },
+      ])
+        await invoke(payload);
+      // The same connection with a well-formed push: the one frame that arrives.
+      await invoke({ connectionIds: [aliceConnection], frame: { type: 'pong', data: {} } });
     } finally {
       lambda.destroy();
     }
-    expect(aliceDevice.frames).toEqual([]);
+    await aliceDevice.waitFor((f) => f.type === 'pong');
+    expect(aliceDevice.frames).toEqual([{ type: 'pong', data: {} }]);
   });
 });
 

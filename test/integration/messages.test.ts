@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { MAX_CONTENT_CODE_POINTS } from '../../lib/messaging/content';
 import { ConflictError, ForbiddenError, InvalidInputError, RateLimitedError } from '../../lib/messaging/errors';
 import { MESSAGE_PAGE_BYTE_BUDGET } from '../../lib/messaging/limits';
 import { MessagingService } from '../../lib/messaging/messaging-service';
+import { OrderProjection } from '../../lib/messaging/order-projection';
 import type { Message } from '../../lib/messaging/types';
 import { domainUnderTest } from '../support/domain';
 import { conversationOf, newUser } from '../support/fixtures';
@@ -215,6 +217,38 @@ describe(`messages on ${backend}`, () => {
       ...Array.from({ length: 10 }, (_, i) => short(i)),
     ]);
     expect(older.nextCursor).toBeNull();
+  });
+
+  it('keeps the bound of system messages, and leaves a bound that is not known unknown', async () => {
+    const owner = await newUser(domain.service);
+    const orders = new OrderProjection(domain.handle.db);
+    const orderId = randomUUID();
+    const { conversationId } = await orders.orderCreated({ orderId, userId: owner.userId, title: 'Sofa' });
+    const boundOf = async (id: string) =>
+      (
+        await sql<{ bound: string | null }>`SELECT largest_message_bound AS bound FROM conversations
+                                             WHERE id = cast(${id} as uuid)`.execute(domain.handle.db)
+      ).rows[0]!.bound;
+    // A new conversation knows its bound: none yet.
+    expect(await boundOf(conversationId!)).toBe('0');
+    const status = 'a status the order service named at length';
+    await orders.statusChanged({ orderId, status, version: 1 }, new Date().toISOString());
+    const { rows } = await sql<{ bound: string }>`
+      SELECT max(6 * octet_length(content) + 2) AS bound FROM messages
+       WHERE conversation_id = cast(${conversationId} as uuid)`.execute(domain.handle.db);
+    expect(Number(await boundOf(conversationId!))).toBe(Number(rows[0]!.bound));
+    expect(Number(rows[0]!.bound)).toBeGreaterThan(6 * status.length);
+
+    // A conversation from before migration 0010: its pages measure their rows, and sends keep it unknown.
+    const alice = await newUser(domain.service);
+    const older = await conversationOf(domain.service, alice);
+    await sql`UPDATE conversations SET largest_message_bound = NULL WHERE id = cast(${older.id} as uuid)`.execute(
+      domain.handle.db,
+    );
+    for (let i = 0; i < 3; i++) await domain.service.sendMessage(alice, older.id, { content: `before ${i}` });
+    expect(await boundOf(older.id)).toBeNull();
+    const page = await domain.service.listMessages(alice, older.id, { limit: 2, offset: 0 });
+    expect(page.items.map((m) => m.content)).toEqual(['before 1', 'before 2']);
   });
 
   it('returns the stored message when a clientMessageId is retried, sequentially and concurrently', async () => {

@@ -41,7 +41,7 @@ export interface RateLimitRule {
  * - a message has content or attachments until deleted, and neither after; each attachment is in
  *   at most one message, sent by its uploader in its conversation, and a message lists exactly
  *   the rows that point at it (a tombstone's rows are marked deleted, for the sweep);
- * - the conversation's largest message bound covers every message it holds;
+ * - the conversation's largest message bound, where known, covers every message it holds;
  * - no sender has more than `send.limit` messages in any window of `send.windowSeconds`
  *   (the limiter's own clock: a message's created_at is the now() it was admitted at).
  */
@@ -105,7 +105,8 @@ export async function invariantViolations(
     );
 
   // A page clears its byte budget by the conversation's largest message bound (migration 0010):
-  // it must cover every message the conversation holds, recounted here from the rows.
+  // where it is known (not NULL), it must cover every message the conversation holds, recounted
+  // here from the rows.
   const bounds = await sql<{ id: string; kept: string; recounted: string }>`
     SELECT c.id, c.largest_message_bound AS kept, max(coalesce(6 * octet_length(m.content) + 2, 0)
                                                     + coalesce(octet_length(m.attachments::text), 0)) AS recounted
