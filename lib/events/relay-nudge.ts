@@ -1,4 +1,4 @@
-import type { LambdaClient } from '@aws-sdk/client-lambda';
+import { AsyncInvoker } from './async-invoker';
 import { coalesced } from './coalesced';
 
 /**
@@ -14,9 +14,11 @@ export interface RelayNudge {
 export const noNudge: RelayNudge = { nudge: async () => {} };
 
 export class LambdaRelayNudge implements RelayNudge {
-  private client: Promise<LambdaClient> | undefined;
+  private readonly invoker: AsyncInvoker;
 
-  constructor(private readonly options: { functionName: string; endpoint?: string }) {}
+  constructor(options: { functionName: string; endpoint?: string }) {
+    this.invoker = new AsyncInvoker({ ...options, maxAttempts: 2 });
+  }
 
   /**
    * Writes that finish while an invocation is in flight share the next one, sent once it returns:
@@ -24,21 +26,5 @@ export class LambdaRelayNudge implements RelayNudge {
    * request at a time, so in AWS every write sends its own; the local stack's one process serves
    * them all, and would otherwise spend a call per write.
    */
-  readonly nudge = coalesced(() => this.invoke());
-
-  private async invoke(): Promise<void> {
-    const { InvokeCommand } = await import('@aws-sdk/client-lambda');
-    const client = await this.clientOnce();
-    await client.send(
-      new InvokeCommand({ FunctionName: this.options.functionName, InvocationType: 'Event', Payload: '{}' }),
-    );
-  }
-
-  private clientOnce(): Promise<LambdaClient> {
-    this.client ??= import('@aws-sdk/client-lambda').then(
-      ({ LambdaClient }) =>
-        new LambdaClient({ maxAttempts: 2, ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}) }),
-    );
-    return this.client;
-  }
+  readonly nudge = coalesced(() => this.invoker.invoke('{}'));
 }

@@ -1,5 +1,5 @@
-import type { LambdaClient } from '@aws-sdk/client-lambda';
 import * as z from 'zod/mini';
+import { AsyncInvoker } from '../events/async-invoker';
 import type { Push } from './frames';
 import type { Publisher, PublishOutcome } from './publisher';
 
@@ -19,41 +19,27 @@ import type { Publisher, PublishOutcome } from './publisher';
  * or a retried invocation would send its frames twice.
  */
 export class LambdaFanoutPublisher implements Publisher {
-  private client: Promise<LambdaClient> | undefined;
+  private readonly invoker: AsyncInvoker;
 
   constructor(
-    private readonly options: { functionName: string; endpoint?: string },
+    options: { functionName: string; endpoint?: string },
     private readonly onFailure: (error: unknown) => void = () => {},
-  ) {}
+  ) {
+    // One attempt: a push is worth little late, and the write waits for the hand-over.
+    this.invoker = new AsyncInvoker({ ...options, maxAttempts: 1 });
+  }
 
   async publish({ connectionIds, frame }: Push): Promise<PublishOutcome> {
     if (connectionIds.length === 0) return { delivered: 0, gone: [], failed: 0 };
     const payload: FanoutPayload = { connectionIds: [...connectionIds], frame };
     try {
-      const { InvokeCommand } = await import('@aws-sdk/client-lambda');
-      const client = await this.clientOnce();
-      await client.send(
-        new InvokeCommand({
-          FunctionName: this.options.functionName,
-          InvocationType: 'Event',
-          Payload: JSON.stringify(payload),
-        }),
-      );
+      await this.invoker.invoke(JSON.stringify(payload));
       // Handed over: the fan-out function delivers (or forgets) them.
       return { delivered: connectionIds.length, gone: [], failed: 0 };
     } catch (error) {
       this.onFailure(error);
       return { delivered: 0, gone: [], failed: connectionIds.length };
     }
-  }
-
-  private clientOnce(): Promise<LambdaClient> {
-    this.client ??= import('@aws-sdk/client-lambda').then(
-      ({ LambdaClient }) =>
-        // One attempt: a push is worth little late, and the write waits for the hand-over.
-        new LambdaClient({ maxAttempts: 1, ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}) }),
-    );
-    return this.client;
   }
 }
 

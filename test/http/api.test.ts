@@ -17,14 +17,7 @@ afterAll(async () => stack?.close());
 
 const conversations = '/v1/messages/conversations';
 
-async function conversationBetween(creator: TestUser, ...others: TestUser[]) {
-  const created = await stack.request('POST', conversations, {
-    token: creator.token,
-    body: { type: 'general', subject: 'Hi', participantIds: others.map((o) => o.id) },
-  });
-  expect(created.status).toBe(201);
-  return created.body.id as string;
-}
+const conversationBetween = (creator: TestUser, ...others: TestUser[]) => stack.conversation(creator, others, 'Hi');
 
 async function messageCount(user: TestUser, conversationId: string) {
   const page = await stack.request('GET', `${conversations}/${conversationId}/messages?limit=100`, {

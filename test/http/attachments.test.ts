@@ -38,14 +38,7 @@ interface Upload {
   expiresAt: string;
 }
 
-async function conversationOf(creator: TestUser, ...others: TestUser[]): Promise<string> {
-  const created = await stack.request('POST', '/v1/messages/conversations', {
-    token: creator.token,
-    body: { type: 'general', participantIds: others.map((u) => u.id) },
-  });
-  expect(created.status).toBe(201);
-  return created.body.id;
-}
+const conversationOf = (creator: TestUser, ...others: TestUser[]) => stack.conversation(creator, others);
 
 async function startUpload(
   user: TestUser,

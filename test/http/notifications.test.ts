@@ -102,14 +102,8 @@ async function me(user: TestUser) {
   return response.body;
 }
 
-async function conversation(creator: TestUser, others: TestUser[], subject?: string): Promise<string> {
-  const created = await stack.request('POST', '/v1/messages/conversations', {
-    token: creator.token,
-    body: { type: 'general', subject, participantIds: others.map((u) => u.id) },
-  });
-  expect(created.status, created.text).toBe(201);
-  return created.body.id;
-}
+const conversation = (creator: TestUser, others: TestUser[], subject?: string) =>
+  stack.conversation(creator, others, subject);
 
 async function send(user: TestUser, conversationId: string, content: string) {
   const sent = await stack.request('POST', `/v1/messages/conversations/${conversationId}/messages`, {

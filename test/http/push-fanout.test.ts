@@ -29,14 +29,7 @@ afterAll(async () => {
 
 const device = (user: TestUser): Promise<Device> => devices.open(user);
 
-async function conversationOf(creator: TestUser, ...others: TestUser[]): Promise<string> {
-  const created = await stack.request('POST', '/v1/messages/conversations', {
-    token: creator.token,
-    body: { type: 'general', participantIds: others.map((o) => o.id) },
-  });
-  expect(created.status).toBe(201);
-  return created.body.id;
-}
+const conversationOf = (creator: TestUser, ...others: TestUser[]) => stack.conversation(creator, others);
 
 const fanoutInvocations = () => stack.server.notifications.lambda.invocations.get(localFunctionNames.pushFanout) ?? 0;
 

@@ -33,14 +33,9 @@ function devicesOf<T extends TestUser[]>(...users: T): Promise<{ [K in keyof T]:
 
 const types = (d: Device) => d.frames.map((f) => f.type);
 
-async function conversationWith(creator: TestUser, ...others: TestUser[]) {
-  const created = await stack.request('POST', '/v1/messages/conversations', {
-    token: creator.token,
-    body: { type: 'general', participantIds: others.map((u) => u.id) },
-  });
-  expect(created.status).toBe(201);
-  return created.body as { id: string };
-}
+const conversationWith = async (creator: TestUser, ...others: TestUser[]) => ({
+  id: await stack.conversation(creator, others),
+});
 
 describe(`real-time delivery through the local stack on ${backend}`, () => {
   it('pushes every change to exactly the participants’ devices, both devices of a user included', async () => {

@@ -77,6 +77,16 @@ export class TestStack {
     return { id, token };
   }
 
+  /** A general conversation `creator` starts with `others`: its id (anything but 201 fails the test). */
+  async conversation(creator: TestUser, others: TestUser[] = [], subject?: string): Promise<string> {
+    const created = await this.request('POST', '/v1/messages/conversations', {
+      token: creator.token,
+      body: { type: 'general', subject, participantIds: others.map((o) => o.id) },
+    });
+    if (created.status !== 201) throw new Error(`creating a conversation answered ${created.status}: ${created.text}`);
+    return created.body.id;
+  }
+
   async request<T = any>(
     method: string,
     path: string,
