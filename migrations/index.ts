@@ -9,6 +9,7 @@ import * as attachments from './0007-attachments';
 import * as notifications from './0008-notifications';
 import * as boundedMessagePages from './0009-bounded-message-pages';
 import * as largestMessageBound from './0010-largest-message-bound';
+import * as timeOrderedIds from './0011-time-ordered-ids';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0008-notifications': notifications,
   '0009-bounded-message-pages': boundedMessagePages,
   '0010-largest-message-bound': largestMessageBound,
+  '0011-time-ordered-ids': timeOrderedIds,
 };

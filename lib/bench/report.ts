@@ -3,7 +3,7 @@ import type { DigestFigures } from './digest-bench';
 import type { LambdaFigures } from './lambdas';
 import { type RealtimeFigures, realtimeMarkdown, realtimeVerdicts } from './realtime';
 import type { DataSetSize } from './seed';
-import type { SqlFigures } from './sql-bench';
+import type { PgbenchFigures, SqlFigures } from './sql-bench';
 
 export interface ScenarioFigures {
   key?: string;
@@ -159,6 +159,16 @@ function reactionVerdicts(results: BenchResults): Verdict[] {
     ];
   });
 }
+
+/** A pgbench side's machine CPU per transaction, when it was measured. */
+const cpuPerTransaction = (f: PgbenchFigures) =>
+  f.cpuPerTransaction === undefined ? 'not measured' : `${f.cpuPerTransaction.toFixed(3)} ms`;
+
+/** A pgbench side's WAL per transaction (KB, and full-page images), when it was measured. */
+const walPerTransaction = (f: PgbenchFigures) =>
+  f.walBytesPerTransaction === undefined || f.fullPageImagesPerTransaction === undefined
+    ? 'not measured'
+    : `${(f.walBytesPerTransaction / 1024).toFixed(1)} KB (${f.fullPageImagesPerTransaction.toFixed(2)} page images)`;
 
 const sqlFigure = (results: BenchResults, key: string) => results.sql?.find((f) => f.key === key);
 
@@ -432,9 +442,11 @@ export function renderReport(results: BenchResults): {
         'ours TPS',
         'plan TPS',
         'TPS ours/plan',
+        'CPU per transaction ours / plan',
+        'WAL per transaction ours / plan',
         'statements ours / plan',
       ]),
-      row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
+      row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
     );
     for (const f of results.sql) {
       lines.push(
@@ -447,11 +459,25 @@ export function renderReport(results: BenchResults): {
           f.ours.tps.toFixed(0),
           f.plan.tps.toFixed(0),
           `${(f.ours.tps / f.plan.tps).toFixed(2)} ×`,
+          `${cpuPerTransaction(f.ours)} / ${cpuPerTransaction(f.plan)}`,
+          `${walPerTransaction(f.ours)} / ${walPerTransaction(f.plan)}`,
           `${f.ours.statements} / ${f.plan.statements}`,
         ]),
       );
     }
-    lines.push('');
+    lines.push(
+      '',
+      "CPU per transaction: the whole machine's busy time (every core: PostgreSQL and pgbench) over the transactions, from /proc/stat. WAL per transaction: the server's pg_stat_wal over the same runs, full-page images (a page's first change after a checkpoint, written whole) among it. A write's TPS depends on whether a run was bound by the cores or by the commit flushes, which changes from day to day here: CPU and WAL per transaction say which of the two a side spends more of.",
+      '',
+    );
+    for (const f of results.sql) {
+      for (const a of f.ablations ?? []) {
+        lines.push(
+          `**${f.name}, ${a.name}** (a variant measured in the same rounds to show where the time goes; the service never runs it): ${a.figures.tps.toFixed(0)} TPS, ${(a.figures.tps / f.plan.tps).toFixed(2)} × the plan's and ${(a.figures.tps / f.ours.tps).toFixed(2)} × ours; CPU per transaction ${cpuPerTransaction(a.figures)} against ours ${cpuPerTransaction(f.ours)} and the plan's ${cpuPerTransaction(f.plan)}; WAL per transaction ${walPerTransaction(a.figures)} against ours ${walPerTransaction(f.ours)}; p95 ${a.figures.p95.toFixed(2)} ms.`,
+          '',
+        );
+      }
+    }
   }
   lines.push(...planThroughStackMarkdown(results));
   if (results.xl) {

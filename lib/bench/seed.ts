@@ -140,8 +140,11 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
   );
   await step(
     `messages (${size.messages})`,
-    `INSERT INTO messages (conversation_id, seq, revision, sender_id, kind, content, created_at, updated_at)
-     SELECT p.id, n, n, p.members[1 + n % cardinality(p.members)], 'user',
+    // Random ids, as the service gave messages before migration 0011 (time-ordered ids follow its
+    // default): a seeded history whose ids came in one burst would be one sorted run, every page
+    // of it cached after the first, for us and for the plan's copy alike.
+    `INSERT INTO messages (id, conversation_id, seq, revision, sender_id, kind, content, created_at, updated_at)
+     SELECT gen_random_uuid(), p.id, n, n, p.members[1 + n % cardinality(p.members)], 'user',
             'Message ' || n || ' of conversation ' || p.g || repeat(' and some more words', (n % 8)::int),
             p.created_at + n * interval '1 minute', p.created_at + n * interval '1 minute'
        FROM bench_plan p CROSS JOIN LATERAL generate_series(1, p.message_count) AS n`,

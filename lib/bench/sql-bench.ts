@@ -27,6 +27,8 @@ export interface SqlFigures {
   clients: number;
   ours: PgbenchFigures;
   plan: PgbenchFigures;
+  /** Variants of our side measured in the same rounds (see SqlAblation). */
+  ablations?: Array<{ key: string; name: string; figures: PgbenchFigures }>;
 }
 
 export interface PgbenchFigures {
@@ -38,6 +40,15 @@ export interface PgbenchFigures {
   failed: number;
   /** Statements per transaction. */
   statements: number;
+  /**
+   * The machine's busy CPU time per transaction (ms, every core: PostgreSQL and pgbench), when
+   * /proc/stat could be read. Unlike TPS it does not depend on whether the run was bound by the
+   * cores or by the disk's commit flushes, which changes from one day to the next on this machine.
+   */
+  cpuPerTransaction?: number;
+  /** WAL written per transaction (bytes), and full-page images among it, from pg_stat_wal (PostgreSQL 14 and later). */
+  walBytesPerTransaction?: number;
+  fullPageImagesPerTransaction?: number;
 }
 
 /**
@@ -142,6 +153,50 @@ interface PgbenchRun {
   /** Seconds of running, as pgbench counts them for its TPS (without connecting). */
   seconds: number;
   failed: number;
+  /** The machine's busy CPU time during the run (ms), when /proc/stat could be read. */
+  cpuMs?: number;
+  /** The server's WAL during the run, when pg_stat_wal could be read. */
+  wal?: WalCounters;
+}
+
+interface WalCounters {
+  bytes: number;
+  fullPageImages: number;
+}
+
+/**
+ * The server's WAL counters so far. Server-wide, which is what is wanted: a side runs alone, and
+ * WAL written by its triggers or by vacuuming behind it is its cost as much as its own rows'.
+ */
+async function walCounters(url: string): Promise<WalCounters | undefined> {
+  try {
+    const { stdout } = await psql(url, ['-A', '-t', '-c', 'SELECT wal_bytes, wal_fpi FROM pg_stat_wal']);
+    const [bytes, fullPageImages] = stdout.trim().split('|').map(Number);
+    return Number.isFinite(bytes) && Number.isFinite(fullPageImages)
+      ? { bytes: bytes!, fullPageImages: fullPageImages! }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let clockTicksPerSecond: number | undefined;
+
+/** The machine's busy CPU time so far (ms, every core: user, nice, system, irq, softirq); undefined off Linux. */
+function machineCpuMs(): number | undefined {
+  try {
+    const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8')
+      .split('\n', 1)[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    clockTicksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    const ticks = user! + nice! + system! + irq! + softirq!;
+    return Number.isFinite(ticks) ? (ticks * 1000) / clockTicksPerSecond : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs one pgbench script. */
@@ -150,6 +205,8 @@ async function runPgbench(url: string, script: string, clients: number, seconds:
   const file = join(dir, 'script.sql');
   writeFileSync(file, script);
   let out = '';
+  const walBefore = await walCounters(url);
+  const cpuBefore = machineCpuMs();
   try {
     ({ stdout: out } = await execFileAsync(
       'pgbench',
@@ -173,6 +230,8 @@ async function runPgbench(url: string, script: string, clients: number, seconds:
   } catch (error) {
     throw new Error(`pgbench failed: ${String((error as { stderr?: string }).stderr ?? error)}\n${script}`);
   }
+  const cpuAfter = machineCpuMs();
+  const walAfter = await walCounters(url);
   const latencies: number[] = [];
   for (const name of readdirSync(dir).filter((f) => f.startsWith('log'))) {
     for (const line of readFileSync(join(dir, name), 'utf8').split('\n')) {
@@ -183,7 +242,12 @@ async function runPgbench(url: string, script: string, clients: number, seconds:
   rmSync(dir, { recursive: true, force: true });
   const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0);
   const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
-  return { latencies, seconds: tps > 0 ? latencies.length / tps : seconds, failed };
+  const cpuMs = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
+  const wal =
+    walBefore && walAfter
+      ? { bytes: walAfter.bytes - walBefore.bytes, fullPageImages: walAfter.fullPageImages - walBefore.fullPageImages }
+      : undefined;
+  return { latencies, seconds: tps > 0 ? latencies.length / tps : seconds, failed, cpuMs, wal };
 }
 
 /** The figures of one or more runs of the same script, pooled: every latency, every second. */
@@ -193,7 +257,22 @@ function figuresOf(runs: PgbenchRun[], statements: number): PgbenchFigures {
   const seconds = runs.reduce((sum, r) => sum + r.seconds, 0);
   const failed = runs.reduce((sum, r) => sum + r.failed, 0);
   const tps = seconds > 0 ? latencies.length / seconds : 0;
-  return { tps, p50: at(50), p95: at(95), p99: at(99), transactions: latencies.length, failed, statements };
+  const cpuMs = runs.every((r) => r.cpuMs !== undefined) ? runs.reduce((sum, r) => sum + r.cpuMs!, 0) : undefined;
+  const cpuPerTransaction = cpuMs !== undefined && latencies.length ? cpuMs / latencies.length : undefined;
+  const walMeasured = latencies.length > 0 && runs.every((r) => r.wal !== undefined);
+  const walSum = (field: keyof WalCounters) => runs.reduce((sum, r) => sum + r.wal![field], 0) / latencies.length;
+  return {
+    tps,
+    p50: at(50),
+    p95: at(95),
+    p99: at(99),
+    transactions: latencies.length,
+    failed,
+    statements,
+    cpuPerTransaction,
+    walBytesPerTransaction: walMeasured ? walSum('bytes') : undefined,
+    fullPageImagesPerTransaction: walMeasured ? walSum('fullPageImages') : undefined,
+  };
 }
 
 /** Runs one pgbench script; latencies from its per-transaction log. */
@@ -224,6 +303,23 @@ interface SqlScenario {
   plan: string;
   oursStatements: number;
   planStatements: number;
+  ablations?: SqlAblation[];
+}
+
+/**
+ * A variant of our side that shows where its time goes, measured in the same rounds as the two
+ * sides: never a configuration the service runs. `setup` changes our database before each of its
+ * rounds and `teardown` restores it after; `repair`, run once after the last round, puts right what
+ * the variant's writes left wrong, so that the benchmark's later parts see consistent data.
+ */
+interface SqlAblation {
+  key: string;
+  name: string;
+  script: string;
+  statements: number;
+  setup: string;
+  teardown: string;
+  repair: string;
 }
 
 /**
@@ -301,6 +397,38 @@ export async function sqlScenarios(size: DataSetSize, oursUrl: string): Promise<
 `;
   const oursSend = `${pickSender}/* messages.send */ SELECT outcome, retry_after, message FROM messages_send(cast(md5('c' || :g) as uuid), cast(md5('u' || :u) as uuid), 'pgbench message from the sender', NULL, NULL, 20, make_interval(secs => 10));
 `;
+  // The send with the fan-out to the other participants turned off: the sender's read mark is kept
+  // (the plan's send writes it too), nobody else's unread count or inbox order. Its messages say
+  // so, and the repair recounts their conversations as the invariants do.
+  const senderOnlyContent = 'pgbench message, fan-out to the sender only';
+  const senderOnly: SqlAblation = {
+    key: 'sendSenderOnly',
+    name: "ours with the participant fan-out off (the sender's read mark only)",
+    script: oursSend.replace("'pgbench message from the sender'", `'${senderOnlyContent}'`),
+    statements: 1,
+    setup: `CREATE FUNCTION bench_mark_sender_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE conversation_participants p
+     SET activity_at = NEW.updated_at, unread_count = 0, last_read_seq = NEW.last_message_seq, last_read_at = now()
+   WHERE p.conversation_id = NEW.id
+     AND p.user_id = (SELECT m.sender_id FROM messages m WHERE m.conversation_id = NEW.id AND m.seq = NEW.last_message_seq);
+  RETURN NULL;
+END $$;
+ALTER TABLE conversations DISABLE TRIGGER conversations_mirror_activity;
+CREATE TRIGGER bench_mark_sender_only AFTER UPDATE ON conversations FOR EACH ROW
+  WHEN (OLD.last_message_seq IS DISTINCT FROM NEW.last_message_seq) EXECUTE FUNCTION bench_mark_sender_only();`,
+    teardown: `DROP TRIGGER bench_mark_sender_only ON conversations;
+DROP FUNCTION bench_mark_sender_only();
+ALTER TABLE conversations ENABLE TRIGGER conversations_mirror_activity;`,
+    repair: `UPDATE conversation_participants p
+   SET activity_at = c.updated_at,
+       unread_count = (SELECT count(*) FROM messages m
+                        WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
+                          AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL)
+  FROM conversations c
+ WHERE c.id = p.conversation_id
+   AND c.id IN (SELECT m.conversation_id FROM messages m WHERE m.content = '${senderOnlyContent}');`,
+  };
   const transaction = (statements: string[]) => `BEGIN;\n${statements.map((s) => `${s};\n`).join('')}COMMIT;\n`;
   const sender: WrittenValue[] = [{ sql: `md5('c' || :g)` }, { sql: `md5('u' || :u)` }];
   const send = planStatements.send;
@@ -355,15 +483,21 @@ export async function sqlScenarios(size: DataSetSize, oursUrl: string): Promise<
       oursStatements: 1,
       plan: planSend,
       planStatements: 4,
+      ablations: [senderOnly],
     },
   ];
 }
 
 /**
  * Every scenario on both sides, after a discarded warm-up each. The machine's speed drifts (other
- * tenants of the host, autovacuum after a write scenario): one run of each side in turn put the
- * same page 30 % apart from one run to the next. So each side runs in rounds of 2 s, the sides
- * alternating which goes first in each round, and each side's figures pool its rounds.
+ * tenants of the host, commit flushes that take longer on some days): one run of each side in turn
+ * put the same page 30 % apart from one run to the next. So each side runs in rounds of 2 s, the
+ * sides taking turns at going first, and each side's figures pool its rounds. A scenario's
+ * ablations are further sides of ours, in the same rounds.
+ *
+ * Both databases are vacuumed before each scenario: autovacuum may be off (this machine's CI
+ * configuration turns it off; Aurora never does), and our database carries the dead rows of every
+ * write the through-the-stack runs made, where the plan's was built and vacuumed just before.
  */
 export async function runSqlBench(
   scenarios: SqlScenario[],
@@ -376,18 +510,46 @@ export async function runSqlBench(
   const roundSeconds = Math.min(seconds, 2);
   const rounds = Math.max(1, Math.round(seconds / roundSeconds));
   for (const [index, s] of scenarios.entries()) {
-    const runs: Record<'ours' | 'plan', PgbenchRun[]> = { ours: [], plan: [] };
-    for (const side of ['ours', 'plan'] as const)
-      if (warmSeconds > 0) await runPgbench(urls[side], s[side], s.clients, warmSeconds);
+    await Promise.all([psql(urls.ours, ['-c', 'VACUUM (ANALYZE)']), psql(urls.plan, ['-c', 'VACUUM (ANALYZE)'])]);
+    const sides = [
+      { key: 'ours', url: urls.ours, script: s.ours },
+      { key: 'plan', url: urls.plan, script: s.plan },
+      ...(s.ablations ?? []).map((a) => ({ ...a, url: urls.ours })),
+    ];
+    const runs = new Map<string, PgbenchRun[]>(sides.map((side) => [side.key, []]));
+    const runSide = async (side: (typeof sides)[number], runSeconds: number) => {
+      if ('setup' in side) await psql(side.url, ['-c', side.setup]);
+      try {
+        return await runPgbench(side.url, side.script, s.clients, runSeconds);
+      } finally {
+        if ('teardown' in side) await psql(side.url, ['-c', side.teardown]);
+      }
+    };
+    if (warmSeconds > 0) for (const side of sides) await runSide(side, warmSeconds);
     for (let round = 0; round < rounds; round++) {
-      const order = (index + round) % 2 === 0 ? (['ours', 'plan'] as const) : (['plan', 'ours'] as const);
-      for (const side of order) runs[side].push(await runPgbench(urls[side], s[side], s.clients, roundSeconds));
+      const first = (index + round) % sides.length;
+      for (const side of [...sides.slice(first), ...sides.slice(0, first)])
+        runs.get(side.key)!.push(await runSide(side, roundSeconds));
     }
-    const ours = figuresOf(runs.ours, s.oursStatements);
-    const plan = figuresOf(runs.plan, s.planStatements);
-    figures.push({ key: s.key, name: s.name, clients: s.clients, ours, plan });
+    for (const a of s.ablations ?? []) await psql(urls.ours, ['-c', a.repair]);
+    const ours = figuresOf(runs.get('ours')!, s.oursStatements);
+    const plan = figuresOf(runs.get('plan')!, s.planStatements);
+    const ablations = (s.ablations ?? []).map((a) => ({
+      key: a.key,
+      name: a.name,
+      figures: figuresOf(runs.get(a.key)!, a.statements),
+    }));
+    figures.push({
+      key: s.key,
+      name: s.name,
+      clients: s.clients,
+      ours,
+      plan,
+      ...(ablations.length ? { ablations } : {}),
+    });
     log(
       `sql ${s.name}: ours p95 ${ours.p95.toFixed(2)} ms ${ours.tps.toFixed(0)} tps; plan p95 ${plan.p95.toFixed(2)} ms ${plan.tps.toFixed(0)} tps` +
+        ablations.map((a) => `; ${a.name}: ${a.figures.tps.toFixed(0)} tps`).join('') +
         (ours.failed || plan.failed ? ` (failed: ours ${ours.failed}, plan ${plan.failed})` : ''),
     );
   }

@@ -251,6 +251,56 @@ describe(`messages on ${backend}`, () => {
     expect(page.items.map((m) => m.content)).toEqual(['before 1', 'before 2']);
   });
 
+  it('gives messages and their outbox events version-7 ids that start with the time they were made (migration 0011)', async () => {
+    const alice = await newUser(domain.service);
+    const bob = await newUser(domain.service);
+    const conversation = await conversationOf(domain.service, alice, bob);
+    const orders = new OrderProjection(domain.handle.db);
+    const orderId = randomUUID();
+    const { conversationId: orderConversation } = await orders.orderCreated({
+      orderId,
+      userId: alice.userId,
+      title: 'Lamp',
+    });
+    /** The id's first 48 bits, as RFC 9562 version 7 puts Unix milliseconds there. */
+    const millisecondsOf = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    const versionOf = (id: string) => id[14];
+    const variantOf = (id: string) => id[19];
+
+    const started = Date.now();
+    const sent: Message[] = [];
+    for (let i = 0; i < 5; i++) {
+      sent.push((await domain.service.sendMessage(alice, conversation.id, { content: `ordered ${i}` })).message);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await orders.statusChanged({ orderId, status: 'shipped', version: 1 }, new Date().toISOString());
+    const system = (
+      await sql<{ id: string }>`SELECT id FROM messages WHERE conversation_id = cast(${orderConversation} as uuid)
+                                  AND kind = 'system'`.execute(domain.handle.db)
+    ).rows;
+    const finished = Date.now();
+    const ids = [...sent.map((m) => m.id), ...system.map((m) => m.id)];
+    expect(system.length).toBeGreaterThan(0);
+    for (const id of ids) {
+      expect(versionOf(id), id).toBe('7');
+      expect(['8', '9', 'a', 'b'], id).toContain(variantOf(id));
+      // The database's clock and this process's are the same machine's, to the millisecond.
+      expect(millisecondsOf(id)).toBeGreaterThanOrEqual(started - 1000);
+      expect(millisecondsOf(id)).toBeLessThanOrEqual(finished + 1000);
+    }
+    // Sent one after another, two or more milliseconds apart: the ids sort as the messages were sent.
+    expect([...sent.map((m) => m.id)].sort()).toEqual(sent.map((m) => m.id));
+    expect(new Set(ids).size).toBe(ids.length);
+
+    const events = (
+      await sql<{ id: string }>`SELECT id FROM outbox_events WHERE detail->>'messageId' IN (${sql.join(ids)})`.execute(
+        domain.handle.db,
+      )
+    ).rows;
+    expect(events).toHaveLength(ids.length);
+    for (const { id } of events) expect(versionOf(id), id).toBe('7');
+  });
+
   it('returns the stored message when a clientMessageId is retried, sequentially and concurrently', async () => {
     const alice = await newUser(domain.service);
     const bob = await newUser(domain.service);
