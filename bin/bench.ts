@@ -35,6 +35,7 @@ import {
   createBaseline,
   type PagePosition,
   pagePositions,
+  pgbench,
   pgbenchAvailable,
   runSqlBench,
   sqlScenarios,
@@ -788,6 +789,22 @@ function failOnErrors(results: BenchResults) {
   if (errors) throw new Error(`${errors} requests failed during the benchmark`);
 }
 
+/**
+ * A fixed single-core workload (10⁸ integer steps), best of 3, in ms: this machine's speed moves
+ * from day to day by up to 3 ×, and a run's figures mean little without it.
+ */
+function singleCoreLoopMs(): number {
+  let best = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < 3; round++) {
+    const started = performance.now();
+    let x = 0;
+    for (let i = 0; i < 100_000_000; i++) x = (x + i * 7) | 0;
+    best = Math.min(best, performance.now() - started);
+    if (x === 1) log('(the loop result is used, so it is not optimised away)');
+  }
+  return best;
+}
+
 async function main() {
   const results: BenchResults = {
     date: new Date().toISOString(),
@@ -811,6 +828,13 @@ async function main() {
   results.machine.postgres = (await admin.query<{ server_version: string }>('SHOW server_version'))
     .rows[0]!.server_version;
   await admin.end();
+  results.machine.speed = {
+    loopMs: singleCoreLoopMs(),
+    selectOneMs: pgbenchAvailable() ? (await pgbench(serverUrl, 'SELECT 1;\n', 1, 2, 1)).p50 : undefined,
+  };
+  log(
+    `machine speed: loop ${results.machine.speed.loopMs.toFixed(0)} ms, SELECT 1 ${results.machine.speed.selectOneMs?.toFixed(3) ?? '-'} ms`,
+  );
 
   for (const [index, size] of sizes.entries()) {
     const isFull = index === sizes.length - 1;

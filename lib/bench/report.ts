@@ -37,7 +37,15 @@ export interface PlanComparison {
 export interface BenchResults {
   date: string;
   quick: boolean;
-  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; postgres: string };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    node: string;
+    postgres: string;
+    /** How fast the machine was when the run started (absent from runs before it was measured). */
+    speed?: { loopMs: number; selectOneMs?: number };
+  };
   sizes: Array<{ size: DataSetSize; seedSeconds: number; scenarios: ScenarioFigures[]; databaseBytes?: number }>;
   /** Ours against the plan's naive implementation in SQL alone (pgbench), at the largest size. */
   sql?: SqlFigures[];
@@ -335,6 +343,16 @@ export function renderReport(results: BenchResults): {
       `Requests go through the local stack (API Gateway emulation, JWT verification, the Lambda handlers, node-postgres), run in its own process; ` +
       `autocannon drives ${results.connections} connections (32 for send) for ${results.durationSeconds} s per scenario. Latency is measured per response.`,
     '',
+    ...(results.machine.speed
+      ? [
+          `Speed when this run started: a fixed single-core loop (10⁸ integer steps) took ${results.machine.speed.loopMs.toFixed(0)} ms, best of 3` +
+            (results.machine.speed.selectOneMs === undefined
+              ? ''
+              : `; a \`SELECT 1\` round trip (pgbench, one client) ${results.machine.speed.selectOneMs.toFixed(3)} ms at p50`) +
+            '. The same code runs up to three times slower on some days than on others here (the host is shared): compare figures within one run, and across runs only alongside these two.',
+          '',
+        ]
+      : []),
     '## Targets',
     '',
     row(['target', 'measured', 'met']),
