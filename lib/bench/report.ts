@@ -349,7 +349,7 @@ export function renderReport(results: BenchResults): {
             (results.machine.speed.selectOneMs === undefined
               ? ''
               : `; a \`SELECT 1\` round trip (pgbench, one client) ${results.machine.speed.selectOneMs.toFixed(3)} ms at p50`) +
-            '. The same code runs up to three times slower on some days than on others here (the host is shared): compare figures within one run, and across runs only alongside these two.',
+            '. The same code has run up to three times slower on some days than on others here (the host, and even its CPU model, changes), and these two probes do not catch every cause: compare figures within one run, and across runs only with the CPU model above and a statement no change touched (the SQL-alone inbox).',
           '',
         ]
       : []),
