@@ -260,7 +260,8 @@ function figuresOf(runs: PgbenchRun[], statements: number): PgbenchFigures {
   const cpuMs = runs.every((r) => r.cpuMs !== undefined) ? runs.reduce((sum, r) => sum + r.cpuMs!, 0) : undefined;
   const cpuPerTransaction = cpuMs !== undefined && latencies.length ? cpuMs / latencies.length : undefined;
   const walMeasured = latencies.length > 0 && runs.every((r) => r.wal !== undefined);
-  const walSum = (field: keyof WalCounters) => runs.reduce((sum, r) => sum + r.wal![field], 0) / latencies.length;
+  const walPerTransaction = (field: keyof WalCounters) =>
+    runs.reduce((sum, r) => sum + r.wal![field], 0) / latencies.length;
   return {
     tps,
     p50: at(50),
@@ -270,8 +271,8 @@ function figuresOf(runs: PgbenchRun[], statements: number): PgbenchFigures {
     failed,
     statements,
     cpuPerTransaction,
-    walBytesPerTransaction: walMeasured ? walSum('bytes') : undefined,
-    fullPageImagesPerTransaction: walMeasured ? walSum('fullPageImages') : undefined,
+    walBytesPerTransaction: walMeasured ? walPerTransaction('bytes') : undefined,
+    fullPageImagesPerTransaction: walMeasured ? walPerTransaction('fullPageImages') : undefined,
   };
 }
 
