@@ -108,13 +108,13 @@ export async function invariantViolations(
   // where it is known (not NULL), it must cover every message the conversation holds, recounted
   // here from the rows.
   const bounds = await sql<{ id: string; kept: string; recounted: string }>`
-    SELECT c.id, c.largest_message_bound AS kept, max(coalesce(6 * octet_length(m.content) + 2, 0)
-                                                    + coalesce(octet_length(m.attachments::text), 0)) AS recounted
-      FROM conversations c JOIN messages m ON m.conversation_id = c.id
-     WHERE c.id IN ${conversations}
-     GROUP BY c.id, c.largest_message_bound
-    HAVING max(coalesce(6 * octet_length(m.content) + 2, 0) + coalesce(octet_length(m.attachments::text), 0))
-           > c.largest_message_bound`.execute(db);
+    SELECT * FROM (
+      SELECT c.id, c.largest_message_bound AS kept, max(coalesce(6 * octet_length(m.content) + 2, 0)
+                                                      + coalesce(octet_length(m.attachments::text), 0)) AS recounted
+        FROM conversations c JOIN messages m ON m.conversation_id = c.id
+       WHERE c.id IN ${conversations}
+       GROUP BY c.id, c.largest_message_bound) b
+     WHERE b.recounted > b.kept`.execute(db);
   for (const r of bounds.rows)
     violations.push(`conversation ${r.id}: largest message bound ${r.kept}, a message's is ${r.recounted}`);
 
