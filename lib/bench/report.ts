@@ -151,16 +151,20 @@ export function verdicts(results: BenchResults): Verdict[] {
   ];
 }
 
-/** Issue 14: with reactions on 10 % of messages, the inbox and message pages slow by at most 20 %. */
+/**
+ * Issue 14: with reactions on 10 % of messages, the inbox and message pages slow by at most 20 %.
+ * Against the same reads measured in alternation with them (bin/bench.ts, reactionComparison);
+ * results recorded before those existed compare with the scenario measured earlier in the run.
+ */
 function reactionVerdicts(results: BenchResults): Verdict[] {
   const full = results.sizes.length - 1;
   return ['inboxHeavy', 'deepPage', 'latestPage'].flatMap((key) => {
-    const plain = scenario(results, full, key);
+    const plain = scenario(results, full, `${key}WithoutReactions`) ?? scenario(results, full, key);
     const reacted = scenario(results, full, `${key}WithReactions`);
     if (!plain || !reacted) return [];
     return [
       {
-        target: `${plain.name}: p95 with reactions on 10 % of messages ≤ 1.2 × without`,
+        target: `${scenario(results, full, key)?.name ?? plain.name}: p95 with reactions on 10 % of messages ≤ 1.2 × without`,
         measured: `${(reacted.p95 / plain.p95).toFixed(2)} × (${ms(plain.p95)} → ${ms(reacted.p95)})`,
         met: reacted.p95 <= 1.2 * plain.p95,
       },
