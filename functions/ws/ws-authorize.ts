@@ -4,6 +4,7 @@ import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
 import { JwtVerifier } from 'aws-jwt-verify/jwt-verifier';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent, Context } from 'aws-lambda';
 import { ConfigurationError } from '../../lib/config';
+import { apiGatewayJwtChecks } from '../../lib/http/jwt-authorizer-rules';
 import { webSocketAuthorizer } from '../../lib/realtime/routes';
 import { config } from '../../lib/runtime';
 import { logger } from '../commons/logger';
@@ -12,7 +13,7 @@ import { logger } from '../commons/logger';
  * The Lambda REQUEST authorizer of the WebSocket API's `$connect`. Browsers cannot set headers on
  * a WebSocket, so the Cognito access token comes in the query string (`?token=`), and API Gateway
  * answers 401 without invoking us when it is missing (the identity source). We check it exactly
- * as the HTTP API's JWT authorizer checks the Authorization header (see lib/local/local-auth.ts):
+ * as the HTTP API's JWT authorizer checks the Authorization header (lib/http/jwt-authorizer-rules.ts):
  * the RS256 signature against the pool's JWKS by `kid`, `iss`, the app client (`client_id`, or
  * `aud` when present), `exp` in the future, `nbf`/`iat` not in the future; and, since only access
  * tokens are meant for APIs, `token_use` = `access` (an id token carries the same `sub`).
@@ -49,6 +50,7 @@ const plainHttpFetcher: Fetcher = {
 };
 
 const keysUri = jwksUri ?? `${issuer}/.well-known/jwks.json`;
+const checkedAsApiGatewayDoes = apiGatewayJwtChecks(clientIds);
 
 /**
  * Module scope: the verifier keeps the fetched JWKS (and the imported keys) for the container's
@@ -58,24 +60,12 @@ const verifier = JwtVerifier.create(
   {
     issuer,
     jwksUri: keysUri,
-    // Cognito access tokens carry the app client in `client_id`, not `aud`: checked below.
+    // Cognito access tokens carry the app client in `client_id`, not `aud`: the rules check it.
     audience: null,
-    customJwtCheck: ({ header, payload, jwk }) => {
-      // API Gateway's JWT authorizer: "Currently, only RSA-based algorithms are supported."
-      if (jwk.kty !== 'RSA' || !header.alg?.startsWith('RS')) throw new Error('not an RSA signature');
-      // aws-jwt-verify checks `exp` only when present; API Gateway requires it.
-      if (typeof payload.exp !== 'number') throw new Error('the token has no exp');
-      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000) {
-        throw new Error('the token was issued in the future');
-      }
-      // As API Gateway: `aud` when the token has one, else `client_id`.
-      const audiences =
-        payload.aud === undefined ? [payload.client_id] : Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-      if (!audiences.some((a) => typeof a === 'string' && clientIds.includes(a))) {
-        throw new Error('the token is not for this app client');
-      }
-      if (payload.token_use !== 'access') throw new Error('not an access token');
-      if (typeof payload.sub !== 'string' || !payload.sub) throw new Error('the token has no sub');
+    customJwtCheck: (token) => {
+      checkedAsApiGatewayDoes(token);
+      if (token.payload.token_use !== 'access') throw new Error('not an access token');
+      if (typeof token.payload.sub !== 'string' || !token.payload.sub) throw new Error('the token has no sub');
     },
   },
   {
