@@ -1,4 +1,5 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import { NodeSha256 } from '../aws/node-sha256';
 
 /**
  * Invokes one function asynchronously (`InvocationType: Event`: one HTTPS call that returns once
@@ -21,7 +22,8 @@ export class AsyncInvoker {
   private clientOnce(): Promise<LambdaClient> {
     const { endpoint, maxAttempts } = this.options;
     this.client ??= import('@aws-sdk/client-lambda').then(
-      ({ LambdaClient }) => new LambdaClient({ maxAttempts, ...(endpoint ? { endpoint } : {}) }),
+      // NodeSha256: the SDK's own HMAC makes a key object per call (lib/aws/node-sha256.ts).
+      ({ LambdaClient }) => new LambdaClient({ maxAttempts, sha256: NodeSha256, ...(endpoint ? { endpoint } : {}) }),
     );
     return this.client;
   }

@@ -1,4 +1,5 @@
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { NodeSha256 } from '../aws/node-sha256';
 import type { OutboxEvent } from '../messaging/outbox';
 import type { EventPublisher } from './outbox-relay';
 
@@ -29,7 +30,11 @@ export class EventBridgePublisher implements EventPublisher {
   private clientOnce(): Promise<EventBridgeClient> {
     this.client ??= import('@aws-sdk/client-eventbridge').then(
       ({ EventBridgeClient }) =>
-        new EventBridgeClient({ ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}) }),
+        // NodeSha256: the SDK's own HMAC makes a key object per call (lib/aws/node-sha256.ts).
+        new EventBridgeClient({
+          sha256: NodeSha256,
+          ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
+        }),
     );
     return this.client;
   }

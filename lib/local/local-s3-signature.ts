@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ALGORITHM_IDENTIFIER, getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
 import type { HttpRequest } from '@smithy/types';
-import { NodeSha256 } from '../realtime/node-sha256';
+import { NodeSha256 } from '../aws/node-sha256';
 
 /**
  * S3's SigV4 checks for the local S3 endpoint (./local-s3.ts), in both forms S3 takes: the

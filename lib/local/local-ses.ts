@@ -2,7 +2,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ALGORITHM_IDENTIFIER, getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
 import type { HttpRequest } from '@smithy/types';
-import { NodeSha256 } from '../realtime/node-sha256';
+import { NodeSha256 } from '../aws/node-sha256';
 
 /**
  * Amazon SES v2 locally, for the real `@aws-sdk/client-sesv2`: SendEmail (REST-JSON

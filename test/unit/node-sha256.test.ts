@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { NodeSha256 } from '../../lib/realtime/node-sha256';
+import { NodeSha256 } from '../../lib/aws/node-sha256';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 

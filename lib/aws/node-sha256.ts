@@ -5,8 +5,9 @@ import type { Checksum, SourceData } from '@smithy/types';
  * SHA-256 (and HMAC-SHA256 given a secret) on node:crypto, the Checksum `SignatureV4` expects:
  * what `@smithy/hash-node`'s `Hash` bound to 'sha256' does, without depending on where that class
  * lives in a given SDK release (a separate package in older ones, `@smithy/core/checksum` in this
- * one, which is no project dependency). The publisher signs with it, the local S3 endpoint
- * verifies with it.
+ * one, which is no project dependency), and faster: it keeps its HMAC keys (below). The
+ * publisher signs with it, the Lambda and EventBridge clients are given it (their `sha256`
+ * option), and the local S3 and SES endpoints verify with it.
  */
 export class NodeSha256 implements Checksum {
   private hash: Hash | Hmac;
