@@ -21,7 +21,8 @@ export class NodeSha256 implements Checksum {
   }
 
   async digest(): Promise<Uint8Array> {
-    return this.hash.digest();
+    // A plain hash digests a copy, as the SDK's own does, so it can be read again or fed more.
+    return 'copy' in this.hash ? this.hash.copy().digest() : this.hash.digest();
   }
 
   reset(): void {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { JwtBaseError, NonRetryableFetchError } from 'aws-jwt-verify/error';
-import { type Jwks, SimpleJwksCache } from 'aws-jwt-verify/jwk';
+import { JwtBaseError } from 'aws-jwt-verify/error';
+import type { Jwks } from 'aws-jwt-verify/jwk';
 import { JwtVerifier } from 'aws-jwt-verify/jwt-verifier';
 import { exportJWK, generateKeyPair, importJWK, type JWK, type JWTPayload, SignJWT } from 'jose';
 import { localSettings } from '../config';
@@ -96,26 +96,21 @@ export type Verification = { ok: true; claims: Record<string, unknown> } | { ok:
  * Verified with aws-jwt-verify, as the WebSocket authorizer verifies, and the claims with the
  * rules both share (lib/http/jwt-authorizer-rules.ts). `sub` is not the authorizer's business
  * (the Lambda answers 401 without one). The JWKS is the stand-in's one key, given to the verifier
- * up front: a token signed with any other key names a `kid` it does not know and is refused
- * without a fetch. (aws-jwt-verify checks an RS256 signature with node:crypto in about 60 µs here,
- * against 150 µs for jose's WebCrypto path that this used before.)
+ * up front and read synchronously: a token signed with any other key names a `kid` it does not
+ * know and is refused without a fetch. (aws-jwt-verify checks an RS256 signature with node:crypto
+ * in about 60 µs here, against 150 µs for jose's WebCrypto path that this used before.) One check
+ * more than API Gateway documents: aws-jwt-verify refuses a `sub`, `scope` or `jti` that is not a
+ * string, which no Cognito token has.
  */
 export async function createVerifier(config: LocalAuthConfig) {
   const { publicJwk } = await loadOrCreateKey(config.keyFile);
   const jwks = { keys: [publicJwk] } as Jwks;
-  const jwksUri = `${config.issuer}/.well-known/jwks.json`;
-  const verifier = JwtVerifier.create(
-    { issuer: config.issuer, jwksUri, audience: null, customJwtCheck: apiGatewayJwtChecks([config.audience]) },
-    {
-      jwksCache: new SimpleJwksCache({
-        fetcher: {
-          fetch: async (uri) => {
-            throw new NonRetryableFetchError(uri, 'the local stack signs with one key');
-          },
-        },
-      }),
-    },
-  );
+  const verifier = JwtVerifier.create({
+    issuer: config.issuer,
+    jwksUri: `${config.issuer}/.well-known/jwks.json`,
+    audience: null,
+    customJwtCheck: apiGatewayJwtChecks([config.audience]),
+  });
   verifier.cacheJwks(jwks);
   return {
     jwks,
@@ -124,7 +119,7 @@ export async function createVerifier(config: LocalAuthConfig) {
       const token = raw.startsWith('Bearer ') ? raw.slice('Bearer '.length) : raw;
       if (!token) return { ok: false, reason: 'missing token' };
       try {
-        return { ok: true, claims: await verifier.verify(token) };
+        return { ok: true, claims: verifier.verifySync(token) };
       } catch (error) {
         return { ok: false, reason: error instanceof JwtBaseError ? error.constructor.name : (error as Error).message };
       }

@@ -34,6 +34,15 @@ describe('NodeSha256, the Checksum SigV4 signs and verifies with', () => {
     }
   });
 
+  it('lets a plain hash be read again and fed more, as the SDK’s own Checksum does', async () => {
+    const hash = new NodeSha256();
+    hash.update(Buffer.from('ab'));
+    const partial = hex(await hash.digest());
+    expect(hex(await hash.digest())).toBe(partial);
+    hash.update(Buffer.from('c'));
+    expect(hex(await hash.digest())).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
   it('starts over on reset, under the same key', async () => {
     const hash = new NodeSha256('Jefe');
     hash.update(Buffer.from('something else'));
