@@ -325,43 +325,57 @@ async function messageIds(url: string, conversation: string, count: number): Pro
 async function reactionsOnTenPercent(
   url: string,
 ): Promise<{ count: number; add(): Promise<void>; remove(): Promise<void>; drop(): Promise<void> }> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  const { rowCount } = await client.query(`
-    CREATE TABLE bench_reacted AS
-    SELECT id, (
-      SELECT jsonb_agg(jsonb_build_object('emoji', e.emoji, 'users', jsonb_build_array(coalesce(m.sender_id::text, 'system'))) ORDER BY e.n)
-        FROM (VALUES (1, '👍'), (2, '🎉'), (3, '😀')) AS e (n, emoji)
-       WHERE e.n <= 1 + (hashtext(m.id::text) & 1) + (hashtext(m.id::text) >> 1 & 1)) AS reactions
-      FROM messages m
-     WHERE hashtext(m.id::text) % 10 = 0 AND m.deleted_at IS NULL AND m.reactions IS NULL`);
-  // The write scenarios ran just before: the first state is read vacuumed too.
-  await client.query('VACUUM ANALYZE messages');
-  await client.end();
+  const [chosen] = await statements(
+    url,
+    `CREATE TABLE bench_reacted AS
+     SELECT id, (
+       SELECT jsonb_agg(jsonb_build_object('emoji', e.emoji, 'users', jsonb_build_array(coalesce(m.sender_id::text, 'system'))) ORDER BY e.n)
+         FROM (VALUES (1, '👍'), (2, '🎉'), (3, '😀')) AS e (n, emoji)
+        WHERE e.n <= 1 + (hashtext(m.id::text) & 1) + (hashtext(m.id::text) >> 1 & 1)) AS reactions
+       FROM messages m
+      WHERE hashtext(m.id::text) % 10 = 0 AND m.deleted_at IS NULL AND m.reactions IS NULL`,
+    // The write scenarios ran just before: the first state is read vacuumed too.
+    'VACUUM ANALYZE messages',
+  );
   // Vacuumed after each change, as autovacuum would (it is off on this machine), so both states
   // are read with their visibility map and statistics up to date.
   const set = async (reactions: string) => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    await c.query(`UPDATE messages m SET reactions = ${reactions} FROM bench_reacted r WHERE r.id = m.id`);
-    await c.query('VACUUM ANALYZE messages');
-    await c.end();
+    await statements(
+      url,
+      `UPDATE messages m SET reactions = ${reactions} FROM bench_reacted r WHERE r.id = m.id`,
+      'VACUUM ANALYZE messages',
+    );
   };
-  const drop = async () => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    await c.query('DROP TABLE bench_reacted');
-    await c.end();
+  return {
+    count: chosen!.rowCount ?? 0,
+    add: () => set('r.reactions'),
+    remove: () => set('NULL'),
+    drop: async () => {
+      await statements(url, 'DROP TABLE bench_reacted');
+    },
   };
-  return { count: rowCount ?? 0, add: () => set('r.reactions'), remove: () => set('NULL'), drop };
+}
+
+/** Runs statements one after the other on a connection of their own; their results, in order. */
+async function statements(url: string, ...sql: string[]): Promise<pg.QueryResult[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const results: pg.QueryResult[] = [];
+    for (const statement of sql) results.push(await client.query(statement));
+    return results;
+  } finally {
+    await client.end();
+  }
 }
 
 /**
  * Issue 14: the reads that return messages, without and with reactions on 10 % of the messages,
  * in two rounds, without then with and with then without (the reactions added, taken away, added
- * again), each side's rounds pooled. Measured minutes apart instead, with the write scenarios between, the ratio followed
- * the host's mood: 0.96–1.04 × on one machine, 1.28–2.47 × on another, where the same reads on
- * one database with the reactions put and taken back in a loop differed by less than the noise.
+ * again), each side's rounds pooled. Measured minutes apart instead, with the write scenarios
+ * between, the ratio followed the host's mood: 0.96–1.04 × on one machine, 1.28–2.47 × on
+ * another, where the same reads on one database with the reactions put and taken back in a loop
+ * differed by less than the noise.
  */
 async function reactionComparison(
   base: string,

@@ -25,8 +25,8 @@ import type { Publisher, PublishOutcome } from './publisher';
  * 2-core machine the client's overhead dominated send→frame latency and send throughput. The
  * signing stays AWS's own (`@smithy/signature-v4`): a hand-written signer measured ~10 µs, not
  * worth owning crypto code for. What made the library's slow was node:crypto making a KeyObject
- * of the HMAC key on every call (lib/aws/node-sha256.ts keeps them): 48 → 27 µs a signature, and 165 →
- * 120 µs of CPU a push, 32 → 21 ms for 200 pushes, against a loopback server here.
+ * of the HMAC key on every call (lib/aws/node-sha256.ts keeps them): 48 → 27 µs a signature,
+ * 165 → 120 µs of CPU a push, 32 → 21 ms for 200 pushes, against a loopback server here.
  * Everything imported here (@smithy/signature-v4, @aws-sdk/credential-provider-node) is part of
  * the SDK the Lambda runtime ships, like the client was (the SDK is external in the bundles).
  */
