@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { eventRuleList } from '../events/order-events';
 import { routeList } from '../http/routes';
-import { esbuildTarget, esmRequireBanner, externalModules, functionEntry, projectRoot } from '../infra/bundling';
+import { esbuildOptions, projectRoot } from '../infra/bundling';
 import { webSocketAuthorizer, webSocketRouteList } from '../realtime/routes';
 
 export interface LambdaFigures {
@@ -26,7 +26,7 @@ const everyFunction: Array<[string, string]> = [
 ];
 
 /** The environment a deployed function starts with: the Data API configured, nothing connected yet. */
-const lambdaEnv = {
+export const lambdaEnv = {
   ...process.env,
   DB_CLUSTER_ARN: 'arn:aws:rds:us-east-1:123456789012:cluster:bench',
   DB_SECRET_ARN: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:bench',
@@ -41,28 +41,21 @@ const lambdaEnv = {
   NODE_OPTIONS: '',
 };
 
+/**
+ * Builds every function, then times cold imports in rounds: each round imports every bundle once,
+ * in the opposite order to the round before, so that every function's median is taken over the
+ * same stretch of the host's speed. Timed one function after another instead (all of a function's
+ * runs, then the next's), near-identical bundles had medians from 105 to 163 ms in one run.
+ */
 export async function measureLambdas(runs: number): Promise<LambdaFigures[]> {
-  const out: LambdaFigures[] = [];
+  const built: Array<Omit<LambdaFigures, 'coldInitMs'> & { outfile: string; timings: number[] }> = [];
   for (const [folder, name] of everyFunction) {
     // Inside the project, so the runtime-provided modules (the AWS SDK) resolve from node_modules
     // as they do from the Lambda runtime.
     const dir = join(projectRoot, '.data', 'bench', 'bundles', `${folder}-${name}`);
     mkdirSync(dir, { recursive: true });
     const outfile = join(dir, 'index.mjs');
-    const result = await build({
-      entryPoints: [functionEntry(folder, name)],
-      bundle: true,
-      minify: true,
-      format: 'esm',
-      platform: 'node',
-      target: esbuildTarget,
-      mainFields: ['module', 'main'],
-      external: externalModules,
-      banner: { js: esmRequireBanner },
-      outfile,
-      metafile: true,
-      logLevel: 'silent',
-    });
+    const result = await build({ ...esbuildOptions(folder, name, outfile), metafile: true });
     const output = result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('index.mjs'))!]!;
     const byModule = new Map<string, number>();
     for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
@@ -71,23 +64,27 @@ export async function measureLambdas(runs: number): Promise<LambdaFigures[]> {
         .replace(/^(lib|functions|migrations)\/.*$/, '$1 (ours)');
       byModule.set(module, (byModule.get(module) ?? 0) + bytesInOutput);
     }
-    const timings: number[] = [];
-    const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(outfile).href)}); process.stdout.write(String(performance.now() - t));`;
-    for (let i = 0; i < runs; i++) {
-      timings.push(
-        Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: lambdaEnv }).toString()),
-      );
-    }
-    timings.sort((a, b) => a - b);
-    out.push({
+    built.push({
       name: `${folder}/${name}`,
       bytes: output.bytes,
-      coldInitMs: timings[Math.floor(timings.length / 2)]!,
       largestInputs: [...byModule]
         .sort((a, b) => b[1] - a[1])
         .slice(0, 4)
         .map(([module, bytes]) => ({ module, bytes })),
+      outfile,
+      timings: [],
     });
   }
-  return out;
+  for (let round = 0; round < runs; round++) {
+    for (const bundle of round % 2 === 0 ? built : [...built].reverse()) {
+      const script = `const t = performance.now(); await import(${JSON.stringify(pathToFileURL(bundle.outfile).href)}); process.stdout.write(String(performance.now() - t));`;
+      bundle.timings.push(
+        Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: lambdaEnv }).toString()),
+      );
+    }
+  }
+  return built.map(({ outfile: _, timings, ...figures }) => {
+    const sorted = [...timings].sort((a, b) => a - b);
+    return { ...figures, coldInitMs: sorted[Math.floor(sorted.length / 2)]! };
+  });
 }

@@ -9,6 +9,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { type FunctionEnvironmentValues, functionEnvironment } from '../config';
 import {
+  builtinAliases,
   esbuildTarget,
   esmRequireBanner,
   externalModules,
@@ -338,6 +339,7 @@ export class MessagingFunction extends NodejsFunction {
         mainFields: ['module', 'main'],
         externalModules,
         banner: esmRequireBanner,
+        esbuildArgs: { '--alias': Object.entries(builtinAliases).map(([from, to]) => `${from}=${to}`) },
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],

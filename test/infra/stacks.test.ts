@@ -1,13 +1,17 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { lambdaEnv } from '../../lib/bench/lambdas';
 import { businessMetrics } from '../../lib/business-metrics';
 import { eventRuleList } from '../../lib/events/order-events';
 import { routeKey, routeList, routes } from '../../lib/http/routes';
 import type { MessagingStacks } from '../../lib/infra/app';
+import { projectRoot } from '../../lib/infra/bundling';
 import { attachmentFailureQueueNames, failureQueueNames, notificationFailureQueueNames } from '../../lib/infra/names';
 import { auroraEngineVersion } from '../../lib/infra/stacks/data-stack';
 import { webSocketAuthorizer, webSocketRouteList } from '../../lib/realtime/routes';
@@ -768,5 +772,27 @@ describe('deterministic assets', () => {
       const { sources } = JSON.parse(readFileSync(map, 'utf8')) as { sources: string[] };
       for (const source of sources) expect(source).toMatch(/^(functions|lib|migrations|node_modules)\//);
     }
+  });
+
+  it('bundles node:http as a CommonJS read, so that no cold start loads undici', () => {
+    const bundles = functionsOf(dev).map(([, r]) =>
+      join(dev.outdir, `asset.${String(r.Properties.Code.S3Key).replace(/\.zip$/, '')}`, 'index.mjs'),
+    );
+    for (const bundle of bundles) expect(readFileSync(bundle, 'utf8'), bundle).not.toMatch(/from\s*"(node:)?http"/);
+    // Imported as the runtime would, from inside the project so that the AWS SDK resolves.
+    const [, sendMessage] = fnNamed(dev, 'send-message');
+    const dir = join(projectRoot, '.data', 'test', 'bundle-import');
+    mkdirSync(dir, { recursive: true });
+    const copy = join(dir, 'index.mjs');
+    copyFileSync(
+      join(dev.outdir, `asset.${String(sendMessage.Properties.Code.S3Key).replace(/\.zip$/, '')}`, 'index.mjs'),
+      copy,
+    );
+    const script = `const m = await import(${JSON.stringify(pathToFileURL(copy).href)});
+      process.stdout.write(JSON.stringify({ handler: typeof m.handler, undici: process.moduleLoadList.filter((x) => x.includes('undici')) }));`;
+    const loaded = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: lambdaEnv }).toString(),
+    );
+    expect(loaded).toEqual({ handler: 'function', undici: [] });
   });
 });
