@@ -336,14 +336,18 @@ async function reactionsOnTenPercent(
       WHERE hashtext(m.id::text) % 10 = 0 AND m.deleted_at IS NULL AND m.reactions IS NULL`,
     // The write scenarios ran just before: the first state is read vacuumed too.
     'VACUUM ANALYZE messages',
+    'CHECKPOINT',
   );
   // Vacuumed after each change, as autovacuum would (it is off on this machine), so both states
-  // are read with their visibility map and statistics up to date.
+  // are read with their visibility map and statistics up to date; then a checkpoint, so that
+  // writing out what the change dirtied (most of the table: every tenth message) does not overlap
+  // the next reads, as a checkpoint that max_wal_size or the timeout starts would.
   const set = async (reactions: string) => {
     await statements(
       url,
       `UPDATE messages m SET reactions = ${reactions} FROM bench_reacted r WHERE r.id = m.id`,
       'VACUUM ANALYZE messages',
+      'CHECKPOINT',
     );
   };
   return {
