@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { importJWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { localCorsConfiguration } from '../../lib/local/cors';
-import { loadOrCreateKey } from '../../lib/local/local-auth';
+import { createVerifier, loadOrCreateKey } from '../../lib/local/local-auth';
 import type { TestStack } from '../support/http-stack';
 import { backend } from '../support/test-database';
 
@@ -120,6 +120,24 @@ describe(`the local JWT authorizer is as strict as API Gateway documents, on ${b
           status: 200,
         });
       }
+    }
+  });
+
+  it('answers a token it verified before the same way until the token expires, then refuses it as expired', async () => {
+    const verifier = await createVerifier(stack.auth);
+    const token = await sign(claims({ exp: now() + 60 }));
+    const first = await verifier.verify(`Bearer ${token}`);
+    expect(first.ok).toBe(true);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 30_000);
+      expect(await verifier.verify(token)).toEqual(first);
+      vi.setSystemTime(Date.now() + 31_000);
+      expect(await verifier.verify(`Bearer ${token}`)).toEqual({ ok: false, reason: 'JwtExpiredError' });
+      // Another token is verified on its own, never answered from the one before.
+      expect(await verifier.verify(`${token.slice(0, -2)}AA`)).toMatchObject({ ok: false });
+    } finally {
+      vi.useRealTimers();
     }
   });
 
