@@ -117,15 +117,31 @@ function middyHandler<R extends RouteDefinition>(
       await recordUser(runtime.domain, caller.userId, caller.role);
       recordedRoles.set(caller.userId, caller.role);
     }
-    const output = await run({ caller: caller ?? null, ...input } as HttpInput<R>, runtime);
-    if (route.bindings.includes('outboxRelay')) await nudgeRelay(runtime, route.id);
-    return output as unknown as HttpResult;
+    if (!route.bindings.includes('outboxRelay'))
+      return (await run({ caller: caller ?? null, ...input } as HttpInput<R>, runtime)) as unknown as HttpResult;
+    // Started when the write's statement returns (push calls `written`), beside the pushes, or else
+    // once the handler has succeeded. Always awaited, also when the handler fails after starting it:
+    // a Lambda is frozen when it answers, and the call must be out by then.
+    let nudged: Promise<void> | undefined;
+    const nudge = () => (nudged ??= nudgeRelay(runtime, route.id));
+    try {
+      const output = await run({ caller: caller ?? null, ...input } as HttpInput<R>, {
+        ...runtime,
+        domain: { ...runtime.domain, written: () => void nudge() },
+      });
+      await nudge();
+      return output as unknown as HttpResult;
+    } finally {
+      await nudged;
+    }
   });
 }
 
 /**
  * After a write whose statement queued domain events: the relay publishes them now rather than at
- * its next scheduled run. Never fails the request: the change and its events are stored.
+ * its next scheduled run. Never fails the request: the change and its events are stored. A write
+ * that answers with an error nudges nothing (it queued nothing), so refused requests cost no
+ * invocation.
  */
 async function nudgeRelay(runtime: Runtime, routeId: string): Promise<void> {
   await runtime.relay.nudge().catch((error: unknown) => {

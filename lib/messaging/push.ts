@@ -9,6 +9,7 @@ import type { Message } from './types';
  * trip, and a connection API Gateway calls gone is forgotten. Never fails the write: it is stored.
  */
 export async function push(d: Domain, connectionIds: readonly string[], serverFrame: ServerFrame): Promise<void> {
+  d.written?.();
   if (connectionIds.length === 0) return;
   const { gone } = await d.publisher.publish({ connectionIds, frame: serverFrame });
   // Best effort like the push itself: a row left behind expires, and the next push retries it.

@@ -38,6 +38,12 @@ export interface Domain {
   limits: MessagingLimits;
   /** Where writes push their changes (lib/messaging/push.ts). */
   publisher: Publisher;
+  /**
+   * Called by the step after a write (push) as soon as the write's statement has returned, before
+   * its pushes: the HTTP handler starts the outbox relay's nudge there, so that the request waits
+   * for the slower of the two rather than for both in turn.
+   */
+  written?: () => void;
   /** What uploads may be, and the bucket (lib/messaging/attachments.ts). */
   attachments: AttachmentSettings & { files: AttachmentFiles | undefined };
 }

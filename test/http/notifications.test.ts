@@ -608,6 +608,50 @@ describe(`profiles, digests and the outbox through the local stack on ${backend}
     expect(await mailTo(stack.url, erin.email)).toEqual([]);
   });
 
+  it("nudges the relay once a write's statement has returned, beside its pushes, and not for a refused write", async () => {
+    const [alice, bob] = await Promise.all([stack.user(), stack.user()]);
+    const conversationId = await conversation(alice, [bob]);
+    await sql`INSERT INTO connections (connection_id, user_id, expires_at)
+              VALUES (${`nudge-${randomUUID()}`}, ${bob.id}::uuid, now() + interval '1 hour')`.execute(
+      stack.database.db,
+    );
+    const runtime = await useRuntime();
+    const { relay, domain } = runtime;
+    const { publisher } = domain;
+    const steps: string[] = [];
+    const step = async (name: string) => {
+      steps.push(`${name} started`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      steps.push(`${name} ended`);
+    };
+    runtime.relay = { nudge: () => step('nudge') };
+    domain.publisher = {
+      publish: async ({ connectionIds }) => {
+        await step('push');
+        return { delivered: connectionIds.length, gone: [], failed: 0 };
+      },
+    };
+    try {
+      await send(alice, conversationId, 'nudged beside the push');
+      steps.push('answered');
+      // Both started before either ended (the request waits for the slower, not for the sum), and
+      // the answer came after both.
+      expect(steps.slice(0, 2).sort()).toEqual(['nudge started', 'push started']);
+      expect(steps.slice(2, 4).sort()).toEqual(['nudge ended', 'push ended']);
+      expect(steps[4]).toBe('answered');
+      steps.length = 0;
+      const refused = await stack.request('POST', `/v1/messages/conversations/${randomUUID()}/messages`, {
+        token: alice.token,
+        body: { content: 'to no conversation' },
+      });
+      expect(refused.status).toBe(404);
+      expect(steps).toEqual([]);
+    } finally {
+      runtime.relay = relay;
+      domain.publisher = publisher;
+    }
+  });
+
   it('publishes every change through the outbox to EventBridge, each event once, under concurrent relays', async () => {
     const [alice, bob, carol, admin] = await Promise.all([
       stack.user(),
