@@ -72,20 +72,21 @@ export function eventHandler<R extends EventRule>(
     const { conversationId, applied, created, posted } = outcome;
     const orderId = (parsed.data as { orderId?: string }).orderId;
     logger.info('event projected', { ...base, orderId, conversationId, applied, created, posted: posted !== null });
-    // Then the push, as after an HTTP write. A failure here must not make EventBridge retry an
-    // event that is already applied: the participants catch up by polling.
-    await announceOrderChange(runtime.domain, outcome).catch((error: unknown) => {
-      logger.warn('push after event failed', {
-        ...base,
-        error: error instanceof Error ? error.message : String(error),
-      });
-    });
-    // And the relay for the events the projection queued (none when nothing was applied).
-    if (outcome.applied) {
-      await runtime.relay.nudge().catch((error: unknown) => {
-        logger.warn('outbox relay not invoked', { ...base, errorName: (error as Error).name });
-      });
-    }
+    // Then the push and, beside it as after an HTTP write, the relay for the events the projection
+    // queued (none when nothing was applied). A failure of either must not make EventBridge retry an
+    // event that is already applied: the participants catch up by polling, the schedule relays.
+    await Promise.all([
+      announceOrderChange(runtime.domain, outcome).catch((error: unknown) => {
+        logger.warn('push after event failed', {
+          ...base,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }),
+      outcome.applied &&
+        runtime.relay.nudge().catch((error: unknown) => {
+          logger.warn('outbox relay not invoked', { ...base, errorName: (error as Error).name });
+        }),
+    ]);
     return outcome;
   };
 }

@@ -140,8 +140,8 @@ function middyHandler<R extends RouteDefinition>(
 /**
  * After a write whose statement queued domain events: the relay publishes them now rather than at
  * its next scheduled run. Never fails the request: the change and its events are stored. A write
- * that answers with an error nudges nothing (it queued nothing), so refused requests cost no
- * invocation.
+ * refused before its statement changed anything nudges nothing (it queued nothing), so refused
+ * requests cost no invocation.
  */
 async function nudgeRelay(runtime: Runtime, routeId: string): Promise<void> {
   await runtime.relay.nudge().catch((error: unknown) => {

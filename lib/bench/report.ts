@@ -543,7 +543,7 @@ export function renderReport(results: BenchResults): {
   lines.push(
     '## Lambda artefacts',
     '',
-    "Minified ESM bundles built with the stack's own esbuild settings (`lib/infra/bundling.ts`; the AWS SDK comes from the runtime). Cold initialisation: a fresh `node` process importing the bundled handler, median of the runs.",
+    "Minified ESM bundles built with the stack's own esbuild settings (`lib/infra/bundling.ts`; the AWS SDK comes from the runtime). Cold initialisation: a fresh `node` process importing the bundled handler, median of the runs, taken in rounds that import every bundle once each (in alternating order), so that every function's median spans the same stretch of the host's speed.",
     '',
     row(['function', 'bundle', 'cold init (median)', 'largest parts']),
     row(['---', '---:', '---:', '---']),

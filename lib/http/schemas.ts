@@ -34,7 +34,7 @@ const limit = (max: number, fallback: number) =>
     description: `Page size, 1 to ${max}.`,
   });
 const offset = meta(z._default(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(MAX_OFFSET)), 0), {
-  description: `Items to skip, at most ${MAX_OFFSET}. The cost grows with it (rows are skipped one by one); nextCursor costs the same at any depth.`,
+  description: `Items to skip, at most ${String(MAX_OFFSET).replace(/\B(?=(\d{3})+$)/g, ',')}. The cost grows with it (rows are skipped one by one); nextCursor costs the same at any depth.`,
 });
 
 const conversationFilters = {

@@ -34,7 +34,9 @@ export const esbuildTarget = 'node24';
  * ES module facade by reading every export, and node:http's WebSocket, CloseEvent and MessageEvent
  * are getters that load undici: measured on one bundle, 34 ms of a 145 ms cold initialisation, for
  * code no function calls. No other builtin the bundles import has a getter that costs more than
- * 3 ms. esbuild's alias takes absolute paths: the CDK runs esbuild from another directory.
+ * 3 ms. Absolute paths, so that they resolve from any working directory; they hold for bundling
+ * on this machine, as the stacks bundle (esbuild is a dev dependency), not inside the CDK's Docker
+ * image, which sees the project under /asset-input.
  */
 export const builtinAliases: Record<string, string> = {
   'node:http': join(projectRoot, 'lib', 'infra', 'node-http-shim.cjs'),
@@ -49,7 +51,7 @@ export function functionEntry(folder: string, name: string): string {
   return join(projectRoot, 'functions', folder, `${name}.ts`);
 }
 
-/** What NodejsFunction hands esbuild for one function, for builds outside the CDK (the benchmark, the bundle test). */
+/** What NodejsFunction hands esbuild for one function (source maps aside), for builds outside the CDK: the benchmark's. */
 export function esbuildOptions(folder: string, name: string, outfile: string): BuildOptions {
   return {
     entryPoints: [functionEntry(folder, name)],
