@@ -11,7 +11,7 @@
  * --size xl seeds full size and ten times it (20 M messages; not for CI), measures the scaling
  * scenarios at both and writes bench/results/xl.json, which BENCHMARKS.md then reports.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -912,6 +912,23 @@ function failOnErrors(results: BenchResults) {
  * A fixed single-core workload (10⁸ integer steps), best of 3, in ms: this machine's speed moves
  * from day to day by up to 3 ×, and a run's figures mean little without it.
  */
+/**
+ * A fresh Node process that loads node:http and exits, median of 5 (wall time): what every cold
+ * start pays before our code. The loop below does not see every slowdown of this host: cold
+ * imports of the same bundles took about 70 ms and, 40 minutes later, 160-180 ms, with the loop at
+ * 42 and 44 ms (the VM's memory reclaim was busy, which evicts the file pages a start reads). Kept
+ * in the results so that runs can be told apart by it.
+ */
+function processStartMs(): number {
+  const times: number[] = [];
+  for (let run = 0; run < 5; run++) {
+    const started = performance.now();
+    execFileSync(process.execPath, ['-e', "require('node:http')"]);
+    times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b)[2]!;
+}
+
 function singleCoreLoopMs(): number {
   let best = Number.POSITIVE_INFINITY;
   for (let round = 0; round < 3; round++) {
@@ -950,9 +967,10 @@ async function main() {
   results.machine.speed = {
     loopMs: singleCoreLoopMs(),
     selectOneMs: pgbenchAvailable() ? (await pgbench(serverUrl, 'SELECT 1;\n', 1, 2, 1)).p50 : undefined,
+    processStartMs: processStartMs(),
   };
   log(
-    `machine speed: loop ${results.machine.speed.loopMs.toFixed(0)} ms, SELECT 1 ${results.machine.speed.selectOneMs?.toFixed(3) ?? '-'} ms`,
+    `machine speed: loop ${results.machine.speed.loopMs.toFixed(0)} ms, SELECT 1 ${results.machine.speed.selectOneMs?.toFixed(3) ?? '-'} ms, process start ${results.machine.speed.processStartMs?.toFixed(0)} ms`,
   );
 
   for (const [index, size] of sizes.entries()) {

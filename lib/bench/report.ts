@@ -44,7 +44,7 @@ export interface BenchResults {
     node: string;
     postgres: string;
     /** How fast the machine was when the run started (absent from runs before it was measured). */
-    speed?: { loopMs: number; selectOneMs?: number };
+    speed?: { loopMs: number; selectOneMs?: number; processStartMs?: number };
   };
   sizes: Array<{ size: DataSetSize; seedSeconds: number; scenarios: ScenarioFigures[]; databaseBytes?: number }>;
   /** Ours against the plan's naive implementation in SQL alone (pgbench), at the largest size. */
@@ -353,7 +353,10 @@ export function renderReport(results: BenchResults): {
             (results.machine.speed.selectOneMs === undefined
               ? ''
               : `; a \`SELECT 1\` round trip (pgbench, one client) ${results.machine.speed.selectOneMs.toFixed(3)} ms at p50`) +
-            '. The same code has run up to three times slower on some days than on others here (the host, and even its CPU model, changes), and these two probes do not catch every cause: compare figures within one run, and across runs only with the CPU model above and a statement no change touched (the SQL-alone inbox).',
+            (results.machine.speed.processStartMs === undefined
+              ? ''
+              : `; a fresh \`node\` process loading node:http ${results.machine.speed.processStartMs.toFixed(0)} ms (median of 5)`) +
+            '. The same code has run up to three times slower on some days, and hours, than on others here (the host, and even its CPU model, changes), and these probes do not catch every cause: compare figures within one run, and across runs only with the CPU model above and a statement no change touched (the SQL-alone inbox).',
           '',
         ]
       : []),
