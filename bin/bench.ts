@@ -914,10 +914,9 @@ function failOnErrors(results: BenchResults) {
  */
 /**
  * A fresh Node process that loads node:http and exits, median of 5 (wall time): what every cold
- * start pays before our code. The loop below does not see every slowdown of this host: cold
- * imports of the same bundles took about 70 ms and, 40 minutes later, 160-180 ms, with the loop at
- * 42 and 44 ms (the VM's memory reclaim was busy, which evicts the file pages a start reads). Kept
- * in the results so that runs can be told apart by it.
+ * start pays before our code, which the cold-init figures (the import alone) leave out. Neither
+ * probe sees every slowdown of this host: the same bundles' cold imports took 69-75 ms at 13:30
+ * one day and 170-231 ms in the run of 14:19, with the loop at 42 and 44 ms and this probe at 67 ms.
  */
 function processStartMs(): number {
   const times: number[] = [];
