@@ -117,18 +117,15 @@ function middyHandler<R extends RouteDefinition>(
       await recordUser(runtime.domain, caller.userId, caller.role);
       recordedRoles.set(caller.userId, caller.role);
     }
-    if (!route.bindings.includes('outboxRelay'))
-      return (await run({ caller: caller ?? null, ...input } as HttpInput<R>, runtime)) as unknown as HttpResult;
+    const request = { caller: caller ?? null, ...input } as HttpInput<R>;
+    if (!route.bindings.includes('outboxRelay')) return (await run(request, runtime)) as unknown as HttpResult;
     // Started when the write's statement returns (push calls `written`), beside the pushes, or else
     // once the handler has succeeded. Always awaited, also when the handler fails after starting it:
     // a Lambda is frozen when it answers, and the call must be out by then.
     let nudged: Promise<void> | undefined;
     const nudge = () => (nudged ??= nudgeRelay(runtime, route.id));
     try {
-      const output = await run({ caller: caller ?? null, ...input } as HttpInput<R>, {
-        ...runtime,
-        domain: { ...runtime.domain, written: () => void nudge() },
-      });
+      const output = await run(request, { ...runtime, domain: { ...runtime.domain, written: () => void nudge() } });
       await nudge();
       return output as unknown as HttpResult;
     } finally {

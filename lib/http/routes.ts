@@ -42,8 +42,8 @@ export interface RouteDefinition {
    * objects under the attachments bucket's prefix (the presigned request carries the signer's
    * rights, so each presigning function holds exactly the one it signs for); `outboxRelay`:
    * invoking the outbox relay asynchronously, for the routes whose statement queues domain events
-   * (the HTTP handler nudges it once the write's statement has returned, beside its pushes); `unsubscribeKey`: reading the key of
-   * unsubscribe links.
+   * (the HTTP handler nudges it once the write's statement has returned, beside its pushes);
+   * `unsubscribeKey`: reading the key of unsubscribe links.
    */
   bindings: readonly RouteBinding[];
   summary: string;

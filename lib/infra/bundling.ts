@@ -38,10 +38,8 @@ export const esbuildTarget = 'node24';
  * on this machine, as the stacks bundle (esbuild is a dev dependency), not inside the CDK's Docker
  * image, which sees the project under /asset-input.
  */
-export const builtinAliases: Record<string, string> = {
-  'node:http': join(projectRoot, 'lib', 'infra', 'node-http-shim.cjs'),
-  http: join(projectRoot, 'lib', 'infra', 'node-http-shim.cjs'),
-};
+const nodeHttpShim = join(projectRoot, 'lib', 'infra', 'node-http-shim.cjs');
+export const builtinAliases: Record<string, string> = { 'node:http': nodeHttpShim, http: nodeHttpShim };
 
 /** Lets bundled CommonJS code call require() inside an ES module. */
 export const esmRequireBanner =
