@@ -940,9 +940,24 @@ function singleCoreLoopMs(): number {
   return best;
 }
 
+/**
+ * The commit the run measured, `-modified` when the work tree differed from it: a recorded run
+ * that the code has moved past says so in BENCHMARKS.md.
+ */
+function codeVersion(): string | undefined {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim();
+    return changed ? `${commit}-modified` : commit;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main() {
   const results: BenchResults = {
     date: new Date().toISOString(),
+    commit: codeVersion(),
     quick,
     machine: {
       cpus: cpus().length,
