@@ -50,6 +50,8 @@ export async function startLocalStack(database: DatabaseHandle, options: LocalSt
   const url = clientUrl(options.host ?? '127.0.0.1', port);
   provideFunctionEnvironment(url, server.managementEndpoint, gateway.auth);
   const configured = readConfig(options.env ?? process.env);
+  // The stack's own settings (a test's rate limits among them), read before the runtime is built.
+  config.limits = configured.limits;
   config.attachments = { ...configured.attachments, bucket: bucket.name, endpoint: url };
   // SES, EventBridge and Lambda are this server; the unsubscribe links point at it too.
   config.notifications = {

@@ -778,6 +778,26 @@ async function check(
       { maxParticipants: MAX_PARTICIPANTS, send: limits.send },
     )),
   );
+  // The unread total as the endpoint answers it, against a recount from the tables: others' live
+  // messages after the read mark, in every conversation the user is in.
+  for (const user of [world.host, world.admin, ...world.actors, ...world.pool]) {
+    const answer = await stack.request('GET', '/v1/messages/unread', { token: user.token });
+    const { rows } = await sql<{ unread: number; conversations: number }>`
+      SELECT coalesce(sum(r.n), 0)::int AS unread, count(*) FILTER (WHERE r.n > 0)::int AS conversations
+        FROM (SELECT (SELECT count(*) FROM messages m
+                       WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
+                         AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL) AS n
+                FROM conversation_participants p WHERE p.user_id = cast(${user.id} as uuid)) r`.execute(db);
+    const recounted = { unreadCount: rows[0]!.unread, conversationCount: rows[0]!.conversations };
+    if (
+      answer.status !== 200 ||
+      answer.body.unreadCount !== recounted.unreadCount ||
+      answer.body.conversationCount !== recounted.conversationCount
+    )
+      problems.push(
+        `unread total of ${user.id}: answered ${answer.status} ${JSON.stringify(answer.body)}, recounted ${JSON.stringify(recounted)}`,
+      );
+  }
 
   // Every 201 is exactly one stored message, and every retry returns the stored one (a deleted
   // order took its conversation's messages with it).

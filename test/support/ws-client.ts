@@ -86,20 +86,30 @@ export class RefusedError extends Error {
   }
 }
 
-/** The conversation a frame is about, if any. */
+/**
+ * The conversation a frame is about; undefined for `pong` and `error`. Every frame type is named,
+ * so a new one fails to compile here until the tests that check audiences know about it.
+ */
 export function conversationOf(frame: ServerFrame): string | undefined {
   switch (frame.type) {
     case 'conversation.created':
     case 'conversation.updated':
       return frame.data.id;
     case 'message.created':
+    case 'message.updated':
+    case 'message.deleted':
     case 'conversation.read':
     case 'participant.added':
     case 'participant.removed':
     case 'typing':
       return frame.data.conversationId;
-    default:
+    case 'pong':
+    case 'error':
       return undefined;
+    default: {
+      const unknown: never = frame;
+      throw new Error(`a frame of no known type: ${JSON.stringify(unknown)}`);
+    }
   }
 }
 
