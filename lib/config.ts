@@ -7,6 +7,7 @@ import {
   defaultAttachmentContentTypes,
   defaultClosingStatuses,
   defaultLimits,
+  MAX_RATE_LIMIT,
   type MessagingLimits,
 } from './messaging/limits';
 
@@ -59,13 +60,13 @@ export const functionEnvironmentSchema = z.object({
   DATABASE_URL: optionalText(),
   DATABASE_POOL_SIZE: whole(10),
   PGLITE_DATA_DIR: optionalText(),
-  SEND_RATE_LIMIT: whole(defaultLimits.sendLimit),
+  SEND_RATE_LIMIT: whole(defaultLimits.sendLimit, 1, MAX_RATE_LIMIT),
   SEND_RATE_WINDOW_SECONDS: whole(defaultLimits.sendWindowSeconds),
-  CREATE_CONVERSATION_RATE_LIMIT: whole(defaultLimits.createConversationLimit),
+  CREATE_CONVERSATION_RATE_LIMIT: whole(defaultLimits.createConversationLimit, 1, MAX_RATE_LIMIT),
   CREATE_CONVERSATION_RATE_WINDOW_SECONDS: whole(defaultLimits.createConversationWindowSeconds),
-  ADD_PARTICIPANT_RATE_LIMIT: whole(defaultLimits.addParticipantLimit),
+  ADD_PARTICIPANT_RATE_LIMIT: whole(defaultLimits.addParticipantLimit, 1, MAX_RATE_LIMIT),
   ADD_PARTICIPANT_RATE_WINDOW_SECONDS: whole(defaultLimits.addParticipantWindowSeconds),
-  ATTACHMENT_RATE_LIMIT: whole(defaultLimits.attachmentLimit),
+  ATTACHMENT_RATE_LIMIT: whole(defaultLimits.attachmentLimit, 1, MAX_RATE_LIMIT),
   ATTACHMENT_RATE_WINDOW_SECONDS: whole(defaultLimits.attachmentWindowSeconds),
   /** The private bucket attachments are uploaded to; unset: the attachment routes answer 503. */
   ATTACHMENTS_BUCKET: optionalText(),

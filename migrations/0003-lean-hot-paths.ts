@@ -1,8 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * The hot paths at the database's limit (issue 12). Measured first (BENCHMARKS.md, "Where a
- * send's time went"): a send rewrote every participant row twice for the sender and wrote index
+ * The hot paths at the database's limit (issue 12). Measured first (in the benchmark of that
+ * day; BENCHMARKS.md no longer has that section): a send rewrote every participant row twice for the sender and wrote index
  * entries for indexes no read uses, and the unread total read every participant row of the user.
  *
  * - A send's fan-out is one UPDATE of each participant row: the activity trigger adds exactly one

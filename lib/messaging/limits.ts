@@ -37,6 +37,14 @@ export interface MessagingLimits {
   attachmentWindowSeconds: number;
 }
 
+/**
+ * The highest `…Limit` a stage may set. The limiter keeps the last `limit` admission times in the
+ * user's row, 8 bytes each, read and rewritten on every admission: an exact sliding window needs
+ * them. Up to 200 (1.6 KB) the array stays in the row; past about 2 KB PostgreSQL moves it out of
+ * line (TOAST), one more page read and write per send.
+ */
+export const MAX_RATE_LIMIT = 200;
+
 export const defaultLimits: MessagingLimits = {
   sendLimit: 20,
   sendWindowSeconds: 10,
