@@ -298,8 +298,9 @@ async function announcement(
 
 /**
  * After an order event: `conversation.created` when it made the order's conversation (one read:
- * its participants arrive at the end of the projection's statement), and `message.created` for
- * the status message it posted (returned by the projection's own statement).
+ * its participants arrive at the end of the projection's statement), `message.created` for the
+ * status message it posted, and `conversation.updated` when that status closed or reopened the
+ * conversation (both returned by the projection's own statement).
  */
 export async function announceOrderChange(d: Domain, change: ProjectionOutcome): Promise<void> {
   if (change.created && change.conversationId) {
@@ -311,5 +312,8 @@ export async function announceOrderChange(d: Domain, change: ProjectionOutcome):
   }
   if (change.posted) {
     await push(d, change.posted.audience, frame('message.created', toMessage(change.posted.message, null)));
+  }
+  if (change.statusChanged) {
+    await push(d, change.statusChanged.audience, frame('conversation.updated', change.statusChanged.conversation));
   }
 }

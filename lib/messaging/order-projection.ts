@@ -4,6 +4,8 @@ import type { Database } from '../db/schema';
 import { defaultClosingStatuses } from './limits';
 import type { MessageRow } from './rows';
 import { audienceOf } from './sql';
+import { toIso } from './time';
+import type { ConversationStatus } from './types';
 
 export { defaultClosingStatuses };
 
@@ -53,6 +55,11 @@ export interface ProjectionOutcome {
   created: boolean;
   /** The status message this event posted (`message.created`) and who hears of it; null if none. */
   posted: { message: MessageRow; audience: string[] } | null;
+  /**
+   * The order's conversation this event closed or reopened (`conversation.updated`), with the same
+   * audience as the status message; absent when its status stayed, or when the event created it.
+   */
+  statusChanged?: { conversation: { id: string; status: ConversationStatus; updatedAt: string }; audience: string[] };
 }
 
 /**
@@ -164,6 +171,8 @@ export class OrderProjection {
       created: boolean;
       message: MessageRow | null;
       audience: string[] | null;
+      changed_to: ConversationStatus | null;
+      updated_at: Date | string | null;
     }>`/* orders.status_changed */
       WITH ord AS (
         INSERT INTO orders (id, status, status_version, status_changed_at, statuses_at_changed_at)
@@ -190,14 +199,21 @@ export class OrderProjection {
               END
         RETURNING id
       ),
+      -- The conversation's status before this event: locked, after the order's row as every order
+      -- change takes them, so it is read as it is now rather than as the statement's snapshot had
+      -- it (an admin may have just closed it). conv joins it, so it is read before conv writes.
+      before AS (
+        SELECT c.status FROM conversations c
+         WHERE c.order_id = (SELECT ord.id FROM ord) AND c.type = 'order' FOR NO KEY UPDATE
+      ),
       conv AS (
         INSERT INTO conversations (type, order_id, subject, status, last_message_seq, revision)
-        SELECT 'order', ord.id, ${text(event.orderId)}, ${closes ? 'closed' : 'active'}, 1, 1 FROM ord
+        SELECT 'order', ord.id, ${text(event.orderId)}, ${closes ? 'closed' : 'active'}, 1, 1 FROM ord LEFT JOIN before ON true
         ON CONFLICT (order_id) WHERE type = 'order' DO UPDATE SET
           status = excluded.status,
           last_message_seq = conversations.last_message_seq + 1,
           revision = conversations.revision + 1
-        RETURNING id, last_message_seq, revision, ${inserted}
+        RETURNING id, status, updated_at, last_message_seq, revision, ${inserted}
       ),
       posted AS (
         INSERT INTO messages AS m (conversation_id, seq, sender_id, kind, content, revision)
@@ -210,14 +226,26 @@ export class OrderProjection {
         -- conversation's lock; a conversation this event creates gets its people only at the
         -- statement's end, and is announced by a read afterwards).
         (SELECT message_json(posted.m) FROM posted) AS message,
-        (SELECT ${audienceOf(sql`conv.id`)} FROM conv WHERE NOT conv.inserted) AS audience
+        (SELECT ${audienceOf(sql`conv.id`)} FROM conv WHERE NOT conv.inserted) AS audience,
+        (SELECT conv.status FROM conv WHERE NOT conv.inserted AND conv.status IS DISTINCT FROM (SELECT status FROM before))
+          AS changed_to,
+        (SELECT conv.updated_at FROM conv) AS updated_at
     `.execute(this.db);
     const row = rows[0];
+    const audience = row?.audience ?? [];
     return {
       conversationId: row?.conversation_id ?? null,
       applied: row?.applied ?? false,
       created: row?.created ?? false,
-      posted: row?.message ? { message: row.message, audience: row.audience ?? [] } : null,
+      posted: row?.message ? { message: row.message, audience } : null,
+      ...(row?.changed_to && row.conversation_id && row.updated_at
+        ? {
+            statusChanged: {
+              conversation: { id: row.conversation_id, status: row.changed_to, updatedAt: toIso(row.updated_at) },
+              audience,
+            },
+          }
+        : {}),
     };
   }
 

@@ -279,6 +279,37 @@ describe(`real-time delivery through the local stack on ${backend}`, () => {
         data: { kind: 'system', content: 'Order status changed to accepted' },
       });
     }
+    // A closing status closes the conversation, a later open one reopens it: each is news
+    // (conversation.updated) after its status message; a status that leaves it open is not.
+    const conversationId = ownerPhone.frames.find((f) => f.type === 'conversation.created')!.data.id;
+    const statusFrames = (d: Device) =>
+      d.frames.flatMap((f) =>
+        f.type === 'conversation.updated' ? [f.data.status] : f.type === 'message.created' ? [f.data.content] : [],
+      );
+    for (const [version, status] of [
+      [2, 'cancelled'],
+      [3, 'accepted'],
+      [4, 'in_progress'],
+    ] as const) {
+      await put('OrderStatusChanged', { orderId, status, version });
+      await stack.server.bus.drain();
+      for (const d of [ownerPhone, providerPhone])
+        await d.waitFor((f) => f.type === 'message.created' && f.data.content === `Order status changed to ${status}`);
+    }
+    await settle();
+    for (const d of [ownerPhone, providerPhone]) {
+      expect(statusFrames(d)).toEqual([
+        'Order status changed to accepted',
+        'Order status changed to cancelled',
+        'closed',
+        'Order status changed to accepted',
+        'active',
+        'Order status changed to in_progress',
+      ]);
+      expect(d.frames.find((f) => f.type === 'conversation.updated')).toMatchObject({
+        data: { id: conversationId, status: 'closed', updatedAt: expect.any(String) },
+      });
+    }
   });
 
   it('loses nothing: a device away while 100 messages are sent catches up from the newest message it holds, in order, once each', async () => {
