@@ -17,6 +17,7 @@ import { type ConversationRow, type MessageRow, toConversation, toConversationPa
 import {
   type Audience,
   audienceOf,
+  audienceWith,
   connectionsOf,
   type Domain,
   messageJson,
@@ -33,6 +34,7 @@ import type {
   Message,
   Page,
   PageRequest,
+  ParticipantRole,
 } from './types';
 
 /**
@@ -316,4 +318,44 @@ export async function announceOrderChange(d: Domain, change: ProjectionOutcome):
   if (change.statusChanged) {
     await push(d, change.statusChanged.audience, frame('conversation.updated', change.statusChanged.conversation));
   }
+  if (change.providerChanged) await announceProviderChange(d, change.providerChanged);
+}
+
+/**
+ * A new provider: `participant.added` for the new one, to the participants (them included), and
+ * `participant.removed` for the one replaced, to the participants and to them. One read, after the
+ * projection's statement, whose trigger swapped the participants at its end: what it finds is what
+ * the swap did (the replaced provider stays if they are also the owner; the new one keeps the row
+ * they already had).
+ */
+async function announceProviderChange(
+  d: Domain,
+  change: NonNullable<ProjectionOutcome['providerChanged']>,
+): Promise<void> {
+  const conversation = sql`cast(${change.conversationId} as uuid)`;
+  const { rows } = await sql<{
+    current_role: ParticipantRole | null;
+    previous_stays: boolean;
+    audience: string[];
+    audience_with_previous: string[] | null;
+  }>`/* conversations.provider_announcement */
+    SELECT (SELECT p.role FROM conversation_participants p
+             WHERE p.conversation_id = ${conversation} AND p.user_id = ${uuid(change.current)}) AS current_role,
+           EXISTS (SELECT 1 FROM conversation_participants p
+                    WHERE p.conversation_id = ${conversation} AND p.user_id = ${uuid(change.previous)}) AS previous_stays,
+           ${audienceOf(conversation)} AS audience,
+           ${change.previous ? audienceWith(conversation, change.previous) : sql`NULL`} AS audience_with_previous
+  `.execute(d.db);
+  const row = rows[0];
+  if (!row) return;
+  const { conversationId, previous, current } = change;
+  // The new provider first: they hear of their own joining before of anyone's leaving.
+  if (row.current_role && !change.currentWasParticipant)
+    await push(
+      d,
+      row.audience,
+      frame('participant.added', { conversationId, userId: current, role: row.current_role }),
+    );
+  if (previous && !row.previous_stays)
+    await push(d, row.audience_with_previous ?? [], frame('participant.removed', { conversationId, userId: previous }));
 }

@@ -60,6 +60,17 @@ export interface ProjectionOutcome {
    * audience as the status message; absent when its status stayed, or when the event created it.
    */
   statusChanged?: { conversation: { id: string; status: ConversationStatus; updatedAt: string }; audience: string[] };
+  /**
+   * The order's provider this event replaced (`previous`, null for a first one) and its new one,
+   * for `participant.removed` and `participant.added`; absent when the provider stayed, or when
+   * the event created the conversation (whose people `conversation.created` names).
+   */
+  providerChanged?: {
+    conversationId: string;
+    previous: string | null;
+    current: string;
+    currentWasParticipant: boolean;
+  };
 }
 
 /**
@@ -123,14 +134,24 @@ export class OrderProjection {
       conversation_id: string | null;
       applied: boolean;
       created: boolean;
+      previous: string | null;
+      current_was_participant: boolean;
     }>`/* orders.provider_assigned */
       WITH people AS (
         INSERT INTO users (id, role) VALUES (${uuid(event.serviceProviderId)}, 'service_provider')
         ON CONFLICT (id) DO NOTHING
       ),
+      -- The provider before this event: the order's row locked, so read as it is now rather than
+      -- as the statement's snapshot had it (another assignment may have just committed). ord joins
+      -- it, so it is read before ord writes.
+      prior AS (
+        SELECT o.service_provider_id FROM orders o WHERE o.id = ${uuid(event.orderId)} FOR NO KEY UPDATE
+      ),
       ord AS (
         INSERT INTO orders (id, service_provider_id, service_provider_changed_at)
-        VALUES (${uuid(event.orderId)}, ${uuid(event.serviceProviderId)}, ${timestamptz(occurredAt)})
+        SELECT v.id, v.provider, v.changed_at
+          FROM (VALUES (${uuid(event.orderId)}, ${uuid(event.serviceProviderId)}, ${timestamptz(occurredAt)})) AS v (id, provider, changed_at)
+          LEFT JOIN prior ON true
         ON CONFLICT (id) DO UPDATE SET
           service_provider_id = excluded.service_provider_id,
           service_provider_changed_at = excluded.service_provider_changed_at
@@ -146,14 +167,25 @@ export class OrderProjection {
         RETURNING id, ${inserted}
       )
       SELECT (SELECT id FROM conv) AS conversation_id, EXISTS (SELECT 1 FROM ord) AS applied,
-        coalesce((SELECT inserted FROM conv), false) AS created
+        coalesce((SELECT inserted FROM conv), false) AS created,
+        (SELECT prior.service_provider_id FROM prior) AS previous,
+        -- Before the trigger swaps the provider in: a provider already in the conversation (as an
+        -- agent, say) keeps their row, and their joining is not news.
+        EXISTS (SELECT 1 FROM conversation_participants p, conv
+                 WHERE p.conversation_id = conv.id AND p.user_id = ${uuid(event.serviceProviderId)}) AS current_was_participant
     `.execute(this.db);
     const row = rows[0];
+    const conversationId = row?.conversation_id ?? null;
+    const current = event.serviceProviderId.toLowerCase();
+    const previous = row?.previous ?? null;
     return {
-      conversationId: row?.conversation_id ?? null,
+      conversationId,
       applied: row?.applied ?? false,
       created: row?.created ?? false,
       posted: null,
+      ...(conversationId && row?.applied && !row.created && previous !== current
+        ? { providerChanged: { conversationId, previous, current, currentWasParticipant: row.current_was_participant } }
+        : {}),
     };
   }
 

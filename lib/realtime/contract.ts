@@ -23,13 +23,16 @@ export const frameTable: Record<FrameType, { to: string; data: string }> = {
     to: 'the other participants (a read receipt)',
     data: '`{ conversationId, userId, lastReadAt, lastReadMessageId }`',
   },
-  'participant.added': { to: 'the participants, the new one included', data: '`{ conversationId, userId, role }`' },
+  'participant.added': {
+    to: "the participants, the new one included; also when an order event assigns the order's provider",
+    data: '`{ conversationId, userId, role }`',
+  },
   'participant.removed': {
-    to: 'the participants, the removed one included, who then hears nothing more',
+    to: 'the participants, the removed one included, who then hears nothing more; also for a provider an order event replaces',
     data: '`{ conversationId, userId }`',
   },
   'conversation.updated': {
-    to: 'the participants, when it is closed or reopened',
+    to: "the participants, when it is closed or reopened, by an admin or by the order's status",
     data: '`{ id, status, updatedAt }`',
   },
   typing: {

@@ -312,6 +312,48 @@ describe(`real-time delivery through the local stack on ${backend}`, () => {
     }
   });
 
+  it('pushes a provider swap by order event: the replaced provider hears of leaving and nothing after, the new one of joining', async () => {
+    const [owner, first, second] = await Promise.all([stack.user(), stack.user(), stack.user()]);
+    const [ownerPhone, firstPhone, secondPhone] = await Promise.all([device(owner), device(first), device(second)]);
+    const orderId = randomUUID();
+    const put = async (detailType: string, detail: object) => {
+      await stack.eventBridge().send(
+        new PutEventsCommand({
+          Entries: [{ Source: 'order-service', DetailType: detailType, Detail: JSON.stringify(detail) }],
+        }),
+      );
+      await stack.server.bus.drain();
+    };
+    await put('OrderCreated', { orderId, userId: owner.id, serviceProviderId: first.id, title: 'Roof' });
+    const created = await ownerPhone.waitFor((f) => f.type === 'conversation.created');
+    const conversationId = created.type === 'conversation.created' ? created.data.id : '';
+    await firstPhone.waitFor((f) => f.type === 'conversation.created');
+    await put('OrderServiceProviderAssigned', { orderId, serviceProviderId: second.id });
+    const removed = { type: 'participant.removed', data: { conversationId, userId: first.id } };
+    const added = { type: 'participant.added', data: { conversationId, userId: second.id, role: 'service_provider' } };
+    for (const d of [ownerPhone, firstPhone])
+      expect(await d.waitFor((f) => f.type === 'participant.removed')).toEqual(removed);
+    for (const d of [ownerPhone, secondPhone])
+      expect(await d.waitFor((f) => f.type === 'participant.added')).toEqual(added);
+    // The same provider again changes nothing, and is not news.
+    await put('OrderServiceProviderAssigned', { orderId, serviceProviderId: second.id });
+    const said = await stack.request('POST', `/v1/messages/conversations/${conversationId}/messages`, {
+      token: owner.token,
+      body: { content: 'welcome' },
+    });
+    expect(said.status).toBe(201);
+    await secondPhone.waitFor((f) => f.type === 'message.created' && f.data.id === said.body.id);
+    await settle();
+    expect(types(firstPhone)).toEqual(['conversation.created', 'participant.removed']);
+    expect(types(secondPhone)).toEqual(['participant.added', 'participant.removed', 'message.created']);
+    expect(types(ownerPhone)).toEqual([
+      'conversation.created',
+      'participant.added',
+      'participant.removed',
+      'message.created',
+    ]);
+  });
+
   it('loses nothing: a device away while 100 messages are sent catches up from the newest message it holds, in order, once each', async () => {
     const [alice, bob] = await Promise.all([stack.user(), stack.user()]);
     const conversation = await conversationWith(alice, bob);
