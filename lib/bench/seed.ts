@@ -77,8 +77,8 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
     await client.query(text);
     log(`  ${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   };
-  // Bulk load with triggers and foreign-key checks off (the data is consistent by construction)
-  // and the secondary indexes built once at the end.
+  // Bulk load with triggers and foreign-key checks off (the data is consistent by construction,
+  // and seedViolations checks it after) and the secondary indexes built once at the end.
   await client.query(`SET session_replication_role = replica`);
   await client.query(`SET maintenance_work_mem = '512MB'`);
   const { rows: indexes } = await client.query<{ name: string; definition: string }>(`
@@ -128,15 +128,20 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
             -- read up to message n means read at message n's time (messages are a minute apart)
             CASE WHEN r.last_read_seq > 0 THEN p.created_at + r.last_read_seq * interval '1 minute' END,
             p.created_at + p.message_count * interval '1 minute'
-       FROM bench_plan p CROSS JOIN LATERAL unnest(p.members) AS m (user_id) JOIN users u ON u.id = m.user_id
-       CROSS JOIN LATERAL (SELECT CASE
+       FROM bench_plan p CROSS JOIN LATERAL unnest(p.members) WITH ORDINALITY AS m (user_id, position)
+       JOIN users u ON u.id = m.user_id
+       -- Sending reads the conversation up to one's own message (the send moves the sender's read
+       -- mark): the mark is never before the member's own last message, n ≡ position - 1 (mod members).
+       CROSS JOIN LATERAL (SELECT p.message_count - (((p.message_count - (m.position - 1)) % cardinality(p.members))
+                                                     + cardinality(p.members)) % cardinality(p.members) AS own_last) AS o
+       CROSS JOIN LATERAL (SELECT greatest(o.own_last, CASE
               -- A heavy user (an agent in thousands of conversations) has read all but their
               -- ${HEAVY_USER_UNREAD_CONVERSATIONS} newest conversations, at every size; everyone else (a few dozen
               -- conversations each, at every size) is 0 to 2 messages behind in each.
               WHEN u.id IN (SELECT md5('u' || h)::uuid FROM generate_series(1, ${size.heavyUsers}) AS h)
                AND p.g <= ${heavyStride * Math.max(0, size.heavyUserConversations - HEAVY_USER_UNREAD_CONVERSATIONS)}
                 THEN p.message_count
-              ELSE greatest(0, p.message_count - (abs(hashtext(p.id::text || u.id::text)) % 3)) END AS last_read_seq) AS r`,
+              ELSE greatest(0, p.message_count - (abs(hashtext(p.id::text || u.id::text)) % 3)) END) AS last_read_seq) AS r`,
   );
   await step(
     `messages (${size.messages})`,
@@ -153,6 +158,36 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
   for (const index of indexes) await step(`index ${index.name}`, index.definition);
   await client.query(`SET session_replication_role = DEFAULT`);
   await step('vacuum analyze', 'VACUUM (ANALYZE) messages, conversations, conversation_participants, users');
+  const started = Date.now();
+  const problems = await seedViolations(client);
+  if (problems.length) throw new Error(`the seeded data is inconsistent: ${problems.join('; ')}`);
+  log(`  checked: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   // Flush the load now, not in the middle of a measurement.
   await step('checkpoint', 'CHECKPOINT');
+}
+
+/**
+ * What the seeded rows must agree on, as the service's writes keep it (triggers and checks were
+ * off while loading): each kept unread count is the recount of others' messages after the read
+ * mark, no member has their own message after their mark (a send moves it), the read time is the
+ * read message's, and the mark is within the conversation. An empty list when all hold.
+ */
+export async function seedViolations(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query<{ check: string; rows: string }>(`
+    SELECT 'unread count differs from the recount' AS check, count(*) AS rows FROM conversation_participants p
+     WHERE p.unread_count <> (SELECT count(*) FROM messages m WHERE m.conversation_id = p.conversation_id
+                               AND m.seq > p.last_read_seq AND m.sender_id IS DISTINCT FROM p.user_id)
+    UNION ALL
+    SELECT 'own message after the read mark', count(*) FROM conversation_participants p
+     WHERE EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = p.conversation_id
+                     AND m.seq > p.last_read_seq AND m.sender_id = p.user_id)
+    UNION ALL
+    SELECT 'read time is not the read message''s', count(*) FROM conversation_participants p
+     WHERE p.last_read_seq > 0 AND p.last_read_at IS DISTINCT FROM (
+             SELECT m.created_at FROM messages m WHERE m.conversation_id = p.conversation_id AND m.seq = p.last_read_seq)
+    UNION ALL
+    SELECT 'read mark outside the conversation', count(*) FROM conversation_participants p
+      JOIN conversations c ON c.id = p.conversation_id
+     WHERE p.last_read_seq < 0 OR p.last_read_seq > c.last_message_seq`);
+  return rows.filter((r) => Number(r.rows) > 0).map((r) => `${r.check}: ${r.rows} rows`);
 }
