@@ -523,8 +523,8 @@ describe('stage configuration of attachments', () => {
 
   it('refuses at synth what the functions would refuse at cold start, naming the context key', () => {
     expect(config({ attachmentMaxBytes: 'abc' })).toThrow(/-c attachmentMaxBytes: must be a whole number/);
-    expect(config({ attachmentRateLimit: 0 })).toThrow(/-c attachmentRateLimit: must be a whole number from 1 to 200/);
-    expect(config({ sendRateLimit: 201 })).toThrow(/-c sendRateLimit: must be a whole number from 1 to 200/);
+    expect(config({ attachmentRateLimit: 0 })).toThrow(/-c attachmentRateLimit: must be a whole number from 1 to 1000/);
+    expect(config({ sendRateLimit: 1001 })).toThrow(/-c sendRateLimit: must be a whole number from 1 to 1000/);
     expect(config({ sendRateLimit: '2.5' })).toThrow(/-c sendRateLimit: must be a whole number/);
     expect(config({ attachmentContentTypes: ' , ' })).toThrow(/attachmentContentTypes: must name at least one type/);
     expect(config({ attachmentContentTypes: 'image/png,video/mp4' })).toThrow(

@@ -40,7 +40,7 @@ describe('configuration', () => {
   it.each([
     ['SEND_RATE_LIMIT', 'abc'],
     // The limiter keeps this many times in the user's row (MAX_RATE_LIMIT).
-    ['SEND_RATE_LIMIT', '201'],
+    ['SEND_RATE_LIMIT', '1001'],
     ['DATABASE_POOL_SIZE', '0'],
     ['DB_RESUME_RETRY_MS', '-5'],
     ['LOG_LEVEL', 'loud'],
