@@ -332,7 +332,7 @@ async function announceProviderChange(
   d: Domain,
   change: NonNullable<ProjectionOutcome['providerChanged']>,
 ): Promise<void> {
-  const conversation = sql`cast(${change.conversationId} as uuid)`;
+  const conversation = uuid(change.conversationId);
   const { rows } = await sql<{
     current_role: ParticipantRole | null;
     previous_stays: boolean;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_PARTICIPANTS } from '../../lib/messaging/limits';
 import { defaultClosingStatuses, statusMessage } from '../../lib/messaging/order-projection';
 import type { TestStack } from '../support/http-stack';
-import { invariantViolations } from '../support/invariants';
+import { invariantViolations, recountedUnread } from '../support/invariants';
 import { backend, openPrivateTestDatabase } from '../support/test-database';
 import { conversationOf, Device, settle } from '../support/ws-client';
 
@@ -784,9 +784,7 @@ async function check(
     const answer = await stack.request('GET', '/v1/messages/unread', { token: user.token });
     const { rows } = await sql<{ unread: number; conversations: number }>`
       SELECT coalesce(sum(r.n), 0)::int AS unread, count(*) FILTER (WHERE r.n > 0)::int AS conversations
-        FROM (SELECT (SELECT count(*) FROM messages m
-                       WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
-                         AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL) AS n
+        FROM (SELECT ${recountedUnread} AS n
                 FROM conversation_participants p WHERE p.user_id = cast(${user.id} as uuid)) r`.execute(db);
     const recounted = { unreadCount: rows[0]!.unread, conversationCount: rows[0]!.conversations };
     if (

@@ -27,6 +27,11 @@ export async function recount(db: Kysely<Database>, conversationId: string) {
   };
 }
 
+/** A participant row `p`'s unread messages, recounted: others' live messages after its read mark. */
+export const recountedUnread = sql<number>`(SELECT count(*)::int FROM messages m
+  WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
+    AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL)`;
+
 export interface RateLimitRule {
   limit: number;
   windowSeconds: number;
@@ -68,10 +73,7 @@ export async function invariantViolations(
 
   const unread = await sql<{ conversation_id: string; user_id: string; kept: number; recounted: number }>`
     SELECT * FROM (
-      SELECT p.conversation_id, p.user_id, p.unread_count AS kept,
-             (SELECT count(*)::int FROM messages m
-               WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
-                 AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL) AS recounted
+      SELECT p.conversation_id, p.user_id, p.unread_count AS kept, ${recountedUnread} AS recounted
         FROM conversation_participants p WHERE p.conversation_id IN ${conversations}) counts
      WHERE kept <> recounted`.execute(db);
   for (const r of unread.rows) {
