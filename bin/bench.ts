@@ -29,6 +29,7 @@ import {
   type RoundTrips,
   renderReport,
   type ScenarioFigures,
+  type SizeComparison,
 } from '../lib/bench/report';
 import { conversationId, type DataSetSize, fullSize, scaled, seed, userId } from '../lib/bench/seed';
 import {
@@ -201,12 +202,16 @@ interface LoadSample {
   seconds: number;
 }
 
-/** Runs autocannon and measures every response itself (autocannon's histogram has no p95). */
-async function sample(options: autocannon.Options, seconds: number): Promise<LoadSample> {
-  // A discarded warm-up first: JIT, connection pools and PostgreSQL's caches reach steady state.
+/** A discarded run: JIT, connection pools and PostgreSQL's caches reach steady state. */
+async function warmUp(options: autocannon.Options): Promise<void> {
   await new Promise<autocannon.Result>((resolve, reject) => {
     autocannon({ ...options, duration: warmupSeconds }, (error, out) => (error ? reject(error) : resolve(out)));
   });
+}
+
+/** Runs autocannon and measures every response itself (autocannon's histogram has no p95); warmed up first unless told. */
+async function sample(options: autocannon.Options, seconds: number, warm = true): Promise<LoadSample> {
+  if (warm) await warmUp(options);
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
@@ -280,32 +285,83 @@ function loadOptions(base: string, scenario: Scenario): autocannon.Options {
 }
 
 /** Each connection is one user sending into a conversation of their own. */
-function sendLoad(base: string, senders: Sender[], seconds: number): Promise<ScenarioFigures> {
+function sendOptions(base: string, senders: Sender[]): autocannon.Options {
   let next = 0;
   let counter = 0;
-  return measure(
-    `send, ${senders.length} concurrent users`,
-    'send-message',
-    {
-      url: base,
-      connections: senders.length,
-      setupClient: (client) => {
-        const who = senders[next++ % senders.length]!;
-        client.setHeaders({ authorization: `Bearer ${who.token}`, 'content-type': 'application/json' });
-        client.setRequests([
-          {
-            method: 'POST',
-            path: `/v1/messages/conversations/${who.conversation}/messages`,
-            setupRequest: (request) => ({
-              ...request,
-              body: JSON.stringify({ content: `load test message ${counter++}` }),
-            }),
-          },
-        ]);
-      },
+  return {
+    url: base,
+    connections: senders.length,
+    setupClient: (client) => {
+      const who = senders[next++ % senders.length]!;
+      client.setHeaders({ authorization: `Bearer ${who.token}`, 'content-type': 'application/json' });
+      client.setRequests([
+        {
+          method: 'POST',
+          path: `/v1/messages/conversations/${who.conversation}/messages`,
+          setupRequest: (request) => ({
+            ...request,
+            body: JSON.stringify({ content: `load test message ${counter++}` }),
+          }),
+        },
+      ]);
     },
-    seconds,
-  );
+  };
+}
+
+const sendName = (senders: Sender[]) => `send, ${senders.length} concurrent users`;
+
+function sendLoad(base: string, senders: Sender[], seconds: number): Promise<ScenarioFigures> {
+  return measure(sendName(senders), 'send-message', sendOptions(base, senders), seconds);
+}
+
+/** One size's running stack and the load it is measured with. */
+interface SizedStack {
+  base: string;
+  scenarios: Record<string, Scenario>;
+  senders: Sender[];
+}
+
+/** The scenarios whose p95 is compared across sizes. */
+const scalingKeys = ['inboxHeavy', 'deepPage', 'latestPage', 'unreadHeavy', 'send'];
+/** Rounds of the comparison across sizes: each side gets durationSeconds in all. */
+const scalingRounds = quick ? 2 : 5;
+
+/**
+ * The scaling scenarios on both sizes' stacks, each warmed up, then in rounds that alternate which
+ * size goes first, each side's rounds pooled (as the comparisons with the plan are). Measured one
+ * size after the other, minutes apart, the ratio carried the host's drift: in the run of
+ * 2026-12-03 17:04 the full size's inbox measured 16.7 ms p95, and 12.2 ms eight minutes later
+ * with the same data and stack.
+ */
+async function compareSizes(smaller: SizedStack, larger: SizedStack): Promise<SizeComparison> {
+  const secondsPerRound = durationSeconds / scalingRounds;
+  const comparison: SizeComparison = { rounds: scalingRounds, secondsPerRound, smaller: [], larger: [] };
+  for (const key of scalingKeys) {
+    const sides = [smaller, larger].map((stack) =>
+      key === 'send'
+        ? { name: sendName(stack.senders), route: 'send-message', options: sendOptions(stack.base, stack.senders) }
+        : {
+            name: stack.scenarios[key]!.name,
+            route: stack.scenarios[key]!.route,
+            options: loadOptions(stack.base, stack.scenarios[key]!),
+          },
+    );
+    for (const side of sides) await warmUp(side.options);
+    const samples: LoadSample[][] = [[], []];
+    for (let round = 0; round < scalingRounds; round++)
+      for (const i of round % 2 ? [1, 0] : [0, 1])
+        samples[i]!.push(await sample(sides[i]!.options, secondsPerRound, false));
+    const [a, b] = sides.map((side, i) => ({
+      ...figuresOf(side.name, side.route, samples[i]!, side.options.connections ?? 1),
+      key,
+    }));
+    comparison.smaller.push(a!);
+    comparison.larger.push(b!);
+    log(
+      `scaling ${b!.name}: p95 ${a!.p95.toFixed(1)} ms → ${b!.p95.toFixed(1)} ms (${(b!.p95 / a!.p95).toFixed(2)} ×)`,
+    );
+  }
+  return comparison;
 }
 
 async function messageIds(url: string, conversation: string, count: number): Promise<string[]> {
@@ -989,23 +1045,27 @@ async function main() {
     `machine speed: loop ${results.machine.speed.loopMs.toFixed(0)} ms, SELECT 1 ${results.machine.speed.selectOneMs?.toFixed(3) ?? '-'} ms, process start ${results.machine.speed.processStartMs?.toFixed(0)} ms`,
   );
 
+  // Every size's stack, stopped when the last size is done (and on failure, when the process exits).
+  const servers: ChildProcess[] = [];
+  process.once('exit', () => {
+    for (const server of servers) server.kill('SIGTERM');
+  });
+  let smaller: SizedStack | undefined;
   for (const [index, size] of sizes.entries()) {
     const isFull = index === sizes.length - 1;
     const { url, seedSeconds } = await prepareDatabase(size);
     log(`seeded ${size.label} in ${seedSeconds.toFixed(1)} s`);
     const port = Number(process.env.BENCH_PORT ?? 4100) + index;
     const server = await startServer('bin/start.ts', 'Messaging API on', url, port);
+    servers.push(server);
     const base = `http://127.0.0.1:${port}`;
-    try {
+    {
       const { scenarios, senders } = await scenariosFor(size, url, base);
       const figures: ScenarioFigures[] = [];
-      // At the tenth, only what the scaling comparison needs; at full size, every endpoint.
-      const scaling = ['inboxHeavy', 'deepPage', 'latestPage', 'unreadHeavy', 'send'];
-      const names = !runs('http')
-        ? []
-        : isFull && !xl
-          ? [...Object.keys(scenarios), 'removeParticipant', 'send']
-          : scaling;
+      // The smaller size's stack waits for the larger one: the scaling scenarios run on both, in
+      // alternating rounds (compareSizes). At full size every endpoint runs on its own as well.
+      if (!isFull) smaller = { base, scenarios, senders };
+      const names = runs('http') && isFull && !xl ? [...Object.keys(scenarios), 'removeParticipant', 'send'] : [];
       for (const name of names) {
         const figure =
           name === 'send'
@@ -1025,6 +1085,10 @@ async function main() {
           figures.push(figure);
           log(`${size.label} ${figure.name}: p50 ${figure.p50.toFixed(1)} ms, p95 ${figure.p95.toFixed(1)} ms`);
         }
+      }
+      if (isFull && smaller && runs('http')) {
+        log(`the scaling scenarios at ${sizes[0]!.label} and ${size.label}, in alternating rounds`);
+        results.scaling = await compareSizes(smaller, { base, scenarios, senders });
       }
       results.sizes.push({ size, seedSeconds, scenarios: figures, databaseBytes: await databaseBytes(url) });
       if (isFull && !xl) {
@@ -1102,10 +1166,9 @@ async function main() {
           }
         }
       }
-    } finally {
-      server.kill('SIGTERM');
     }
   }
+  for (const server of servers) server.kill('SIGTERM');
 
   // The xl run measures the scaling scenarios only; the full run reports it.
   if (xl) {

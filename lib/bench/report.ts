@@ -34,6 +34,14 @@ export interface PlanComparison {
   roundTrips: { ours: RoundTrips; plan: RoundTrips };
 }
 
+/** The same scenarios on two sizes' stacks, measured in alternating rounds and pooled per size. */
+export interface SizeComparison {
+  rounds: number;
+  secondsPerRound: number;
+  smaller: ScenarioFigures[];
+  larger: ScenarioFigures[];
+}
+
 export interface BenchResults {
   date: string;
   /** The commit measured (`-modified` with changes not committed); absent from runs before it was recorded. */
@@ -53,6 +61,8 @@ export interface BenchResults {
   sql?: SqlFigures[];
   /** The same comparison through the local stack (autocannon, both sides interleaved), at the largest size. */
   planThroughStack?: PlanComparison[];
+  /** The scaling scenarios on the smaller and the larger size, in alternating rounds (absent from runs before it). */
+  scaling?: SizeComparison;
   /** The last `--size xl` run (bench/results/xl.json): full size against ten times it. */
   xl?: BenchResults;
   totalSeconds?: number;
@@ -82,10 +92,27 @@ function scenario(results: BenchResults, sizeIndex: number, key: string): Scenar
   return results.sizes[sizeIndex]?.scenarios.find((s) => s.key === key);
 }
 
+/**
+ * A scaling scenario at the smaller and the larger size: from the interleaved comparison, or, in
+ * runs recorded before it, from each size's own run.
+ */
+function acrossSizes(results: BenchResults, key: string): [ScenarioFigures, ScenarioFigures] | undefined {
+  const pair = results.scaling
+    ? [results.scaling.smaller.find((s) => s.key === key), results.scaling.larger.find((s) => s.key === key)]
+    : [scenario(results, 0, key), scenario(results, results.sizes.length - 1, key)];
+  return pair[0] && pair[1] ? [pair[0], pair[1]] : undefined;
+}
+
+/** `larger p95 / smaller p95 (smaller → larger)`, and whether it is within 1.5 ×. */
+function growth(pair: [ScenarioFigures, ScenarioFigures] | undefined): { measured: string; met: boolean } {
+  if (!pair) return { measured: 'not measured', met: false };
+  const [a, b] = pair;
+  return { measured: `${(b.p95 / a.p95).toFixed(2)} × (${ms(a.p95)} → ${ms(b.p95)})`, met: b.p95 <= 1.5 * a.p95 };
+}
+
 export function verdicts(results: BenchResults): Verdict[] {
   const full = results.sizes.length - 1;
   const inboxFull = scenario(results, full, 'inboxHeavy');
-  const inboxTenth = scenario(results, 0, 'inboxHeavy');
   const deep = scenario(results, full, 'deepPage');
   const send = scenario(results, full, 'send');
   const statementCounts = Object.entries(results.statements);
@@ -113,11 +140,7 @@ export function verdicts(results: BenchResults): Verdict[] {
     },
     {
       target: 'inbox of a heavy user: p95 at full size ≤ 1.5 × p95 at a tenth',
-      measured:
-        inboxFull && inboxTenth
-          ? `${(inboxFull.p95 / inboxTenth.p95).toFixed(2)} × (${ms(inboxTenth.p95)} → ${ms(inboxFull.p95)})`
-          : 'not measured',
-      met: Boolean(inboxFull && inboxTenth && inboxFull.p95 <= 1.5 * inboxTenth.p95),
+      ...growth(acrossSizes(results, 'inboxHeavy')),
     },
     {
       target: 'message page anywhere in a 50,000-message conversation: p95 ≤ 10 ms',
@@ -205,28 +228,35 @@ function sqlVerdicts(results: BenchResults): Verdict[] {
       met: Boolean(f && f.ours.p95 <= f.plan.p95),
     });
   }
-  const unreadTenth = scenario(results, 0, 'unreadHeavy');
-  const unreadFull = scenario(results, results.sizes.length - 1, 'unreadHeavy');
   out.push({
     target: 'unread total of a heavy user: p95 at full size ≤ 1.5 × p95 at a tenth',
-    measured:
-      unreadTenth && unreadFull
-        ? `${(unreadFull.p95 / unreadTenth.p95).toFixed(2)} × (${ms(unreadTenth.p95)} → ${ms(unreadFull.p95)})`
-        : 'not measured',
-    met: Boolean(unreadTenth && unreadFull && unreadFull.p95 <= 1.5 * unreadTenth.p95),
+    ...growth(acrossSizes(results, 'unreadHeavy')),
   });
-  if (results.xl) {
+  const xl = results.xl;
+  if (xl) {
     for (const key of ['inboxHeavy', 'deepPage', 'latestPage', 'send']) {
-      const a = scenario(results.xl, 0, key);
-      const b = scenario(results.xl, results.xl.sizes.length - 1, key);
+      const pair = acrossSizes(xl, key);
       out.push({
-        target: `${b?.name ?? key}: p95 at ten times full size ≤ 1.5 × at full size`,
-        measured: a && b ? `${(b.p95 / a.p95).toFixed(2)} × (${ms(a.p95)} → ${ms(b.p95)})` : 'not measured',
-        met: Boolean(a && b && b.p95 <= 1.5 * a.p95),
+        target: `${pair?.[1].name ?? key}: p95 at ten times full size ≤ 1.5 × at full size`,
+        ...growth(pair),
       });
     }
   }
   return out;
+}
+
+/** How a run measured its sizes against each other. */
+function scalingMethod(results: BenchResults): string {
+  const c = results.scaling;
+  return c
+    ? `Through the local stack, each size served by a stack of its own over its own database, both running: after a warm-up of each, ${c.rounds} rounds of ${c.secondsPerRound} s per size, the sizes alternating which goes first, each size's rounds pooled (measured one after the other, minutes apart, a ratio carried the host's drift). ${results.connections} connections (32 for send).`
+    : `Through the local stack, ${results.durationSeconds} s per scenario, one size after the other.`;
+}
+
+/** One scaling scenario's row: p95 at each size, their ratio, requests per second at each. */
+function scalingRow([a, b]: [ScenarioFigures, ScenarioFigures]): string {
+  const cells = [b.name, ms(a.p95), ms(b.p95), `${(b.p95 / a.p95).toFixed(2)} ×`, a.rps.toFixed(0), b.rps.toFixed(0)];
+  return `| ${cells.join(' | ')} |`;
 }
 
 const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
@@ -240,7 +270,7 @@ export function chart(results: BenchResults): string {
   const height = 360;
   const pad = { left: 120, right: 240, top: 40, bottom: 50 };
   const points = keys.map((key) =>
-    results.sizes.map((s, i) => ({ x: s.size.messages, y: scenario(results, i, key)?.p95 ?? 0 })),
+    results.sizes.map((s, i) => ({ x: s.size.messages, y: acrossSizes(results, key)?.[i === 0 ? 0 : 1].p95 ?? 0 })),
   );
   const maxY = Math.max(1, ...points.flat().map((p) => p.y)) * 1.15;
   const xs = results.sizes.map((s) => s.size.messages);
@@ -421,6 +451,8 @@ export function renderReport(results: BenchResults): {
     '',
     '## Scaling: a tenth against full size',
     '',
+    scalingMethod(results),
+    '',
     row([
       'scenario',
       `p95 ${tenth?.size.label}`,
@@ -431,13 +463,9 @@ export function renderReport(results: BenchResults): {
     ]),
     row(['---', '---:', '---:', '---:', '---:', '---:']),
   );
-  for (const key of ['inboxHeavy', 'deepPage', 'unreadHeavy', 'send']) {
-    const a = scenario(results, 0, key);
-    const b = scenario(results, results.sizes.length - 1, key);
-    if (a && b)
-      lines.push(
-        row([b.name, ms(a.p95), ms(b.p95), `${(b.p95 / a.p95).toFixed(2)} ×`, a.rps.toFixed(0), b.rps.toFixed(0)]),
-      );
+  for (const key of ['inboxHeavy', 'deepPage', 'latestPage', 'unreadHeavy', 'send']) {
+    const pair = acrossSizes(results, key);
+    if (pair) lines.push(scalingRow(pair));
   }
   lines.push('', '![p95 latency against data size](bench/latency-vs-size.svg)', '');
   lines.push(...realtimeMarkdown(results.realtime, results.realtimeAsync));
@@ -512,7 +540,7 @@ export function renderReport(results: BenchResults): {
     lines.push(
       '## Ten times the size (`npm run bench -- --size xl`, recorded run)',
       '',
-      `Run on ${x.date.slice(0, 10)}${x.commit ? ` at commit ${x.commit}` : ''}, ${((x.totalSeconds ?? 0) / 60).toFixed(0)} minutes in all; through the local stack, ${x.durationSeconds} s per scenario.`,
+      `Run on ${x.date.slice(0, 10)}${x.commit ? ` at commit ${x.commit}` : ''}, ${((x.totalSeconds ?? 0) / 60).toFixed(0)} minutes in all. ${scalingMethod(x)}`,
       '',
       row(['size', 'messages', 'seeded in', 'database on disk']),
       row(['---', '---:', '---:', '---:']),
@@ -536,12 +564,8 @@ export function renderReport(results: BenchResults): {
       row(['---', '---:', '---:', '---:', '---:', '---:']),
     );
     for (const key of ['inboxHeavy', 'deepPage', 'latestPage', 'unreadHeavy', 'send']) {
-      const a = scenario(x, 0, key);
-      const b = scenario(x, x.sizes.length - 1, key);
-      if (a && b)
-        lines.push(
-          row([b.name, ms(a.p95), ms(b.p95), `${(b.p95 / a.p95).toFixed(2)} ×`, a.rps.toFixed(0), b.rps.toFixed(0)]),
-        );
+      const pair = acrossSizes(x, key);
+      if (pair) lines.push(scalingRow(pair));
     }
     lines.push('');
   }
