@@ -65,6 +65,9 @@ process.on('message', (message: StackToGateway, handle?: unknown) => {
     void api.close().then(() => {
       management.closeAllConnections();
       management.close(() => {
+        // The parent may have gone meanwhile (a SIGTERM while closing): sending or disconnecting
+        // on a closed channel throws.
+        if (!process.connected) return;
         send({ type: 'closed' });
         process.disconnect?.();
       });

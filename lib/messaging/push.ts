@@ -9,9 +9,17 @@ import type { Message } from './types';
  * trip, and a connection API Gateway calls gone is forgotten. Never fails the write: it is stored.
  */
 export async function push(d: Domain, connectionIds: readonly string[], serverFrame: ServerFrame): Promise<void> {
-  d.written?.();
-  if (connectionIds.length === 0) return;
-  const { gone } = await d.publisher.publish({ connectionIds, frame: serverFrame });
+  if (connectionIds.length === 0) {
+    d.written?.();
+    return;
+  }
+  const published = d.publisher.publish({ connectionIds, frame: serverFrame });
+  // The step after the write (the relay's nudge) starts once the pushes' calls are out: they are
+  // signed and handed to their sockets in the microtasks and ticks that run before an immediate.
+  // People wait for frames; nobody waits for the relay's events, and its call (the SDK's
+  // middleware, SigV4) would otherwise be made first, on the same thread.
+  if (d.written) setImmediate(d.written);
+  const { gone } = await published;
   // Best effort like the push itself: a row left behind expires, and the next push retries it.
   if (gone.length) await connections.forget(d, gone).catch(() => {});
 }

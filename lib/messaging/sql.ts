@@ -39,9 +39,9 @@ export interface Domain {
   /** Where writes push their changes (lib/messaging/push.ts). */
   publisher: Publisher;
   /**
-   * Called by the step after a write (push) as soon as the write's statement has returned, before
-   * its pushes: the HTTP handler starts the outbox relay's nudge there, so that the request waits
-   * for the slower of the two rather than for both in turn.
+   * Called by the step after a write (push) once the write's statement has returned and its
+   * pushes' calls are out: the HTTP handler starts the outbox relay's nudge there, so that the
+   * request waits for the slower of the two rather than for both in turn.
    */
   written?: () => void;
   /** What uploads may be, and the bucket (lib/messaging/attachments.ts). */

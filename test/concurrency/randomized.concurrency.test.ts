@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_PARTICIPANTS } from '../../lib/messaging/limits';
 import { defaultClosingStatuses, statusMessage } from '../../lib/messaging/order-projection';
+import type { ServerFrame } from '../../lib/realtime/frames';
 import type { TestStack } from '../support/http-stack';
 import { invariantViolations, recountedUnread } from '../support/invariants';
 import { backend, openPrivateTestDatabase } from '../support/test-database';
@@ -1209,9 +1210,49 @@ async function realtimeViolations(
         world.conversations[o.op.conv] === conversationId &&
         person(o.op.target) === user,
     );
-  const sendStarted = new Map(
-    observed.filter((o) => o.op.kind === 'send' && o.status === 201).map((o) => [o.body.id as string, o.startedAt]),
-  );
+  const succeeded = observed.filter((o) => o.status >= 200 && o.status < 300);
+  const conversationOfOp = (o: Observed) => ('conv' in o.op ? world.conversations[o.op.conv] : undefined);
+  const actorOf = (o: Observed) =>
+    'actor' in o.op ? (o.op.actor === ACTORS ? world.admin.id : world.actors[o.op.actor]!.id) : undefined;
+  const messageOfOp = (o: Observed) =>
+    o.op.kind === 'edit' || o.op.kind === 'delete' || o.op.kind === 'react'
+      ? world.changeable[o.op.message]
+      : o.op.kind === 'markMessageRead' || o.op.kind === 'markUnread'
+        ? world.seeded[o.op.conv]?.[o.op.message]
+        : undefined;
+  /** Every request of the run that could have made this frame (a superset: more causes judge less). */
+  const causesOf = (frame: ServerFrame): Observed[] => {
+    switch (frame.type) {
+      case 'message.created':
+        return succeeded.filter((o) => o.op.kind === 'send' && o.body?.id === frame.data.id);
+      case 'message.updated':
+      case 'message.deleted':
+        return succeeded.filter((o) => messageOfOp(o) === frame.data.id);
+      case 'conversation.read':
+        return succeeded.filter(
+          (o) =>
+            ['markConversationRead', 'markMessageRead', 'markUnread', 'send'].includes(o.op.kind) &&
+            conversationOfOp(o) === frame.data.conversationId &&
+            actorOf(o) === frame.data.userId,
+        );
+      case 'participant.added':
+      case 'participant.removed':
+        return succeeded.filter(
+          (o) =>
+            (o.op.kind === 'add' || o.op.kind === 'remove') &&
+            conversationOfOp(o) === frame.data.conversationId &&
+            person(o.op.target) === frame.data.userId,
+        );
+      case 'conversation.updated':
+        return succeeded.filter((o) => o.op.kind === 'setStatus' && conversationOfOp(o) === frame.data.id);
+      case 'typing':
+        // Which device a typing op used depends on the devices connected when it ran: any typing
+        // in the conversation counts.
+        return observed.filter((o) => o.op.kind === 'typing' && conversationOfOp(o) === frame.data.conversationId);
+      default:
+        return [];
+    }
+  };
 
   await settle(200);
   for (const { user, device } of world.devices) {
@@ -1220,13 +1261,19 @@ async function realtimeViolations(
       if (about === undefined) continue;
       if (!ever.get(about)?.has(user))
         problems.push(`a ${frame.type} about ${about} reached a device of ${user}, never in it`);
-      if (frame.type !== 'message.created' || !managed.includes(about) || readds(about, user)) continue;
-      const started = sendStarted.get(frame.data.id);
+      if (!managed.includes(about) || readds(about, user)) continue;
       const left = removals.find(
         (o) => o.op.kind === 'remove' && world.conversations[o.op.conv] === about && person(o.op.target) === user,
       );
-      if (left && started !== undefined && started > left.endedAt)
-        problems.push(`message ${frame.data.id} reached ${user} after their removal from ${about} had returned`);
+      // A request that started after the removal had returned committed after it, so its audience
+      // could not hold the removed user: a frame all of whose possible causes started then is one
+      // the user must never have heard. (A frame with no cause among the requests, a system
+      // message, is not judged.)
+      const causes = left ? causesOf(frame) : [];
+      if (left && causes.length && causes.every((o) => o.startedAt > left.endedAt))
+        problems.push(
+          `a ${frame.type} about ${about} (${JSON.stringify(frame.data).slice(0, 120)}) reached ${user} after their removal had returned`,
+        );
     }
   }
   // A device connected throughout hears every message of the conversations its user stayed in.
