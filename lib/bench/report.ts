@@ -249,7 +249,7 @@ function sqlVerdicts(results: BenchResults): Verdict[] {
 function scalingMethod(results: BenchResults): string {
   const c = results.scaling;
   return c
-    ? `Through the local stack, each size served by a stack of its own over its own database, both running: after a warm-up of each, ${c.rounds} rounds of ${c.secondsPerRound} s per size, the sizes alternating which goes first, each size's rounds pooled (measured one after the other, minutes apart, a ratio carried the host's drift). ${results.connections} connections (32 for send).`
+    ? `Through the local stack, each size served by a stack of its own over its own database, both running: after a warm-up of each, ${c.rounds} rounds of ${c.secondsPerRound} s per size, the sizes alternating which goes first, each size's rounds pooled. (Runs before this one measured one size after the other, minutes apart, and the ratio carried the host's drift.) ${results.connections} connections (32 for send).`
     : `Through the local stack, ${results.durationSeconds} s per scenario, one size after the other.`;
 }
 
