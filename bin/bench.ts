@@ -32,6 +32,7 @@ import {
   type SizeComparison,
 } from '../lib/bench/report';
 import { conversationId, type DataSetSize, fullSize, scaled, seed, userId } from '../lib/bench/seed';
+import { sendLoadOptions } from '../lib/bench/send-load';
 import {
   createBaseline,
   type PagePosition,
@@ -286,26 +287,8 @@ function loadOptions(base: string, scenario: Scenario): autocannon.Options {
 
 /** Each connection is one user sending into a conversation of their own. */
 function sendOptions(base: string, senders: Sender[]): autocannon.Options {
-  let next = 0;
   let counter = 0;
-  return {
-    url: base,
-    connections: senders.length,
-    setupClient: (client) => {
-      const who = senders[next++ % senders.length]!;
-      client.setHeaders({ authorization: `Bearer ${who.token}`, 'content-type': 'application/json' });
-      client.setRequests([
-        {
-          method: 'POST',
-          path: `/v1/messages/conversations/${who.conversation}/messages`,
-          setupRequest: (request) => ({
-            ...request,
-            body: JSON.stringify({ content: `load test message ${counter++}` }),
-          }),
-        },
-      ]);
-    },
-  };
+  return sendLoadOptions(base, senders, () => `load test message ${counter++}`);
 }
 
 const sendName = (senders: Sender[]) => `send, ${senders.length} concurrent users`;

@@ -8,6 +8,7 @@ import { MAX_PARTICIPANTS } from '../messaging/limits';
 import { LOCAL_WEBSOCKET_PATH } from '../realtime/routes';
 import type { ScenarioFigures, Verdict } from './report';
 import { type DataSetSize, userId } from './seed';
+import { sendLoadOptions } from './send-load';
 
 /**
  * The real-time benchmark (`npm run bench`, at the largest size): WebSocket clients in this
@@ -545,27 +546,12 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
   let counter = 0;
   /** The load, and the CPU per send over it (its warm-up included: `counter` counts both phases' sends). */
   const sendLoad = async (label: string): Promise<{ figures: ScenarioFigures; cpu: CpuSplit }> => {
-    let next = 0;
     counter = 0;
     const meter = cpuMeter(pids);
     const figures = await ctx.measure(
       `send, 32 concurrent users, ${label}`,
       'send-message',
-      {
-        url: base,
-        connections: loaders.length,
-        setupClient: (client) => {
-          const l = loaders[next++ % loaders.length]!;
-          client.setHeaders({ authorization: `Bearer ${l.token}`, 'content-type': 'application/json' });
-          client.setRequests([
-            {
-              method: 'POST',
-              path: `/v1/messages/conversations/${l.conversation}/messages`,
-              setupRequest: (request) => ({ ...request, body: JSON.stringify({ content: `load ${counter++}` }) }),
-            },
-          ]);
-        },
-      },
+      sendLoadOptions(base, loaders, () => `load ${counter++}`),
       ctx.seconds,
     );
     return { figures, cpu: meter(counter) };
