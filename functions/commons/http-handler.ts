@@ -120,8 +120,9 @@ function middyHandler<R extends RouteDefinition>(
     const request = { caller: caller ?? null, ...input } as HttpInput<R>;
     if (!route.bindings.includes('outboxRelay')) return (await run(request, runtime)) as unknown as HttpResult;
     // Started once the write's statement has returned and its pushes are out (push calls
-    // `written`), beside them, or else once the handler has succeeded. Always awaited, also when the handler fails after starting it:
-    // a Lambda is frozen when it answers, and the call must be out by then.
+    // `written`), beside them, or else once the handler has succeeded. Always awaited, also when
+    // the handler fails after starting it: a Lambda is frozen when it answers, and the call must
+    // be out by then.
     let nudged: Promise<void> | undefined;
     const nudge = () => (nudged ??= nudgeRelay(runtime, route.id));
     try {

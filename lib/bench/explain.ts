@@ -15,9 +15,9 @@ import type { Caller } from '../messaging/types';
  * catalog caches (the inbox's first plan took 6.5 ms to plan, against 0.4 ms after); runs 2–6,
  * where a PL/pgSQL function still plans its statements for each call's values (PostgreSQL's plan
  * cache tries five custom plans before it settles on a generic one); and the rest, which is what
- * a connection in use serves. A PL/pgSQL function
- * (messages_page) is one Function Scan to EXPLAIN; on that last run auto_explain, where the server
- * has it, shows the statements the function runs, with their plans.
+ * a connection in use serves. A PL/pgSQL function (messages_page) is one Function Scan to
+ * EXPLAIN; on that last run auto_explain, where the server has it, shows the statements the
+ * function runs, with their plans.
  */
 export async function explainHotQueries(
   url: string,

@@ -6,6 +6,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { MAX_PARTICIPANTS } from '../messaging/limits';
 import { LOCAL_WEBSOCKET_PATH } from '../realtime/routes';
+import { row } from './markdown';
 import type { ScenarioFigures, Verdict } from './report';
 import { type DataSetSize, userId } from './seed';
 import { sendLoadOptions } from './send-load';
@@ -666,7 +667,6 @@ export function realtimeVerdicts(r: RealtimeFigures | undefined): Verdict[] {
 /** The "Real-time delivery" section of BENCHMARKS.md. */
 export function realtimeMarkdown(r: RealtimeFigures | undefined, handedOver?: RealtimeFigures): string[] {
   if (!r) return [];
-  const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
   const lat = (s: LatencySummary) => [fmt(s.p50), fmt(s.p95), fmt(s.p99), s.count];
   const c = r.requestCost;
   const pushCost50 = c.sequentialOn.p50 - c.sequentialOff.p50;
@@ -791,7 +791,6 @@ export function realtimeMarkdown(r: RealtimeFigures | undefined, handedOver?: Re
 /** Inside the request against the asynchronous fan-out, measured by the same scenarios on two stacks. */
 function fanoutComparison(inside: RealtimeFigures, handedOver: RealtimeFigures | undefined): string[] {
   if (!handedOver) return [];
-  const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
   const pair = (a: LatencySummary, b: LatencySummary = a) => `${fmt(a.p50)} / ${fmt(b.p95)}`;
   const both = (label: string, of: (r: RealtimeFigures) => string) => row([label, of(inside), of(handedOver)]);
   const ms = (n: number | undefined) => (n === undefined ? 'n/a' : `${n.toFixed(3)} ms`);

@@ -1,6 +1,7 @@
 import { routeList } from '../http/routes';
 import type { DigestFigures } from './digest-bench';
 import type { LambdaFigures } from './lambdas';
+import { row } from './markdown';
 import { type RealtimeFigures, realtimeMarkdown, realtimeVerdicts } from './realtime';
 import type { DataSetSize } from './seed';
 import type { PgbenchFigures, SqlFigures } from './sql-bench';
@@ -255,8 +256,7 @@ function scalingMethod(results: BenchResults): string {
 
 /** One scaling scenario's row: p95 at each size, their ratio, requests per second at each. */
 function scalingRow([a, b]: [ScenarioFigures, ScenarioFigures]): string {
-  const cells = [b.name, ms(a.p95), ms(b.p95), `${(b.p95 / a.p95).toFixed(2)} ×`, a.rps.toFixed(0), b.rps.toFixed(0)];
-  return `| ${cells.join(' | ')} |`;
+  return row([b.name, ms(a.p95), ms(b.p95), `${(b.p95 / a.p95).toFixed(2)} ×`, a.rps.toFixed(0), b.rps.toFixed(0)]);
 }
 
 const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
@@ -318,7 +318,6 @@ function planThroughStackMarkdown(results: BenchResults): string[] {
   const compared = results.planThroughStack;
   if (!compared?.length) return [];
   const full = results.sizes[results.sizes.length - 1];
-  const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
   const times = (n: number) => `${n.toFixed(2)} ×`;
   return [
     `## Side by side with the plan, through the local stack (${full?.size.label} size)`,
@@ -367,7 +366,6 @@ export function renderReport(results: BenchResults): {
   const v = verdicts(results);
   const full = results.sizes[results.sizes.length - 1];
   const tenth = results.sizes[0];
-  const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
   const lines: string[] = [
     '# Benchmarks',
     '',

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import { RECOUNTED_UNREAD } from '../messaging/read-marks';
 
 /**
  * Seeds a marketplace-sized data set with a handful of set-based statements (generate_series),
@@ -175,8 +176,7 @@ export async function seed(client: pg.Client, size: DataSetSize, log: (line: str
 export async function seedViolations(client: pg.Client): Promise<string[]> {
   const { rows } = await client.query<{ check: string; rows: string }>(`
     SELECT 'unread count differs from the recount' AS check, count(*) AS rows FROM conversation_participants p
-     WHERE p.unread_count <> (SELECT count(*) FROM messages m WHERE m.conversation_id = p.conversation_id
-                               AND m.seq > p.last_read_seq AND m.sender_id IS DISTINCT FROM p.user_id)
+     WHERE p.unread_count <> ${RECOUNTED_UNREAD}
     UNION ALL
     SELECT 'own message after the read mark', count(*) FROM conversation_participants p
      WHERE EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = p.conversation_id

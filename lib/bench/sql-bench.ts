@@ -8,6 +8,7 @@ import pg from 'pg';
 import type { Database } from '../db/schema';
 import { interceptingDialect } from '../db/statement-counter';
 import { MessagingService } from '../messaging/messaging-service';
+import { RECOUNTED_UNREAD } from '../messaging/read-marks';
 import type { Caller } from '../messaging/types';
 import { asScript, planIndexes, planSchema } from './plan-baseline/schema';
 import { planStatements, type WrittenValue, writeIn } from './plan-baseline/statements';
@@ -423,9 +424,7 @@ DROP FUNCTION bench_mark_sender_only();
 ALTER TABLE conversations ENABLE TRIGGER conversations_mirror_activity;`,
     repair: `UPDATE conversation_participants p
    SET activity_at = c.updated_at,
-       unread_count = (SELECT count(*) FROM messages m
-                        WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
-                          AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL)
+       unread_count = ${RECOUNTED_UNREAD}
   FROM conversations c
  WHERE c.id = p.conversation_id
    AND c.id IN (SELECT m.conversation_id FROM messages m WHERE m.content = '${senderOnlyContent}');`,

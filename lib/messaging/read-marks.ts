@@ -13,6 +13,15 @@ import type { Caller, Message, ReadMark, ReadReceipt, UnreadMark, UnreadTotal } 
  * kept on their participant row is moved with it, exactly. Each operation is one statement.
  */
 
+/**
+ * A participant row `p`'s unread messages counted from the messages: others' live messages after
+ * its read mark. What the kept `unread_count` must always equal; the invariants, the benchmark's
+ * seed check and its repairs recount with it.
+ */
+export const RECOUNTED_UNREAD = `(SELECT count(*)::int FROM messages m
+  WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
+    AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL)`;
+
 interface MoveRow {
   outcome: 'ok' | 'not_found';
   conversation_id: string | null;

@@ -2,6 +2,7 @@ import { type Kysely, sql } from 'kysely';
 import { expect } from 'vitest';
 import type { DatabaseHandle } from '../../lib/db/create-database';
 import type { Database } from '../../lib/db/schema';
+import { RECOUNTED_UNREAD } from '../../lib/messaging/read-marks';
 
 /**
  * The invariants the write statements keep, recounted from the tables. The tests and the
@@ -27,10 +28,8 @@ export async function recount(db: Kysely<Database>, conversationId: string) {
   };
 }
 
-/** A participant row `p`'s unread messages, recounted: others' live messages after its read mark. */
-export const recountedUnread = sql<number>`(SELECT count(*)::int FROM messages m
-  WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq
-    AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL)`;
+/** A participant row `p`'s unread messages, recounted (RECOUNTED_UNREAD) as a fragment. */
+export const recountedUnread = sql<number>`${sql.raw(RECOUNTED_UNREAD)}`;
 
 export interface RateLimitRule {
   limit: number;
