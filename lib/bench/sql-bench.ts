@@ -151,34 +151,22 @@ export async function captureOurs(
 /** One pgbench run: every transaction's latency (ms), from its per-transaction log. */
 interface PgbenchRun {
   latencies: number[];
-  /** Seconds of running, as pgbench counts them for its TPS (without connecting). */
+  /** Seconds of the window the latencies come from (after the sessions' warm-up). */
   seconds: number;
   failed: number;
-  /** The machine's busy CPU time during the run (ms), when /proc/stat could be read. */
+  /** The machine's busy CPU time in that window (ms), when /proc/stat could be read. */
   cpuMs?: number;
-  /** The server's WAL during the run, when pg_stat_wal could be read. */
+  /**
+   * The server's WAL in that window, when pg_stat_wal could be read. Server-wide, which is what is
+   * wanted: a side runs alone, and WAL written by its triggers or by vacuuming behind it is its cost
+   * as much as its own rows'.
+   */
   wal?: WalCounters;
 }
 
 interface WalCounters {
   bytes: number;
   fullPageImages: number;
-}
-
-/**
- * The server's WAL counters so far. Server-wide, which is what is wanted: a side runs alone, and
- * WAL written by its triggers or by vacuuming behind it is its cost as much as its own rows'.
- */
-async function walCounters(url: string): Promise<WalCounters | undefined> {
-  try {
-    const { stdout } = await psql(url, ['-A', '-t', '-c', 'SELECT wal_bytes, wal_fpi FROM pg_stat_wal']);
-    const [bytes, fullPageImages] = stdout.trim().split('|').map(Number);
-    return Number.isFinite(bytes) && Number.isFinite(fullPageImages)
-      ? { bytes: bytes!, fullPageImages: fullPageImages! }
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 let clockTicksPerSecond: number | undefined;
@@ -200,14 +188,88 @@ function machineCpuMs(): number | undefined {
   }
 }
 
-/** Runs one pgbench script. */
-async function runPgbench(url: string, script: string, clients: number, seconds: number): Promise<PgbenchRun> {
+/** The machine's CPU and the server's WAL at one instant (ms since the epoch). */
+interface CounterSample {
+  at: number;
+  cpuMs?: number;
+  wal?: WalCounters;
+}
+
+/** Reads the counters every `intervalMs` until stopped, so that a window inside a run can be read off afterwards. */
+function sampleCounters(url: string, intervalMs = 200): { stop: () => Promise<CounterSample[]> } {
+  const samples: CounterSample[] = [];
+  // One session for the whole run: a psql process per sample would cost the machine more CPU than it measures.
+  const client = new pg.Client({ connectionString: url });
+  const connected = client.connect().then(
+    () => true,
+    () => false,
+  );
+  let stopped = false;
+  const take = async () => {
+    const at = Date.now();
+    const cpuMs = machineCpuMs();
+    let wal: WalCounters | undefined;
+    if (await connected) {
+      const { rows } = await client.query<{ bytes: string; fpi: string }>(
+        'SELECT wal_bytes AS bytes, wal_fpi AS fpi FROM pg_stat_wal',
+      );
+      wal = { bytes: Number(rows[0]!.bytes), fullPageImages: Number(rows[0]!.fpi) };
+    }
+    samples.push({ at, cpuMs, wal });
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      await take().catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+    await take().catch(() => undefined);
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      await client.end().catch(() => undefined);
+      return samples;
+    },
+  };
+}
+
+/** A counter's value at `at`, read off linearly between the samples around it. */
+function counterAt(samples: CounterSample[], at: number, read: (s: CounterSample) => number | undefined) {
+  const after = samples.findIndex((s) => s.at >= at);
+  const hi = samples[after === -1 ? samples.length - 1 : after];
+  const lo = samples[after <= 0 ? 0 : after - 1];
+  if (!hi || !lo) return undefined;
+  const [a, b] = [read(lo), read(hi)];
+  if (a === undefined || b === undefined) return undefined;
+  return hi.at === lo.at ? b : a + (b - a) * Math.min(1, Math.max(0, (at - lo.at) / (hi.at - lo.at)));
+}
+
+/**
+ * Runs one pgbench script for `seconds`, after `sessionWarmSeconds` that count for nothing. Each run
+ * opens its sessions afresh, and a new session pays once for what a long-lived one has cached: the
+ * catalog, our functions compiled, and PostgreSQL's custom plans for the first five calls of each
+ * statement inside them (the EXPLAIN section shows it: the page function runs in 10 ms on a new
+ * session, 0.95 ms for the next five calls, then 0.07 ms). The service's sessions live long (the
+ * Lambda container's pool, the Data API's pooled connections), so steady state is what a request
+ * costs. Unwarmed, a send round of 2 s had its 32 sessions make about 20 sends each, most of them
+ * on a cold session: ours read 0.61 × the plan's TPS where the same sessions warm read 0.83 ×.
+ * Only transactions that started after the warm-up count; CPU and WAL are read off for the same
+ * window from counters sampled during the run.
+ */
+async function runPgbench(
+  url: string,
+  script: string,
+  clients: number,
+  seconds: number,
+  sessionWarmSeconds = 0,
+): Promise<PgbenchRun> {
   const dir = mkdtempSync(join(tmpdir(), 'pgbench-'));
   const file = join(dir, 'script.sql');
   writeFileSync(file, script);
   let out = '';
-  const walBefore = await walCounters(url);
-  const cpuBefore = machineCpuMs();
+  const sampler = sampleCounters(url);
+  let samples: CounterSample[];
   try {
     ({ stdout: out } = await execFileAsync(
       'pgbench',
@@ -220,7 +282,7 @@ async function runPgbench(url: string, script: string, clients: number, seconds:
         '-j',
         String(Math.min(clients, 2)),
         '-T',
-        String(seconds),
+        String(seconds + sessionWarmSeconds),
         '-l',
         '--log-prefix',
         join(dir, 'log'),
@@ -230,25 +292,39 @@ async function runPgbench(url: string, script: string, clients: number, seconds:
     ));
   } catch (error) {
     throw new Error(`pgbench failed: ${String((error as { stderr?: string }).stderr ?? error)}\n${script}`);
+  } finally {
+    samples = await sampler.stop();
   }
-  const cpuAfter = machineCpuMs();
-  const walAfter = await walCounters(url);
-  const latencies: number[] = [];
+  // Per transaction: client, number, latency (µs), script, end time (s, µs since the epoch).
+  const transactions: Array<{ start: number; end: number; latency: number }> = [];
   for (const name of readdirSync(dir).filter((f) => f.startsWith('log'))) {
     for (const line of readFileSync(join(dir, name), 'utf8').split('\n')) {
-      const fields = line.split(' ');
-      if (fields.length > 2) latencies.push(Number(fields[2]) / 1000);
+      const fields = line.split(' ').map(Number);
+      if (fields.length < 6) continue;
+      const latency = fields[2]! / 1000;
+      const end = fields[4]! * 1000 + fields[5]! / 1000;
+      transactions.push({ start: end - latency, end, latency });
     }
   }
   rmSync(dir, { recursive: true, force: true });
-  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0);
   const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
-  const cpuMs = cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter - cpuBefore : undefined;
-  const wal =
-    walBefore && walAfter
-      ? { bytes: walAfter.bytes - walBefore.bytes, fullPageImages: walAfter.fullPageImages - walBefore.fullPageImages }
-      : undefined;
-  return { latencies, seconds: tps > 0 ? latencies.length / tps : seconds, failed, cpuMs, wal };
+  if (transactions.length === 0) return { latencies: [], seconds, failed };
+  const from = Math.min(...transactions.map((t) => t.start)) + sessionWarmSeconds * 1000;
+  const counted = transactions.filter((t) => t.start >= from);
+  const to = Math.max(from, ...counted.map((t) => t.end));
+  const window = (read: (s: CounterSample) => number | undefined) => {
+    const [a, b] = [counterAt(samples, from, read), counterAt(samples, to, read)];
+    return a === undefined || b === undefined ? undefined : b - a;
+  };
+  const walBytes = window((s) => s.wal?.bytes);
+  const fullPageImages = window((s) => s.wal?.fullPageImages);
+  return {
+    latencies: counted.map((t) => t.latency),
+    seconds: (to - from) / 1000,
+    failed,
+    cpuMs: window((s) => s.cpuMs),
+    wal: walBytes !== undefined && fullPageImages !== undefined ? { bytes: walBytes, fullPageImages } : undefined,
+  };
 }
 
 /** The figures of one or more runs of the same script, pooled: every latency, every second. */
@@ -491,8 +567,9 @@ ALTER TABLE conversations ENABLE TRIGGER conversations_mirror_activity;`,
 /**
  * Every scenario on both sides, after a discarded warm-up each. The machine's speed drifts (other
  * tenants of the host, commit flushes that take longer on some days): one run of each side in turn
- * put the same page 30 % apart from one run to the next. So each side runs in rounds of 2 s, the
- * sides taking turns at going first, and each side's figures pool its rounds. A scenario's
+ * put the same page 30 % apart from one run to the next. So each side runs in rounds of 2 s (after
+ * a second that warms the round's new sessions), the sides taking turns at going first, and each
+ * side's figures pool its rounds. A scenario's
  * ablations are further sides of ours, in the same rounds.
  *
  * Both databases are vacuumed before each scenario: autovacuum may be off (this machine's CI
@@ -508,6 +585,8 @@ export async function runSqlBench(
 ): Promise<SqlFigures[]> {
   const figures: SqlFigures[] = [];
   const roundSeconds = Math.min(seconds, 2);
+  // Every round's sessions are new: the first second warms them and is not counted (runPgbench).
+  const sessionWarmSeconds = 1;
   const rounds = Math.max(1, Math.round(seconds / roundSeconds));
   for (const [index, s] of scenarios.entries()) {
     await Promise.all([psql(urls.ours, ['-c', 'VACUUM (ANALYZE)']), psql(urls.plan, ['-c', 'VACUUM (ANALYZE)'])]);
@@ -517,10 +596,10 @@ export async function runSqlBench(
       ...(s.ablations ?? []).map((a) => ({ ...a, url: urls.ours })),
     ];
     const runs = new Map<string, PgbenchRun[]>(sides.map((side) => [side.key, []]));
-    const runSide = async (side: (typeof sides)[number], runSeconds: number) => {
+    const runSide = async (side: (typeof sides)[number], runSeconds: number, warm = 0) => {
       if ('setup' in side) await psql(side.url, ['-c', side.setup]);
       try {
-        return await runPgbench(side.url, side.script, s.clients, runSeconds);
+        return await runPgbench(side.url, side.script, s.clients, runSeconds, warm);
       } finally {
         if ('teardown' in side) await psql(side.url, ['-c', side.teardown]);
       }
@@ -529,7 +608,7 @@ export async function runSqlBench(
     for (let round = 0; round < rounds; round++) {
       const first = (index + round) % sides.length;
       for (const side of [...sides.slice(first), ...sides.slice(0, first)])
-        runs.get(side.key)!.push(await runSide(side, roundSeconds));
+        runs.get(side.key)!.push(await runSide(side, roundSeconds, sessionWarmSeconds));
     }
     for (const a of s.ablations ?? []) await psql(urls.ours, ['-c', a.repair]);
     const ours = figuresOf(runs.get('ours')!, s.oursStatements);
