@@ -10,6 +10,7 @@ import * as notifications from './0008-notifications';
 import * as boundedMessagePages from './0009-bounded-message-pages';
 import * as largestMessageBound from './0010-largest-message-bound';
 import * as timeOrderedIds from './0011-time-ordered-ids';
+import * as digestCandidatesByConversation from './0012-digest-candidates-by-conversation';
 
 /**
  * Every migration, by name, in order. A static list rather than a folder read at run time, so
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '0009-bounded-message-pages': boundedMessagePages,
   '0010-largest-message-bound': largestMessageBound,
   '0011-time-ordered-ids': timeOrderedIds,
+  '0012-digest-candidates-by-conversation': digestCandidatesByConversation,
 };

@@ -8,7 +8,7 @@ import { captureOurs, type PgbenchFigures, pgbench } from './sql-bench';
  * rolled-back transaction so that every iteration finds the same due work. The seed's activity is
  * weeks old, so first the newest `recentConversations` conversations are made active ten minutes
  * ago (due: older than NOTIFY_DELAY_SECONDS, 300 s) and every user gets an address; the rest of
- * the 20,000 users' participant rows stay as seeded, which is what the index must skip.
+ * the conversations stay as seeded, outside the day the claim walks.
  */
 export interface DigestFigures {
   users: number;
@@ -39,13 +39,19 @@ export async function digestSweepBench(
          FROM recent r WHERE m.conversation_id = r.id`,
       [recentConversations],
     );
+    // Their activity too, on the conversation and mirrored on its participants as the service keeps
+    // it: the update trigger would stamp the conversation with now(), so it is off for this session.
+    await client.query(`SET session_replication_role = replica`);
     await client.query(
-      `WITH recent AS (SELECT id FROM conversations ORDER BY created_at DESC LIMIT $1)
-       UPDATE conversation_participants p SET activity_at = now() - interval '10 minutes', notified_seq = 0, notified_at = NULL
+      `WITH recent AS (
+         UPDATE conversations c SET updated_at = now() - interval '10 minutes'
+          WHERE c.id IN (SELECT id FROM conversations ORDER BY created_at DESC LIMIT $1) RETURNING c.id, c.updated_at)
+       UPDATE conversation_participants p SET activity_at = r.updated_at, notified_seq = 0, notified_at = NULL
          FROM recent r WHERE p.conversation_id = r.id`,
       [recentConversations],
     );
-    await client.query('VACUUM (ANALYZE) users, messages, conversation_participants');
+    await client.query(`RESET session_replication_role`);
+    await client.query('VACUUM (ANALYZE) users, messages, conversations, conversation_participants');
     const settings = { ...defaultDigestSettings };
     const { claim } = await captureOurs(url, {
       claim: (service) => claimDigests(service.domain, settings),

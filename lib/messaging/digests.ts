@@ -85,12 +85,14 @@ export async function claimDigests(d: Domain, settings: DigestSettings): Promise
     WITH due AS (
       SELECT p.id, p.conversation_id, p.user_id, greatest(p.last_read_seq, p.notified_seq) AS after_seq,
              u.email, u.display_name
-        FROM conversation_participants p JOIN users u ON u.id = p.user_id
-        JOIN conversations dc ON dc.id = p.conversation_id
-       WHERE p.unread_count > 0 AND NOT p.muted
-         -- The index's range: a conversation quiet for a day was emailed about long ago, or never
-         -- will be (after an outage, nobody gets day-old digests).
-         AND p.activity_at > now() - interval '1 day'
+        FROM conversations dc JOIN conversation_participants p ON p.conversation_id = dc.id
+        JOIN users u ON u.id = p.user_id
+             -- The range of conversations_by_activity, which every send maintains anyway (a
+             -- participant's activity is its conversation's; see migration 0012): a conversation
+             -- quiet for a day was emailed about long ago, or never will be (after an outage,
+             -- nobody gets day-old digests).
+       WHERE dc.updated_at > now() - interval '1 day'
+         AND p.unread_count > 0 AND NOT p.muted
          AND u.email IS NOT NULL AND u.email_notifications
          AND (p.notified_at IS NULL OR p.notified_at <= now() - ${delay})
          AND NOT EXISTS (SELECT 1 FROM connections k WHERE k.user_id = p.user_id AND k.expires_at > now())
@@ -101,7 +103,7 @@ export async function claimDigests(d: Domain, settings: DigestSettings): Promise
                WHERE m.conversation_id = p.conversation_id AND m.seq > greatest(p.last_read_seq, p.notified_seq)
                  AND m.sender_id IS DISTINCT FROM p.user_id AND m.deleted_at IS NULL
                ORDER BY m.seq LIMIT 1) <= now() - ${delay}
-       ORDER BY p.activity_at
+       ORDER BY dc.updated_at
        LIMIT ${batch}
        -- The conversation too, as the email's foreign key would lock it: taken here, with SKIP
        -- LOCKED, a conversation being deleted (whose cascade waits for these participant rows) is
