@@ -22,7 +22,9 @@ import { sendLoadOptions } from './send-load';
  *    until the last of the 200 frames arrives.
  * 3. Throughput: the 32-concurrent-user send load into those conversations with every participant
  *    connected (each send pushes to 4 sockets) against the same with no socket open, and the
- *    statements a send costs either way.
+ *    statements a send costs either way. Then the same 32 users, still connected, sending into
+ *    another conversation of theirs, whose other members are online as the data set has them
+ *    (1,000 sockets of 500 among all the users), against the same with no socket open.
  * 4. Connections opened per second through the REQUEST authorizer and `$connect`, 50 in flight.
  * 5. What pushing inside the request costs the sender: the send's latency with pushes against
  *    without, one at a time and at 32 concurrent, what one management API call costs, and the CPU
@@ -98,6 +100,18 @@ export interface RealtimeFigures {
     statementsPerSendOff: number;
     cpuPerSendOn: CpuSplit;
     cpuPerSendOff: CpuSplit;
+    /**
+     * The same 32 connected users sending into another conversation of theirs each, whose other
+     * members are online only as the data set has them (absent from results recorded before it).
+     */
+    dataSetAudience?: {
+      pushOn: ScenarioFigures;
+      pushOff: ScenarioFigures;
+      ratio: number;
+      framesPerSend: number;
+      /** The data set's users, of whom `users` are connected. */
+      usersInDataSet: number;
+    };
   };
   requestCost: {
     /** One send at a time, with the participants connected (4 pushes per send) and with none. */
@@ -335,6 +349,32 @@ async function disjointPairs(
   return pairs;
 }
 
+/**
+ * For each user, one other active conversation of theirs (none of `excluded`) of at most 4
+ * members (the data set's conversations have 3.5 on average; its few large ones would make one
+ * sender's luck the figure), picked in a fixed pseudo-random order: what they send into when its
+ * other members are online only as the data set has them. Users without one are left out.
+ */
+async function otherConversations(
+  databaseUrl: string,
+  users: string[],
+  excluded: string[],
+): Promise<Array<{ user: string; conversation: string }>> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const { rows } = await client.query<{ user: string; conversation: string }>(
+    `SELECT DISTINCT ON (p.user_id) p.user_id::text AS user, p.conversation_id::text AS conversation
+       FROM conversation_participants p JOIN conversations c ON c.id = p.conversation_id
+      WHERE p.user_id = ANY ($1::uuid[]) AND c.status = 'active' AND NOT (p.conversation_id = ANY ($2::uuid[]))
+        AND (SELECT count(*) FROM conversation_participants o WHERE o.conversation_id = p.conversation_id) <= 4
+      ORDER BY p.user_id, md5(p.conversation_id::text)`,
+    [users, excluded],
+  );
+  await client.end();
+  const byUser = new Map(rows.map((r) => [r.user, r.conversation]));
+  return users.flatMap((user) => (byUser.has(user) ? [{ user, conversation: byUser.get(user)! }] : []));
+}
+
 async function connectionCount(databaseUrl: string): Promise<{ count: number; sample?: string }> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -544,18 +584,35 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
 
   // 3. Throughput, 32 concurrent senders, each in a conversation whose 2 participants × 2 devices listen.
   const loaders = pairs.slice(0, 32).map((p) => ({ ...who(p.members[0]), conversation: p.conversation }));
+  // The same users (connected), each in another conversation of theirs, whose other members are
+  // online only as the data set has them: each send pushes to the sender's own 2 devices, and to
+  // another member's only when that member is one of the 500 connected users.
+  const elsewhere = (
+    await otherConversations(
+      ctx.databaseUrl,
+      loaders.map((l) => l.id),
+      pairs.map((p) => p.conversation),
+    )
+  ).map((o) => ({ ...who(o.user), conversation: o.conversation }));
+  if (elsewhere.length < loaders.length)
+    throw new Error(`only ${elsewhere.length} of ${loaders.length} senders have another active conversation`);
   let counter = 0;
   /** The load, and the CPU per send over it (its warm-up included: `counter` counts both phases' sends). */
-  const sendLoad = async (label: string): Promise<{ figures: ScenarioFigures; cpu: CpuSplit }> => {
+  const sendLoad = async (
+    label: string,
+    senders: typeof loaders = loaders,
+  ): Promise<{ figures: ScenarioFigures; cpu: CpuSplit; framesPerSend: number }> => {
     counter = 0;
+    const framesBefore = framesSeen;
     const meter = cpuMeter(pids);
     const figures = await ctx.measure(
-      `send, 32 concurrent users, ${label}`,
+      `send, ${senders.length} concurrent users, ${label}`,
       'send-message',
-      sendLoadOptions(base, loaders, () => `load ${counter++}`),
+      sendLoadOptions(base, senders, () => `load ${counter++}`),
       ctx.seconds,
     );
-    return { figures, cpu: meter(counter) };
+    // The warm-up's requests are in the frame count too: divide by what both phases sent.
+    return { figures, cpu: meter(counter), framesPerSend: (framesSeen - framesBefore) / Math.max(1, counter) };
   };
   const statementsPerSend = async () => {
     const l = loaders[0]!;
@@ -565,14 +622,18 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
     return ((await ctx.statements()) - before) / n;
   };
   const statementsPerSendOn = await statementsPerSend();
-  const framesBefore = framesSeen;
-  const { figures: pushOn, cpu: cpuPerSendOn } = await sendLoad('pushing to 4 sockets each');
-  // The warm-up's requests are in the frame count too: divide by what both phases sent.
-  const framesPerSend = (framesSeen - framesBefore) / Math.max(1, counter);
+  const { figures: pushOn, cpu: cpuPerSendOn, framesPerSend } = await sendLoad('pushing to 4 sockets each');
   log(
     `realtime: send load with pushes: ${pushOn.rps.toFixed(0)} messages/s, p50 ${fmt(pushOn.p50)}, p95 ${fmt(pushOn.p95)}, ` +
       `${framesPerSend.toFixed(2)} frames per send, errors ${pushOn.errors}, ${statementsPerSendOn} statements per send; ` +
       `CPU per send: ${cpuText(cpuPerSendOn)}`,
+  );
+
+  const audienceOn = await sendLoad('into another conversation each, online as the data set has it', elsewhere);
+  log(
+    `realtime: the same users into another conversation each, sockets open: ${audienceOn.figures.rps.toFixed(0)} messages/s, ` +
+      `p50 ${fmt(audienceOn.figures.p50)}, p95 ${fmt(audienceOn.figures.p95)}, ${audienceOn.framesPerSend.toFixed(2)} frames per send, ` +
+      `errors ${audienceOn.figures.errors}`,
   );
 
   // Every socket closed: the same sends now push to nobody.
@@ -583,6 +644,18 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
   log(
     `realtime: send load without sockets: ${pushOff.rps.toFixed(0)} messages/s, p50 ${fmt(pushOff.p50)}, p95 ${fmt(pushOff.p95)}, ` +
       `errors ${pushOff.errors}; with pushes ${(pushOn.rps / pushOff.rps).toFixed(2)} × the throughput; CPU per send: ${cpuText(cpuPerSendOff)}`,
+  );
+  const { figures: audienceOff } = await sendLoad('into another conversation each, no socket open', elsewhere);
+  const dataSetAudience = {
+    pushOn: audienceOn.figures,
+    pushOff: audienceOff,
+    ratio: audienceOn.figures.rps / audienceOff.rps,
+    framesPerSend: audienceOn.framesPerSend,
+    usersInDataSet: ctx.size.users,
+  };
+  log(
+    `realtime: the same users into another conversation each: ${audienceOff.rps.toFixed(0)} messages/s with no socket open, ` +
+      `${dataSetAudience.ratio.toFixed(2)} × that with their sockets open`,
   );
 
   // 5. The same one-at-a-time sends with nobody to push to.
@@ -618,6 +691,7 @@ export async function runRealtimeBench(ctx: RealtimeContext): Promise<RealtimeFi
       statementsPerSendOff,
       cpuPerSendOn,
       cpuPerSendOff,
+      dataSetAudience,
     },
     requestCost,
     seconds: (performance.now() - started) / 1000,
@@ -648,6 +722,19 @@ export function realtimeVerdicts(r: RealtimeFigures | undefined): Verdict[] {
       measured: `${t.pushOn.rps.toFixed(0)} against ${t.pushOff.rps.toFixed(0)} messages/s: ${t.ratio.toFixed(2)} ×`,
       met: t.ratio >= 0.8 && t.pushOn.errors === 0 && t.pushOff.errors === 0,
     },
+    ...(t.dataSetAudience
+      ? [
+          {
+            target:
+              'real-time: send throughput of the same senders, connected, into another conversation each, its other members online as the data set has them, ≥ 0.8 × with no socket open',
+            measured: `${t.dataSetAudience.pushOn.rps.toFixed(0)} against ${t.dataSetAudience.pushOff.rps.toFixed(0)} messages/s: ${t.dataSetAudience.ratio.toFixed(2)} × (${t.dataSetAudience.framesPerSend.toFixed(2)} frames per send)`,
+            met:
+              t.dataSetAudience.ratio >= 0.8 &&
+              t.dataSetAudience.pushOn.errors === 0 &&
+              t.dataSetAudience.pushOff.errors === 0,
+          },
+        ]
+      : []),
     {
       target: 'real-time: one SQL statement per send, pushes included',
       measured: `${t.statementsPerSendOn} with pushes, ${t.statementsPerSendOff} without`,
@@ -743,7 +830,39 @@ export function realtimeMarkdown(r: RealtimeFigures | undefined, handedOver?: Re
       '0',
       t.statementsPerSendOff,
     ]),
+    ...(t.dataSetAudience
+      ? [
+          row([
+            'the same senders, connected, into another conversation each (its other members online as the data set has them)',
+            t.dataSetAudience.pushOn.rps.toFixed(0),
+            fmt(t.dataSetAudience.pushOn.p50),
+            fmt(t.dataSetAudience.pushOn.p95),
+            fmt(t.dataSetAudience.pushOn.p99),
+            t.dataSetAudience.pushOn.errors,
+            t.dataSetAudience.framesPerSend.toFixed(2),
+            '',
+          ]),
+          row([
+            'the same, no socket open',
+            t.dataSetAudience.pushOff.rps.toFixed(0),
+            fmt(t.dataSetAudience.pushOff.p50),
+            fmt(t.dataSetAudience.pushOff.p95),
+            fmt(t.dataSetAudience.pushOff.p99),
+            t.dataSetAudience.pushOff.errors,
+            '0',
+            '',
+          ]),
+        ]
+      : []),
     '',
+    ...(t.dataSetAudience
+      ? [
+          `Every send of the first load pushes to all of its conversation's members, each on ${r.devicesPerUser} devices: the most a send of a two-member conversation can cost. ` +
+            `In the second, the same senders write into another conversation of theirs each, as a user online in the app does, and its other members are online only as the data set has them (${r.users} of its ${t.dataSetAudience.usersInDataSet.toLocaleString('en')} users connected): ` +
+            `${t.dataSetAudience.framesPerSend.toFixed(2)} frames per send, the sender's own devices nearly always among them. Both loads run once with the ${r.sockets} sockets open and once with none, one after the other.`,
+          '',
+        ]
+      : []),
     row([
       'CPU per unit, by process',
       'local stack (Lambdas, publisher)',
