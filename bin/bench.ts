@@ -427,11 +427,13 @@ async function statements(url: string, ...sql: string[]): Promise<pg.QueryResult
 
 /**
  * Issue 14: the reads that return messages, without and with reactions on 10 % of the messages,
- * in two rounds, without then with and with then without (the reactions added, taken away, added
- * again), each side's rounds pooled. Measured minutes apart instead, with the write scenarios
- * between, the ratio followed the host's mood: 0.96–1.04 × on one machine, 1.28–2.47 × on
- * another, where the same reads on one database with the reactions put and taken back in a loop
- * differed by less than the noise.
+ * in four rounds (without then with, with then without, and again: the reactions added and taken
+ * away four times), each side's rounds pooled. Measured minutes apart instead, with the write
+ * scenarios between, the ratio followed the host's mood: 0.96–1.04 × on one machine, 1.28–2.47 ×
+ * on another, where the same reads on one database with the reactions put and taken back in a loop
+ * differed by less than the noise. With two rounds (one change each way) the ratio still ranged
+ * 0.74–1.51 × over the runs of 2026-12-03 and 04 with the same code: one state's rounds fell in one
+ * stretch of the host's speed.
  */
 async function reactionComparison(
   base: string,
@@ -440,7 +442,7 @@ async function reactionComparison(
   seconds: number,
 ): Promise<ScenarioFigures[]> {
   const reads = ['inboxHeavy', 'deepPage', 'latestPage'];
-  const rounds = 2;
+  const rounds = 4;
   const reactions = await reactionsOnTenPercent(url);
   log(`reactions on 10 % of the messages: ${reactions.count.toLocaleString('en')} messages, ${rounds} rounds`);
   const samples = new Map<string, LoadSample[]>();
@@ -448,15 +450,17 @@ async function reactionComparison(
     const taken = await sample(loadOptions(base, scenarios[key]!), seconds / rounds);
     samples.set(`${key}${state}`, [...(samples.get(`${key}${state}`) ?? []), taken]);
   };
-  // Without, with | with, without: each side goes first once, so a drift in the machine's speed
-  // lands on both. The reactions stay on at the end, for what the run measures after this.
-  for (const key of reads) await take(key, 'WithoutReactions');
-  await reactions.add();
-  for (const key of reads) await take(key, 'WithReactions');
-  for (const key of reads) await take(key, 'WithReactions');
-  await reactions.remove();
-  for (const key of reads) await take(key, 'WithoutReactions');
-  await reactions.add();
+  // Without, with | with, without | …: each side goes first in half the rounds, so a drift in the
+  // machine's speed lands on both. The reactions stay on at the end, for what the run measures after this.
+  let on = false;
+  for (let round = 0; round < rounds; round++) {
+    for (const withReactions of round % 2 === 0 ? [false, true] : [true, false]) {
+      if (withReactions !== on) await (withReactions ? reactions.add() : reactions.remove());
+      on = withReactions;
+      for (const key of reads) await take(key, withReactions ? 'WithReactions' : 'WithoutReactions');
+    }
+  }
+  if (!on) await reactions.add();
   await reactions.drop();
   return reads.flatMap((key) =>
     (['WithoutReactions', 'WithReactions'] as const).map((state) => {
