@@ -401,6 +401,19 @@ async function drained(databaseUrl: string, log: (line: string) => void, left = 
 
 const fmt = (n: number) => `${n.toFixed(1)} ms`;
 
+/** One send load's row of the throughput table: its rate, latency, errors, frames and statements per send. */
+const loadRow = (label: string, load: ScenarioFigures, framesPerSend: string, statementsPerSend: number | string) =>
+  row([
+    label,
+    load.rps.toFixed(0),
+    fmt(load.p50),
+    fmt(load.p95),
+    fmt(load.p99),
+    load.errors,
+    framesPerSend,
+    statementsPerSend,
+  ]);
+
 /** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; undefined off Linux. */
 function cpuSecondsOf(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
@@ -810,48 +823,22 @@ export function realtimeMarkdown(r: RealtimeFigures | undefined, handedOver?: Re
       'statements per send',
     ]),
     row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
-    row([
+    loadRow(
       `pushing to ${r.delivery.socketsPerSend} sockets each`,
-      t.pushOn.rps.toFixed(0),
-      fmt(t.pushOn.p50),
-      fmt(t.pushOn.p95),
-      fmt(t.pushOn.p99),
-      t.pushOn.errors,
+      t.pushOn,
       t.framesPerSend.toFixed(2),
       t.statementsPerSendOn,
-    ]),
-    row([
-      'no socket open',
-      t.pushOff.rps.toFixed(0),
-      fmt(t.pushOff.p50),
-      fmt(t.pushOff.p95),
-      fmt(t.pushOff.p99),
-      t.pushOff.errors,
-      '0',
-      t.statementsPerSendOff,
-    ]),
+    ),
+    loadRow('no socket open', t.pushOff, '0', t.statementsPerSendOff),
     ...(t.dataSetAudience
       ? [
-          row([
+          loadRow(
             'the same senders, connected, into another conversation each (its other members online as the data set has them)',
-            t.dataSetAudience.pushOn.rps.toFixed(0),
-            fmt(t.dataSetAudience.pushOn.p50),
-            fmt(t.dataSetAudience.pushOn.p95),
-            fmt(t.dataSetAudience.pushOn.p99),
-            t.dataSetAudience.pushOn.errors,
+            t.dataSetAudience.pushOn,
             t.dataSetAudience.framesPerSend.toFixed(2),
             '',
-          ]),
-          row([
-            'the same, no socket open',
-            t.dataSetAudience.pushOff.rps.toFixed(0),
-            fmt(t.dataSetAudience.pushOff.p50),
-            fmt(t.dataSetAudience.pushOff.p95),
-            fmt(t.dataSetAudience.pushOff.p99),
-            t.dataSetAudience.pushOff.errors,
-            '0',
-            '',
-          ]),
+          ),
+          loadRow('the same, no socket open', t.dataSetAudience.pushOff, '0', ''),
         ]
       : []),
     '',
