@@ -427,8 +427,8 @@ async function statements(url: string, ...sql: string[]): Promise<pg.QueryResult
 
 /**
  * Issue 14: the reads that return messages, without and with reactions on 10 % of the messages,
- * in four rounds (without then with, with then without, and again: the reactions added and taken
- * away four times), each side's rounds pooled. Measured minutes apart instead, with the write
+ * in four rounds (without then with, with then without, and again: five changes of the reactions,
+ * each after the side that was on had its turns), each side's rounds pooled. Measured minutes apart instead, with the write
  * scenarios between, the ratio followed the host's mood: 0.96–1.04 × on one machine, 1.28–2.47 ×
  * on another, where the same reads on one database with the reactions put and taken back in a loop
  * differed by less than the noise. With two rounds (one change each way) the ratio still ranged
